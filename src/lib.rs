@@ -1,0 +1,12 @@
+//! abridge: summaries and translations of news articles with a local GGUF transformer.
+//!
+//! Data flows one way: inputs -> articles -> prompts -> generation -> results.
+
+pub mod article;
+pub mod bench;
+pub mod error;
+pub mod lang;
+pub mod model;
+pub mod prompts;
+
+pub use error::{Error, Result};

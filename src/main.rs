@@ -1,0 +1,341 @@
+//! The `abridge` command line: parses arguments, sets up logging and threads,
+//! and calls the library. Results go to stdout, everything else to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use abridge::article::Article;
+use abridge::model::resolve::{local_models, DEFAULT_MODEL};
+use abridge::model::{gguf::Gguf, GenerateOptions, Model};
+use abridge::{bench, lang, prompts};
+
+#[derive(Parser)]
+#[command(
+    name = "abridge",
+    version,
+    about = "Summaries and translations of news articles with a local GGUF model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Worker threads for inference (default: the machine's cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// More status on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// A .gguf path or OWNER/REPO:FILE[@REVISION] on the Hugging Face hub.
+    #[arg(long, env = "ABRIDGE_MODEL", default_value = DEFAULT_MODEL)]
+    model: String,
+}
+
+#[derive(Args, Clone)]
+struct SamplingArgs {
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// Sampling temperature; 0 is greedy (deterministic).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling threshold (with --temperature > 0).
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// Seed for sampling.
+    #[arg(long, default_value_t = 299792458)]
+    seed: u64,
+    /// Penalty for repeating recent tokens; 1.0 is off.
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+}
+
+impl SamplingArgs {
+    fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            repeat_penalty: self.repeat_penalty,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Summarize one article (a file, or - for stdin).
+    Summarize {
+        input: PathBuf,
+        /// Length of the summary, in sentences.
+        #[arg(long, default_value_t = 3)]
+        sentences: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+    },
+    /// Translate one article (a file, or - for stdin).
+    Translate {
+        input: PathBuf,
+        /// Target language: ISO code or English name (fr, German, ...).
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+    },
+    /// Feed a file's text to the model exactly as written (no template) and print
+    /// the greedy completion, like `llama-cli -p`.
+    Generate {
+        #[arg(long)]
+        prompt_file: PathBuf,
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// List the models available locally (models folder and hf-hub cache).
+    Models,
+    /// Measure load time, prefill and decode speed and peak memory.
+    Bench {
+        /// The article to summarize (or, with --raw, the exact prompt text).
+        #[arg(long)]
+        prompt_file: PathBuf,
+        /// Feed the file as written instead of wrapping it in the summarize prompt.
+        #[arg(long)]
+        raw: bool,
+        #[arg(long, default_value_t = 64)]
+        gen_tokens: usize,
+        /// Print JSON (keys load_s, prompt_tokens, pp_tok_s, tg_tok_s, peak_rss_mb).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    if let Err(e) = init_threads(cli.threads) {
+        eprintln!("abridge: error: {e:#}");
+        return ExitCode::from(2);
+    }
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("abridge: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ABRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("abridge={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+fn init_threads(threads: Option<usize>) -> Result<()> {
+    let n = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    anyhow::ensure!(n > 0, "--threads must be at least 1");
+    // candle sizes its own matmul parallelism from this variable.
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("cannot start the thread pool")
+}
+
+fn load(spec: &str) -> Result<Model> {
+    let t = std::time::Instant::now();
+    let model = Model::load(spec)?;
+    tracing::info!(
+        "loaded {} ({}, {}) in {:.1}s",
+        model.name,
+        model.architecture,
+        model.quantization,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(model)
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Summarize {
+            input,
+            sentences,
+            model,
+            sampling,
+        } => {
+            anyhow::ensure!(sentences > 0, "--sentences must be at least 1");
+            let article = Article::read(&input)?;
+            let model = load(&model.model)?;
+            let prompt = if model.is_chat() {
+                model.chat_prompt(&prompts::summarize(&article.text, sentences))?
+            } else {
+                model.raw_prompt(&prompts::summarize_completion(&article.text, sentences))?
+            };
+            print_generation(&model, &prompt, &sampling.options())
+        }
+        Command::Translate {
+            input,
+            to,
+            model,
+            sampling,
+        } => {
+            let language = lang::language_name(&to).with_context(|| {
+                format!("unknown language `{to}`: give an ISO 639-1 code or English name (fr, German, ...)")
+            })?;
+            let article = Article::read(&input)?;
+            let model = load(&model.model)?;
+            let prompt = if model.is_chat() {
+                model.chat_prompt(&prompts::translate(&article.text, language))?
+            } else {
+                model.raw_prompt(&prompts::translate_completion(&article.text, language))?
+            };
+            print_generation(&model, &prompt, &sampling.options())
+        }
+        Command::Generate {
+            prompt_file,
+            max_tokens,
+            model,
+        } => {
+            let text = std::fs::read_to_string(&prompt_file)
+                .with_context(|| format!("cannot read prompt file {}", prompt_file.display()))?;
+            anyhow::ensure!(!text.is_empty(), "{} is empty", prompt_file.display());
+            let model = load(&model.model)?;
+            let prompt = model.raw_prompt(&text)?;
+            let opts = GenerateOptions {
+                max_tokens,
+                ..Default::default()
+            };
+            print_generation(&model, &prompt, &opts)
+        }
+        Command::Models => list_models(),
+        Command::Bench {
+            prompt_file,
+            raw,
+            gen_tokens,
+            json,
+            model,
+        } => {
+            let text = std::fs::read_to_string(&prompt_file)
+                .with_context(|| format!("cannot read prompt file {}", prompt_file.display()))?;
+            let report = bench::run(&model.model, gen_tokens, |m| {
+                if raw {
+                    m.raw_prompt(&text)
+                } else if m.is_chat() {
+                    m.chat_prompt(&prompts::summarize(text.trim(), 3))
+                } else {
+                    m.raw_prompt(&prompts::summarize_completion(text.trim(), 3))
+                }
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "model {}\nthreads {}\nload {:.2} s\nprompt {} tokens\nprefill {:.1} tok/s\ndecode {:.1} tok/s ({} tokens)\npeak RSS {:.0} MiB",
+                    report.model,
+                    report.threads,
+                    report.load_s,
+                    report.prompt_tokens,
+                    report.pp_tok_s,
+                    report.tg_tok_s,
+                    report.gen_tokens,
+                    report.peak_rss_mb
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Streams the text to a terminal as it comes; otherwise prints it whole.
+fn print_generation(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result<()> {
+    let stream = std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    let mut on_text = |piece: &str| {
+        if stream {
+            let _ = out.write_all(piece.as_bytes());
+            let _ = out.flush();
+        }
+    };
+    let g = model.generate(prompt, opts, &mut on_text)?;
+    let mut out = std::io::stdout().lock();
+    if stream {
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", g.text.trim())?;
+    }
+    tracing::info!(
+        "{} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s ({:?})",
+        g.prompt_tokens,
+        g.prompt_tokens as f64 / g.prompt_seconds,
+        g.generated_tokens(),
+        g.generated_tokens() as f64 / g.generate_seconds.max(1e-9),
+        g.stop
+    );
+    Ok(())
+}
+
+fn list_models() -> Result<()> {
+    let found = local_models();
+    if found.is_empty() {
+        eprintln!(
+            "no models found in {} or the hf-hub cache; run scripts/fetch-models.sh",
+            abridge::model::resolve::models_dir().display()
+        );
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<10} {:>9}  {:<8} path", "arch", "size", "quant")?;
+    for path in found {
+        match Gguf::open(&path) {
+            Ok(g) => writeln!(
+                out,
+                "{:<10} {:>6} MB  {:<8} {}",
+                g.architecture().unwrap_or_else(|_| "?".into()),
+                g.file_size / 1_000_000,
+                g.quantization(),
+                path.display()
+            )?,
+            Err(e) => writeln!(
+                out,
+                "{:<10} {:>9}  {:<8} {} ({e})",
+                "invalid",
+                "-",
+                "-",
+                path.display()
+            )?,
+        }
+    }
+    Ok(())
+}

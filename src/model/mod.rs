@@ -1,0 +1,107 @@
+//! The model: resolve a spec to a GGUF file, load it, tokenize, template, generate.
+
+pub mod generate;
+pub mod gguf;
+pub mod linear;
+pub mod resolve;
+pub mod template;
+pub mod tokenizer;
+pub mod transformer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::Result;
+use gguf::Gguf;
+use resolve::ModelSpec;
+use template::{Message, PromptFormat};
+use tokenizer::TextTokenizer;
+use transformer::Transformer;
+
+pub use generate::{GenerateOptions, Generation, StopReason};
+
+/// A loaded model: weights (shared, read-only), tokenizer and prompt format.
+/// Clone it to hand it to another worker; each generation has its own KV cache.
+#[derive(Clone)]
+pub struct Model {
+    /// What the user asked for (a spec or a path), for messages and manifests.
+    pub name: String,
+    pub path: PathBuf,
+    pub architecture: String,
+    pub quantization: String,
+    pub file_size: u64,
+    pub weights: Arc<Transformer>,
+    pub tokenizer: Arc<TextTokenizer>,
+    pub format: Arc<PromptFormat>,
+}
+
+impl Model {
+    /// Resolves `spec` (path or `OWNER/REPO:FILE[@REV]`) and loads it.
+    pub fn load(spec: &str) -> Result<Self> {
+        let parsed = ModelSpec::parse(spec)?;
+        let path = parsed.resolve()?;
+        Self::load_path(parsed.to_string(), path)
+    }
+
+    pub fn load_path(name: String, path: PathBuf) -> Result<Self> {
+        let mut g = Gguf::open(&path)?;
+        let architecture = g.architecture()?;
+        // Check the architecture before the tokenizer: its error is the useful one.
+        if transformer::Arch::from_name(&architecture).is_none() {
+            return Err(crate::Error::Model(format!(
+                "{}: architecture `{architecture}` is not supported (supported: {}); \
+                 use a GGUF model of one of those",
+                path.display(),
+                transformer::SUPPORTED_ARCHITECTURES.join(", ")
+            )));
+        }
+        let tokenizer = TextTokenizer::from_gguf(&g.content, Some(&path))?;
+        let format = PromptFormat::from_gguf(&g.content)?;
+        let weights = Transformer::load(&mut g)?;
+        Ok(Self {
+            name,
+            architecture,
+            quantization: g.quantization(),
+            file_size: g.file_size,
+            path,
+            weights: Arc::new(weights),
+            tokenizer: Arc::new(tokenizer),
+            format: Arc::new(format),
+        })
+    }
+
+    pub fn context_length(&self) -> usize {
+        self.weights.config.context_length
+    }
+
+    /// Token ids of a chat request: rendered with the model's template and
+    /// tokenized with special tokens parsed, never adding BOS again (templates
+    /// that want one write it themselves).
+    pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        match &*self.format {
+            PromptFormat::Chat(t) => {
+                let text = t.render(messages, true)?;
+                self.tokenizer.encode(&text, true)
+            }
+            PromptFormat::Completion => Err(crate::Error::Model(format!(
+                "{} has no chat template (a base model): use a completion prompt",
+                self.name
+            ))),
+        }
+    }
+
+    /// Token ids of raw text fed as written (like `llama-cli -p`): special
+    /// tokens parsed, BOS only if the model's metadata asks for it.
+    pub fn raw_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        if self.tokenizer.add_bos() {
+            ids.extend(self.tokenizer.bos_id());
+        }
+        ids.extend(self.tokenizer.encode(text, true)?);
+        Ok(ids)
+    }
+
+    pub fn is_chat(&self) -> bool {
+        matches!(&*self.format, PromptFormat::Chat(_))
+    }
+}

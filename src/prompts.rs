@@ -1,0 +1,211 @@
+//! The instructions abridge gives the model; one place to change wording.
+//!
+//! The chat wording is what the parity fixtures were produced with (see
+//! `tests/fixtures/greedy-*.json`): change it and those fixtures need regenerating.
+//! Inputs are trimmed so the prompt does not depend on how an article was cut.
+
+use crate::lang::language_name;
+use crate::model::template::Message;
+
+/// Asks an instruction-tuned model for a summary of `sentences` sentences.
+pub fn summarize(article: &str, sentences: usize) -> Vec<Message> {
+    let unit = if sentences == 1 {
+        "sentence"
+    } else {
+        "sentences"
+    };
+    vec![Message::user(format!(
+        "Summarize the following news article in {sentences} {unit}:\n\n{}",
+        article.trim()
+    ))]
+}
+
+/// Asks an instruction-tuned model to translate `text` into `language` (an English name
+/// such as "French"; ISO codes are accepted too).
+pub fn translate(text: &str, language: &str) -> Vec<Message> {
+    let language = display_name(language);
+    vec![Message::user(format!(
+        "Translate the following text into {language}:\n\n{}",
+        text.trim()
+    ))]
+}
+
+/// The retry when [`translate`] got an answer in the wrong language: small models
+/// (the default one included) follow this explicit form where the short one fails.
+pub fn translate_strict(text: &str, language: &str) -> Vec<Message> {
+    let language = display_name(language);
+    vec![Message::user(format!(
+        "Translate the following English text into {language}. \
+         Output only the {language} translation.\n\n{}",
+        text.trim()
+    ))]
+}
+
+/// Base models do not follow instructions; the "TL;DR:" convention from their web
+/// training data makes them continue with a summary. They cannot be held to a number of
+/// sentences, so `_sentences` is left to the caller to enforce on the output.
+pub fn summarize_completion(article: &str, _sentences: usize) -> String {
+    format!("{}\n\nTL;DR:", article.trim())
+}
+
+/// Base models translate by continuing a parallel text: one example pair sets the
+/// pattern ("English: ...\nFrench: ..."), then the model completes the last line.
+pub fn translate_completion(text: &str, language: &str) -> String {
+    let language = display_name(language);
+    let example = match greeting(language) {
+        Some(greeting) => format!("English: Good morning.\n{language}: {greeting}\n"),
+        // No example we trust for this language: zero-shot, same pattern.
+        None => String::new(),
+    };
+    format!("{example}English: {}\n{language}:", text.trim())
+}
+
+/// The canonical English name when known ("fr" -> "French"), else the caller's words.
+fn display_name(language: &str) -> &str {
+    language_name(language).unwrap_or(language)
+}
+
+/// "Good morning." in `language` (English name), the example of [`translate_completion`].
+fn greeting(language: &str) -> Option<&'static str> {
+    Some(match language {
+        "Arabic" => "صباح الخير.",
+        "Catalan" => "Bon dia.",
+        "Chinese" => "早上好。",
+        "Czech" => "Dobré ráno.",
+        "Danish" => "God morgen.",
+        "Dutch" => "Goedemorgen.",
+        "Finnish" => "Hyvää huomenta.",
+        "French" => "Bonjour.",
+        "German" => "Guten Morgen.",
+        "Greek" => "Καλημέρα.",
+        "Hebrew" => "בוקר טוב.",
+        "Hungarian" => "Jó reggelt.",
+        "Indonesian" => "Selamat pagi.",
+        "Italian" => "Buongiorno.",
+        "Japanese" => "おはようございます。",
+        "Korean" => "좋은 아침입니다.",
+        "Norwegian" => "God morgen.",
+        "Polish" => "Dzień dobry.",
+        "Portuguese" => "Bom dia.",
+        "Romanian" => "Bună dimineața.",
+        "Russian" => "Доброе утро.",
+        "Spanish" => "Buenos días.",
+        "Swedish" => "God morgon.",
+        "Turkish" => "Günaydın.",
+        "Ukrainian" => "Доброго ранку.",
+        "Vietnamese" => "Chào buổi sáng.",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn repo_file(path: &str) -> String {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn fixture(name: &str) -> serde_json::Value {
+        serde_json::from_str(&repo_file(&format!("tests/fixtures/{name}"))).unwrap()
+    }
+
+    fn seed_article() -> String {
+        repo_file("seeds/000_57a6ad3420af089a.txt")
+    }
+
+    /// The seed's first paragraph after the headline, as the translate fixtures used it
+    /// (its trailing non-breaking spaces trimmed).
+    fn seed_paragraph() -> String {
+        seed_article().split("\n\n").nth(1).unwrap().to_owned()
+    }
+
+    fn user_content(fixture_name: &str) -> String {
+        let f = fixture(fixture_name);
+        assert_eq!(f["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(f["messages"][0]["role"], "user");
+        f["messages"][0]["content"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn summarize_matches_fixtures() {
+        for name in [
+            "greedy-qwen2.5-coder-0.5b-summarize.json",
+            "greedy-smollm2-summarize.json",
+        ] {
+            let messages = summarize(&seed_article(), 3);
+            assert_eq!(messages, vec![Message::user(user_content(name))], "{name}");
+        }
+        // Surrounding whitespace does not leak into the prompt.
+        assert_eq!(
+            summarize(&format!("\n {} \n", seed_article()), 3),
+            summarize(&seed_article(), 3)
+        );
+    }
+
+    #[test]
+    fn translate_matches_fixtures() {
+        assert!(seed_paragraph().ends_with('\u{a0}'));
+        for name in [
+            "greedy-qwen2.5-coder-0.5b-translate-fr.json",
+            "greedy-smollm2-translate-fr.json",
+        ] {
+            let expected = vec![Message::user(user_content(name))];
+            assert_eq!(translate(&seed_paragraph(), "French"), expected, "{name}");
+            assert_eq!(translate(&seed_paragraph(), "fr"), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn translate_strict_wording() {
+        assert_eq!(
+            translate_strict(" Hello. ", "de"),
+            vec![Message::user(
+                "Translate the following English text into German. \
+                 Output only the German translation.\n\nHello."
+            )]
+        );
+    }
+
+    #[test]
+    fn summarize_singular() {
+        assert!(summarize("x", 1)[0]
+            .content
+            .starts_with("Summarize the following news article in 1 sentence:\n\n"));
+    }
+
+    #[test]
+    fn completion_prompts_match_gemma_fixtures() {
+        let f = fixture("greedy-gemma-3-270m-summarize.json");
+        assert_eq!(summarize_completion(&seed_article(), 3), f["prompt"]);
+        let f = fixture("greedy-gemma-3-270m-translate-fr.json");
+        assert_eq!(
+            translate_completion(&seed_paragraph(), "French"),
+            f["prompt"]
+        );
+    }
+
+    #[test]
+    fn translate_completion_examples() {
+        for language in [
+            "French",
+            "German",
+            "Spanish",
+            "Italian",
+            "Portuguese",
+            "Dutch",
+        ] {
+            assert!(greeting(language).is_some(), "{language}");
+        }
+        assert_eq!(
+            translate_completion("Hi.", "de"),
+            "English: Good morning.\nGerman: Guten Morgen.\nEnglish: Hi.\nGerman:"
+        );
+        assert_eq!(
+            translate_completion("Hi.", "Esperanto"),
+            "English: Hi.\nEsperanto:"
+        );
+    }
+}
