@@ -221,13 +221,13 @@ fn candle_gguf_tokenizer_adds_prefix_spaces() {
     assert_eq!(ours.encode(" assistant", false).unwrap().len(), 1);
 }
 
-/// A tokenizer.json beside the model file is used instead of the GGUF vocabulary.
+/// `<stem>.tokenizer.json` beside the model file is used instead of the GGUF vocabulary.
 #[test]
 fn tokenizer_json_beside_model_wins() {
     let qwen = tokenizer(common::QWEN);
     let dir = tempfile::tempdir().unwrap();
     qwen.inner()
-        .save(dir.path().join("tokenizer.json"), false)
+        .save(dir.path().join("model.tokenizer.json"), false)
         .unwrap();
     // SmolLM2's metadata, Qwen's tokenizer.json: the ids must be Qwen's.
     let (content, _) = load(common::SMOLLM2);

@@ -193,6 +193,24 @@ pub struct TextTokenizer {
     eog: Vec<u32>,
 }
 
+/// `<model stem>.tokenizer.json` beside the model, or a plain `tokenizer.json` when the
+/// folder holds only this one model (a hub snapshot): a shared models folder must not
+/// give one model's tokenizer to all.
+fn tokenizer_json_beside(gguf: &Path) -> Option<std::path::PathBuf> {
+    let dir = gguf.parent()?;
+    let named = dir.join(format!("{}.tokenizer.json", gguf.file_stem()?.to_str()?));
+    if named.is_file() {
+        return Some(named);
+    }
+    let plain = dir.join("tokenizer.json");
+    let ggufs = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "gguf"))
+        .count();
+    (plain.is_file() && ggufs == 1).then_some(plain)
+}
+
 enum Encoder {
     /// Built from GGUF metadata: llama.cpp's partition, then `inner`'s pipeline on the rest.
     Gguf {
@@ -205,14 +223,10 @@ enum Encoder {
 }
 
 impl TextTokenizer {
-    /// Build from GGUF metadata. A `tokenizer.json` in the folder of `gguf_path` wins over
-    /// the metadata (special ids and end-of-generation ids still come from the GGUF).
+    /// Build from GGUF metadata. A `tokenizer.json` beside `gguf_path` wins over the
+    /// metadata (special ids and end-of-generation ids still come from the GGUF).
     pub fn from_gguf(content: &gguf_file::Content, gguf_path: Option<&Path>) -> Result<Self> {
-        let json = gguf_path
-            .and_then(Path::parent)
-            .map(|dir| dir.join("tokenizer.json"))
-            .filter(|p| p.is_file());
-        match json {
+        match gguf_path.and_then(tokenizer_json_beside) {
             Some(json) => Self::from_json_and_metadata(&json, &content.metadata),
             None => Self::from_metadata(&content.metadata),
         }
