@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use abridge::article::Article;
 use abridge::model::resolve::{local_models, DEFAULT_MODEL};
 use abridge::model::{gguf::Gguf, GenerateOptions, Model};
-use abridge::{bench, lang, prompts};
+use abridge::prompts::Prompt;
+use abridge::{bench, lang};
 
 #[derive(Parser)]
 #[command(
@@ -25,7 +26,7 @@ struct Cli {
     /// Worker threads for inference (default: the machine's cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// More status on stderr (-v info, -vv debug).
+    /// More status on stderr (-v info, -vv debug; info is the default on a terminal).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Only errors on stderr.
@@ -143,9 +144,15 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
+    // An editor at a terminal sees what it is waiting for; logs and pipes stay quiet.
+    let default = if std::io::stderr().is_terminal() {
+        "info"
+    } else {
+        "warn"
+    };
     let level = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => default,
         (false, 1) => "info",
         _ => "debug",
     };
@@ -198,12 +205,8 @@ fn run(command: Command) -> Result<()> {
             anyhow::ensure!(sentences > 0, "--sentences must be at least 1");
             let article = Article::read(&input)?;
             let model = load(&model.model)?;
-            let prompt = if model.is_chat() {
-                model.chat_prompt(&prompts::summarize(&article.text, sentences))?
-            } else {
-                model.raw_prompt(&prompts::summarize_completion(&article.text, sentences))?
-            };
-            print_generation(&model, &prompt, &sampling.options())
+            let prompt = Prompt::summary(&article.text, sentences, model.is_chat());
+            print_generation(&model, &prompt, sampling.options())
         }
         Command::Translate {
             input,
@@ -216,12 +219,8 @@ fn run(command: Command) -> Result<()> {
             })?;
             let article = Article::read(&input)?;
             let model = load(&model.model)?;
-            let prompt = if model.is_chat() {
-                model.chat_prompt(&prompts::translate(&article.text, language))?
-            } else {
-                model.raw_prompt(&prompts::translate_completion(&article.text, language))?
-            };
-            print_generation(&model, &prompt, &sampling.options())
+            let prompt = Prompt::translation(&article.text, language, model.is_chat(), false);
+            print_generation(&model, &prompt, sampling.options())
         }
         Command::Generate {
             prompt_file,
@@ -237,7 +236,7 @@ fn run(command: Command) -> Result<()> {
                 max_tokens,
                 ..Default::default()
             };
-            print_generation(&model, &prompt, &opts)
+            print_tokens(&model, &prompt, &opts)
         }
         Command::Models => list_models(),
         Command::Bench {
@@ -252,10 +251,8 @@ fn run(command: Command) -> Result<()> {
             let report = bench::run(&model.model, gen_tokens, |m| {
                 if raw {
                     m.raw_prompt(&text)
-                } else if m.is_chat() {
-                    m.chat_prompt(&prompts::summarize(text.trim(), 3))
                 } else {
-                    m.raw_prompt(&prompts::summarize_completion(text.trim(), 3))
+                    m.prompt_tokens(&Prompt::summary(&text, 3, m.is_chat()))
                 }
             })?;
             if json {
@@ -278,8 +275,13 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
+fn print_generation(model: &Model, prompt: &Prompt, mut opts: GenerateOptions) -> Result<()> {
+    opts.stop = prompt.stop().iter().map(|s| s.to_string()).collect();
+    print_tokens(model, &model.prompt_tokens(prompt)?, &opts)
+}
+
 /// Streams the text to a terminal as it comes; otherwise prints it whole.
-fn print_generation(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result<()> {
+fn print_tokens(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result<()> {
     let stream = std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
     let mut on_text = |piece: &str| {
@@ -288,6 +290,7 @@ fn print_generation(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Re
             let _ = out.flush();
         }
     };
+    tracing::info!("reading {} prompt tokens", prompt.len());
     let g = model.generate(prompt, opts, &mut on_text)?;
     let mut out = std::io::stdout().lock();
     if stream {

@@ -7,6 +7,53 @@
 use crate::lang::language_name;
 use crate::model::template::Message;
 
+/// What to ask the model for one task: a conversation for chat models, or for base
+/// models a completion prompt and the strings that end its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    Chat(Vec<Message>),
+    Completion {
+        text: String,
+        stop: &'static [&'static str],
+    },
+}
+
+impl Prompt {
+    /// A summary of `sentences` sentences; `chat` says whether the model has a chat template.
+    pub fn summary(article: &str, sentences: usize, chat: bool) -> Self {
+        if chat {
+            Prompt::Chat(summarize(article, sentences))
+        } else {
+            // The model goes on to unrelated paragraphs after its TL;DR.
+            Prompt::Completion {
+                text: summarize_completion(article, sentences),
+                stop: &["\n\n"],
+            }
+        }
+    }
+
+    /// A translation into `language`; `strict` is the retry wording.
+    pub fn translation(text: &str, language: &str, chat: bool, strict: bool) -> Self {
+        match (chat, strict) {
+            (true, false) => Prompt::Chat(translate(text, language)),
+            (true, true) => Prompt::Chat(translate_strict(text, language)),
+            // The parallel-text pattern continues with a new "English:" line.
+            (false, _) => Prompt::Completion {
+                text: translate_completion(text, language),
+                stop: &["\n"],
+            },
+        }
+    }
+
+    /// Strings that end the answer (none for chat: end-of-turn tokens do that).
+    pub fn stop(&self) -> &'static [&'static str] {
+        match self {
+            Prompt::Chat(_) => &[],
+            Prompt::Completion { stop, .. } => stop,
+        }
+    }
+}
+
 /// Asks an instruction-tuned model for a summary of `sentences` sentences.
 pub fn summarize(article: &str, sentences: usize) -> Vec<Message> {
     let unit = if sentences == 1 {

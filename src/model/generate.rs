@@ -21,6 +21,9 @@ pub struct GenerateOptions {
     pub repeat_last_n: usize,
     /// Keep going past end-of-generation tokens (benchmarks want a fixed length).
     pub ignore_eos: bool,
+    /// Strings that end the answer (not included in it): base models have no
+    /// end-of-turn token.
+    pub stop: Vec<String>,
 }
 
 impl Default for GenerateOptions {
@@ -33,6 +36,7 @@ impl Default for GenerateOptions {
             repeat_penalty: 1.0,
             repeat_last_n: 64,
             ignore_eos: false,
+            stop: Vec::new(),
         }
     }
 }
@@ -106,13 +110,7 @@ impl Model {
         let eog = self.tokenizer.eog_ids();
         let mut cache = self.weights.new_cache(prompt.len() + max_new)?;
         let mut stream = TokenStream::new(&self.tokenizer);
-        let mut text = String::new();
-        let mut emit = |piece: Option<String>, text: &mut String| {
-            if let Some(p) = piece {
-                on_text(&p);
-                text.push_str(&p);
-            }
-        };
+        let mut out = StopText::new(&opts.stop);
 
         let t0 = Instant::now();
         let mut logits = self.weights.forward(prompt, &mut cache)?;
@@ -136,7 +134,12 @@ impl Model {
                 break;
             }
             ids.push(next);
-            emit(stream.push(next)?, &mut text);
+            if let Some(piece) = stream.push(next)? {
+                if out.push(&piece, on_text) {
+                    stop = StopReason::EndOfGeneration;
+                    break;
+                }
+            }
             if ids.len() >= max_new {
                 if max_new < opts.max_tokens {
                     stop = StopReason::ContextFull;
@@ -145,14 +148,119 @@ impl Model {
             }
             logits = self.weights.forward(&[next], &mut cache)?;
         }
-        emit(stream.finish()?, &mut text);
+        if stop != StopReason::EndOfGeneration {
+            if let Some(piece) = stream.finish()? {
+                out.push(&piece, on_text);
+            }
+        }
         Ok(Generation {
-            text,
+            text: out.finish(on_text),
             ids,
             prompt_tokens: prompt.len(),
             prompt_seconds,
             generate_seconds: t1.elapsed().as_secs_f64(),
             stop,
         })
+    }
+}
+
+/// Generated text with stop strings: text is passed on as soon as it cannot be
+/// the start of a stop string, and everything from a stop string on is dropped.
+struct StopText<'a> {
+    stop: &'a [String],
+    text: String,
+    emitted: usize,
+}
+
+impl<'a> StopText<'a> {
+    fn new(stop: &'a [String]) -> Self {
+        Self {
+            stop,
+            text: String::new(),
+            emitted: 0,
+        }
+    }
+
+    /// Adds a piece; true when a stop string has been reached.
+    fn push(&mut self, piece: &str, on_text: &mut dyn FnMut(&str)) -> bool {
+        self.text.push_str(piece);
+        if let Some(at) = self
+            .stop
+            .iter()
+            .filter_map(|s| self.text.find(s.as_str()))
+            .min()
+        {
+            self.text.truncate(at);
+            self.flush(self.text.len(), on_text);
+            return true;
+        }
+        // Hold back a tail that could still grow into a stop string.
+        let text = &self.text;
+        let hold = self
+            .stop
+            .iter()
+            .flat_map(|s| {
+                (1..s.len()).filter(move |&n| s.is_char_boundary(n) && text.ends_with(&s[..n]))
+            })
+            .max()
+            .unwrap_or(0);
+        self.flush(self.text.len() - hold, on_text);
+        false
+    }
+
+    fn flush(&mut self, upto: usize, on_text: &mut dyn FnMut(&str)) {
+        if upto > self.emitted && self.text.is_char_boundary(upto) {
+            on_text(&self.text[self.emitted..upto]);
+            self.emitted = upto;
+        }
+    }
+
+    fn finish(mut self, on_text: &mut dyn FnMut(&str)) -> String {
+        self.flush(self.text.len(), on_text);
+        self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(stop: &[&str], pieces: &[&str]) -> (String, String, bool) {
+        let stop: Vec<String> = stop.iter().map(|s| s.to_string()).collect();
+        let mut st = StopText::new(&stop);
+        let mut streamed = String::new();
+        let mut stopped = false;
+        for p in pieces {
+            if st.push(p, &mut |t| streamed.push_str(t)) {
+                stopped = true;
+                break;
+            }
+        }
+        let text = st.finish(&mut |t| streamed.push_str(t));
+        (text, streamed, stopped)
+    }
+
+    #[test]
+    fn stop_string_split_across_pieces_is_cut() {
+        let (text, streamed, stopped) =
+            run(&["\n\n"], &["Turkey", " agreed.", "\n", "\nThe", " rest"]);
+        assert!(stopped);
+        assert_eq!(text, "Turkey agreed.");
+        assert_eq!(streamed, text);
+    }
+
+    #[test]
+    fn held_back_tail_is_released_when_it_is_not_a_stop() {
+        let (text, streamed, stopped) = run(&["\n\n"], &["a", "\n", "b"]);
+        assert!(!stopped);
+        assert_eq!(text, "a\nb");
+        assert_eq!(streamed, text);
+    }
+
+    #[test]
+    fn no_stop_strings_pass_everything() {
+        let (text, _, stopped) = run(&[], &["x", "\n\n", "y"]);
+        assert!(!stopped);
+        assert_eq!(text, "x\n\ny");
     }
 }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::prompts::Prompt;
 use gguf::Gguf;
 use resolve::ModelSpec;
 use template::{Message, PromptFormat};
@@ -72,6 +73,14 @@ impl Model {
 
     pub fn context_length(&self) -> usize {
         self.weights.config.context_length
+    }
+
+    /// Token ids of a task prompt, in the form this model takes.
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        match prompt {
+            Prompt::Chat(messages) => self.chat_prompt(messages),
+            Prompt::Completion { text, .. } => self.raw_prompt(text),
+        }
     }
 
     /// Token ids of a chat request: rendered with the model's template and
