@@ -122,6 +122,9 @@ enum Command {
         /// Print JSON (keys load_s, prompt_tokens, pp_tok_s, tg_tok_s, peak_rss_mb).
         #[arg(long)]
         json: bool,
+        /// Also write the prompt's token ids (JSON list), to run another engine on them.
+        #[arg(long)]
+        write_prompt_ids: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -244,16 +247,22 @@ fn run(command: Command) -> Result<()> {
             raw,
             gen_tokens,
             json,
+            write_prompt_ids,
             model,
         } => {
             let text = std::fs::read_to_string(&prompt_file)
                 .with_context(|| format!("cannot read prompt file {}", prompt_file.display()))?;
             let report = bench::run(&model.model, gen_tokens, |m| {
-                if raw {
-                    m.raw_prompt(&text)
+                let ids = if raw {
+                    m.raw_prompt(&text)?
                 } else {
-                    m.prompt_tokens(&Prompt::summary(&text, 3, m.is_chat()))
+                    m.prompt_tokens(&Prompt::summary(&text, 3, m.is_chat()))?
+                };
+                if let Some(path) = &write_prompt_ids {
+                    let json = serde_json::to_string(&ids).expect("ids serialize");
+                    std::fs::write(path, json).map_err(|e| abridge::Error::io(path, e))?;
                 }
+                Ok(ids)
             })?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
