@@ -184,6 +184,17 @@ fn init_threads(threads: Option<usize>) -> Result<()> {
         .context("cannot start the thread pool")
 }
 
+fn read_prompt_file(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read prompt file {}", path.display()))?;
+    anyhow::ensure!(
+        !text.trim().is_empty(),
+        "prompt file {} is empty",
+        path.display()
+    );
+    Ok(text)
+}
+
 fn load(spec: &str) -> Result<Model> {
     let t = std::time::Instant::now();
     let model = Model::load(spec)?;
@@ -230,9 +241,7 @@ fn run(command: Command) -> Result<()> {
             max_tokens,
             model,
         } => {
-            let text = std::fs::read_to_string(&prompt_file)
-                .with_context(|| format!("cannot read prompt file {}", prompt_file.display()))?;
-            anyhow::ensure!(!text.is_empty(), "{} is empty", prompt_file.display());
+            let text = read_prompt_file(&prompt_file)?;
             let model = load(&model.model)?;
             let prompt = model.raw_prompt(&text)?;
             let opts = GenerateOptions {
@@ -250,8 +259,7 @@ fn run(command: Command) -> Result<()> {
             write_prompt_ids,
             model,
         } => {
-            let text = std::fs::read_to_string(&prompt_file)
-                .with_context(|| format!("cannot read prompt file {}", prompt_file.display()))?;
+            let text = read_prompt_file(&prompt_file)?;
             let report = bench::run(&model.model, gen_tokens, |m| {
                 let ids = if raw {
                     m.raw_prompt(&text)?

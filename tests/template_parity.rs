@@ -16,19 +16,6 @@ fn prompt_format(model_file: &str) -> PromptFormat {
     PromptFormat::from_gguf(&content).unwrap()
 }
 
-/// Names of the greedy generation fixtures, sorted.
-fn greedy_fixtures() -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("greedy-") && n.ends_with(".json"))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no greedy fixtures in {}", dir.display());
-    names
-}
-
 fn messages(fixture: &serde_json::Value) -> Option<Vec<Message>> {
     let messages = fixture["messages"].as_array()?;
     Some(
@@ -42,7 +29,7 @@ fn messages(fixture: &serde_json::Value) -> Option<Vec<Message>> {
 #[test]
 fn chat_templates_match_reference_prompts() {
     let mut chats = 0;
-    for name in greedy_fixtures() {
+    for name in common::greedy_fixtures() {
         let fixture = common::fixture(&name);
         let Some(messages) = messages(&fixture) else {
             continue;
@@ -61,7 +48,7 @@ fn chat_templates_match_reference_prompts() {
 #[test]
 fn base_models_get_completion_prompts() {
     let mut bases = 0;
-    for name in greedy_fixtures() {
+    for name in common::greedy_fixtures() {
         let fixture = common::fixture(&name);
         if !fixture["messages"].is_null() {
             continue;
@@ -84,7 +71,7 @@ fn abridge_prompts_match_reference_prompts() {
     let article = std::fs::read_to_string(root.join("seeds/000_57a6ad3420af089a.txt")).unwrap();
     // The translate fixtures translated the first paragraph after the headline.
     let paragraph = article.split("\n\n").nth(1).unwrap();
-    for name in greedy_fixtures() {
+    for name in common::greedy_fixtures() {
         let fixture = common::fixture(&name);
         let summarize = name.ends_with("-summarize.json");
         assert!(summarize || name.ends_with("-translate-fr.json"), "{name}");

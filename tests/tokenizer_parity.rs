@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 
 use abridge::model::tokenizer::{TextTokenizer, TokenStream};
 use candle_core::quantized::gguf_file;
@@ -97,14 +96,7 @@ fn gemma3_matches_llama_cpp() {
 /// Rendered prompts of the greedy fixtures, with special tokens parsed.
 #[test]
 fn greedy_prompts_match_llama_cpp() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("greedy-") && n.ends_with(".json"))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty());
+    let names = common::greedy_fixtures();
     let mut cache: Vec<(String, TextTokenizer)> = Vec::new();
     for name in names {
         let fx = common::fixture(&name);

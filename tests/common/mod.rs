@@ -35,3 +35,16 @@ pub fn fixture(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap()
 }
+
+/// Names of the llama.cpp greedy-generation fixtures, sorted.
+pub fn greedy_fixtures() -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("greedy-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no greedy fixtures in {}", dir.display());
+    names
+}
