@@ -12,6 +12,7 @@ import resource
 import sys
 import time
 
+import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 
@@ -41,11 +42,17 @@ def main():
     pp_s = time.perf_counter() - t1
 
     # greedy, past end-of-generation, for a fixed length like abridge bench
+    n_vocab = llm.n_vocab()
+
+    def argmax_last():
+        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return int(np.argmax(np.ctypeslib.as_array(ptr, shape=(n_vocab,))))
+
     t2 = time.perf_counter()
-    tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    tok = argmax_last()
     for _ in range(gen - 1):
         llm.eval([tok])
-        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        tok = argmax_last()
     tg_s = time.perf_counter() - t2
 
     print(
