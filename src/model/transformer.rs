@@ -6,9 +6,19 @@
 //! forward pass serves them all. Weights are immutable and shared; each
 //! sequence being generated owns a [`KvCache`], so workers can run in parallel
 //! on one copy of the weights.
+//!
+//! The parts outside the matmuls compute what llama.cpp's CPU backend computes,
+//! down to the rounding (see [`ggml`]): an f16 KV cache with f16 attention
+//! operands, ggml's RMS norm, rope and GELU. The activations entering each
+//! quantized matmul are themselves rounded to 8 bits per block, so a last-bit
+//! difference anywhere can flip one of those roundings; on models with outlier
+//! channels (gemma3: values in the hundreds next to values near 1 in one block)
+//! one flip moves logits by tenths. Matching the rounding is what keeps us
+//! within llama.cpp's logits rather than within its noise.
 
 use candle_core::quantized::QTensor;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use super::gguf::Gguf;
 use super::linear::QLinear;
@@ -63,6 +73,9 @@ pub struct Config {
     sliding_window: Option<(usize, usize)>,
     embed_scale: Option<f32>,
     attn_scale: f32,
+    /// gemma scales q before attention (f32, then rounded to f16 with it);
+    /// the others scale q·k inside the softmax.
+    scale_q: bool,
     gelu: bool,
 }
 
@@ -110,6 +123,7 @@ impl Config {
             // gemma3's query_pre_attn_scalar is head_dim for the sizes llama.cpp knows
             // (but 27B), and GGUF does not carry it.
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            scale_q: gemma,
             gelu: gemma,
         })
     }
@@ -129,13 +143,13 @@ impl Config {
 }
 
 struct Norm {
-    weight: Tensor,
+    weight: Vec<f32>,
     eps: f32,
 }
 
 impl Norm {
     fn load(g: &mut Gguf, name: &str, eps: f32) -> Result<Self> {
-        let weight = g.tensor(name)?.dequantize(&Device::Cpu)?;
+        let weight = g.tensor(name)?.dequantize(&Device::Cpu)?.to_vec1()?;
         Ok(Self { weight, eps })
     }
 
@@ -147,12 +161,18 @@ impl Norm {
         }
     }
 
+    /// Over the last dimension, which must be the weight's length.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::rms_norm(
-            &x.contiguous()?,
-            &self.weight,
-            self.eps,
-        )?)
+        let mut v: Vec<f32> = x.flatten_all()?.to_vec1()?;
+        self.apply(&mut v);
+        Ok(Tensor::from_vec(v, x.dims(), &Device::Cpu)?)
+    }
+
+    /// In place on rows of the weight's length.
+    fn apply(&self, v: &mut [f32]) {
+        for row in v.chunks_exact_mut(self.weight.len()) {
+            ggml::rms_norm(row, &self.weight, self.eps);
+        }
     }
 }
 
@@ -277,15 +297,15 @@ impl Transformer {
         if let Some(s) = c.embed_scale {
             x = (x * s as f64)?;
         }
-        let mut ropes: Vec<(f32, (Tensor, Tensor))> = Vec::new();
+        let mut ropes: Vec<(f32, Rope)> = Vec::new();
         for (li, layer) in self.layers.iter().enumerate() {
             if !ropes.iter().any(|(b, _)| *b == layer.rope_base) {
-                ropes.push((layer.rope_base, self.rope_tables(layer.rope_base, pos, t)?));
+                ropes.push((layer.rope_base, self.rope(layer.rope_base, pos, t)));
             }
-            let (cos, sin) = &ropes.iter().find(|(b, _)| *b == layer.rope_base).unwrap().1;
+            let rope = &ropes.iter().find(|(b, _)| *b == layer.rope_base).unwrap().1;
 
             let h = layer.attn_norm.forward(&x)?;
-            let a = self.attention(layer, &h, cos, sin, &mut cache.layers[li], pos)?;
+            let a = self.attention(layer, &h, rope, &mut cache.layers[li], pos)?;
             let a = match &layer.post_attn_norm {
                 Some(n) => n.forward(&a)?,
                 None => a,
@@ -293,12 +313,15 @@ impl Transformer {
             x = (x + a)?;
             let h = layer.ffn_norm.forward(&x)?;
             let gate = layer.gate.forward(&h)?;
-            let gate = if c.gelu {
-                gate.gelu()?
+            let up = layer.up.forward(&h)?;
+            let act = if c.gelu {
+                let mut g: Vec<f32> = gate.flatten_all()?.to_vec1()?;
+                ggml::geglu(&mut g, &up.flatten_all()?.to_vec1()?);
+                Tensor::from_vec(g, gate.dims(), &Device::Cpu)?
             } else {
-                candle_nn::ops::silu(&gate)?
+                (candle_nn::ops::silu(&gate)? * up)?
             };
-            let m = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            let m = layer.down.forward(&act)?;
             let m = match &layer.post_ffn_norm {
                 Some(n) => n.forward(&m)?,
                 None => m,
@@ -311,131 +334,123 @@ impl Transformer {
         Ok(logits.flatten_all()?)
     }
 
-    /// cos/sin tables, shape (t, head_dim/2), for positions pos..pos+t.
-    fn rope_tables(&self, base: f32, pos: usize, t: usize) -> Result<(Tensor, Tensor)> {
-        let d = self.config.head_dim;
-        let mut inv: Vec<f32> = (0..d / 2)
-            .map(|i| 1.0 / base.powf(2.0 * i as f32 / d as f32))
-            .collect();
-        if let Some(f) = &self.rope_freqs {
-            for (v, s) in inv.iter_mut().zip(f) {
-                *v /= s;
-            }
-        }
-        let mut cos = Vec::with_capacity(t * d / 2);
-        let mut sin = Vec::with_capacity(t * d / 2);
-        for p in pos..pos + t {
-            for f in &inv {
-                let a = p as f32 * f;
-                cos.push(a.cos());
-                sin.push(a.sin());
-            }
-        }
-        let dev = Device::Cpu;
-        Ok((
-            Tensor::from_vec(cos, (t, d / 2), &dev)?,
-            Tensor::from_vec(sin, (t, d / 2), &dev)?,
-        ))
+    /// Rotations for positions pos..pos+t.
+    fn rope(&self, base: f32, pos: usize, t: usize) -> Rope {
+        let c = &self.config;
+        Rope::new(
+            base,
+            self.rope_freqs.as_deref(),
+            c.head_dim,
+            c.rope_layout,
+            pos,
+            t,
+        )
     }
 
     fn attention(
         &self,
         layer: &Layer,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        rope: &Rope,
         cache: &mut LayerCache,
         pos: usize,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (_, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (c.n_head, c.n_kv_head, c.head_dim);
-        let q = layer.wq.forward(x)?.reshape((1, t, nh, hd))?;
-        let k = layer.wk.forward(x)?.reshape((1, t, nkv, hd))?;
-        let v = layer.wv.forward(x)?.reshape((1, t, nkv, hd))?;
-        let q = match &layer.q_norm {
-            Some(n) => n.forward(&q)?,
-            None => q,
-        };
-        let k = match &layer.k_norm {
-            Some(n) => n.forward(&k)?,
-            None => k,
-        };
-        // (1, heads, t, hd) for rope and attention
-        let q = q.transpose(1, 2)?.contiguous()?;
-        let k = k.transpose(1, 2)?.contiguous()?;
-        let v = v.transpose(1, 2)?.contiguous()?;
-        let (q, k) = match c.rope_layout {
-            RopeLayout::Interleaved => (
-                candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
-                candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
-            ),
-            RopeLayout::Neox => (
-                candle_nn::rotary_emb::rope(&q, cos, sin)?,
-                candle_nn::rotary_emb::rope(&k, cos, sin)?,
-            ),
-        };
-        cache.k.slice_set(&k, 2, pos)?;
-        cache.v.slice_set(&v, 2, pos)?;
-        let total = pos + t;
-        // A sliding-window layer never looks further back than the window.
-        let start = layer.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-        let keys = cache.k.narrow(2, start, total - start)?;
-        let values = cache.v.narrow(2, start, total - start)?;
-        let span = total - start;
-
-        // Grouped-query attention without copying K/V per head: the `g` query
-        // heads sharing a kv head become extra rows of one matmul.
-        let g = nh / nkv;
-        let q = (q * c.attn_scale as f64)?.reshape((1, nkv, g * t, hd))?;
-        let scores = q.matmul(&keys.t()?)?; // (1, nkv, g*t, span)
-                                            // One new token sees every key from `start`: no mask needed.
-        let scores = if t > 1 {
-            let mask = attention_mask(t, pos, start, span, layer.window)?;
-            scores
-                .reshape((1, nkv, g, t, span))?
-                .broadcast_add(&mask)?
-                .reshape((1, nkv, g * t, span))?
-        } else {
-            scores
-        };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(&values.contiguous()?)?; // (1, nkv, g*t, hd)
-        let out = out
-            .reshape((1, nh, t, hd))?
-            .transpose(1, 2)?
-            .reshape((1, t, nh * hd))?;
-        layer.wo.forward(&out)
+        // (t, heads, hd) rows, as the projections lay them out
+        let rows = |y: Tensor| -> Result<Vec<f32>> { Ok(y.flatten_all()?.to_vec1()?) };
+        let mut q = rows(layer.wq.forward(x)?)?;
+        let mut k = rows(layer.wk.forward(x)?)?;
+        let v = rows(layer.wv.forward(x)?)?;
+        if let Some(n) = &layer.q_norm {
+            n.apply(&mut q);
+        }
+        if let Some(n) = &layer.k_norm {
+            n.apply(&mut k);
+        }
+        rope.apply(&mut q, nh);
+        rope.apply(&mut k, nkv);
+        if c.scale_q {
+            for x in &mut q {
+                *x *= c.attn_scale;
+            }
+        }
+        cache.append(&k, &v, pos, t);
+        let kq_scale = if c.scale_q { 1.0 } else { c.attn_scale };
+        let out = ggml::attention(&q, cache, nh, pos, t, layer.window, kq_scale);
+        layer
+            .wo
+            .forward(&Tensor::from_vec(out, (1, t, nh * hd), &Device::Cpu)?)
     }
 }
 
-/// Additive mask (t, span): query `i` is at position `pos + i`, key `j` at
-/// `start + j`. Masked: the future, and (sliding layers) keys `window` or more
-/// positions back, as llama.cpp does.
-fn attention_mask(
-    t: usize,
-    pos: usize,
-    start: usize,
-    span: usize,
-    window: Option<usize>,
-) -> Result<Tensor> {
-    let mut m = vec![0f32; t * span];
-    for i in 0..t {
-        let qp = pos + i;
-        for j in 0..span {
-            let kp = start + j;
-            let masked = kp > qp || window.is_some_and(|w| qp - kp >= w);
-            if masked {
-                m[i * span + j] = f32::NEG_INFINITY;
+/// Positions 0..capacity-1 of one layer, rounded to f16 as in llama.cpp's
+/// default cache: keys (kv_head, position, hd), values transposed
+/// (kv_head, hd, position) so the probability-weighted sum runs along a row,
+/// as llama.cpp stores them without flash attention.
+struct LayerCache {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    n_kv_head: usize,
+    head_dim: usize,
+    /// A multiple of 64: `ggml::attention` reads whole 64-position chunks.
+    capacity: usize,
+}
+
+impl LayerCache {
+    fn new(n_kv_head: usize, head_dim: usize, capacity: usize) -> Self {
+        let capacity = capacity.max(1).next_multiple_of(64);
+        let n = n_kv_head * capacity * head_dim;
+        Self {
+            k: vec![0.0; n],
+            v: vec![0.0; n],
+            n_kv_head,
+            head_dim,
+            capacity,
+        }
+    }
+
+    fn key(&self, kv_head: usize, p: usize) -> &[f32] {
+        let at = (kv_head * self.capacity + p) * self.head_dim;
+        &self.k[at..at + self.head_dim]
+    }
+
+    /// Values of dimension `d` at positions from..to.
+    fn values(&self, kv_head: usize, d: usize, from: usize, to: usize) -> &[f32] {
+        let row = (kv_head * self.head_dim + d) * self.capacity;
+        &self.v[row + from..row + to]
+    }
+
+    /// Stores `t` positions from `pos`; `k`, `v` are (t, kv_head, hd) rows.
+    fn append(&mut self, k: &[f32], v: &[f32], pos: usize, t: usize) {
+        let (nkv, hd, cap) = (self.n_kv_head, self.head_dim, self.capacity);
+        for i in 0..t {
+            for h in 0..nkv {
+                let src = (i * nkv + h) * hd;
+                let dst = (h * cap + pos + i) * hd;
+                for d in 0..hd {
+                    self.k[dst + d] = ggml::round_f16(k[src + d]);
+                    self.v[(h * hd + d) * cap + pos + i] = ggml::round_f16(v[src + d]);
+                }
             }
         }
     }
-    Ok(Tensor::from_vec(m, (t, span), &Device::Cpu)?)
-}
 
-struct LayerCache {
-    k: Tensor,
-    v: Tensor,
+    /// The same positions 0..len in a cache of (at least) `capacity`.
+    fn resized(&self, capacity: usize, len: usize) -> Self {
+        let mut new = Self::new(self.n_kv_head, self.head_dim, capacity);
+        let hd = self.head_dim;
+        for h in 0..self.n_kv_head {
+            let (old, at) = (h * self.capacity * hd, h * new.capacity * hd);
+            new.k[at..at + len * hd].copy_from_slice(&self.k[old..old + len * hd]);
+            for d in 0..hd {
+                let (old, at) = ((h * hd + d) * self.capacity, (h * hd + d) * new.capacity);
+                new.v[at..at + len].copy_from_slice(&self.v[old..old + len]);
+            }
+        }
+        new
+    }
 }
 
 /// Preallocated keys and values of one sequence: appending a token writes in
@@ -444,29 +459,18 @@ pub struct KvCache {
     layers: Vec<LayerCache>,
     len: usize,
     capacity: usize,
-    shape: (usize, usize),
 }
 
 impl KvCache {
     fn new(c: &Config, capacity: usize) -> Result<Self> {
-        let capacity = capacity.max(1);
+        let capacity = capacity.max(1).next_multiple_of(64);
         let layers = (0..c.n_layer)
-            .map(|_| {
-                let z = || {
-                    Tensor::zeros(
-                        (1, c.n_kv_head, capacity, c.head_dim),
-                        DType::F32,
-                        &Device::Cpu,
-                    )
-                };
-                Ok(LayerCache { k: z()?, v: z()? })
-            })
-            .collect::<Result<_>>()?;
+            .map(|_| LayerCache::new(c.n_kv_head, c.head_dim, capacity))
+            .collect();
         Ok(Self {
             layers,
             len: 0,
             capacity,
-            shape: (c.n_kv_head, c.head_dim),
         })
     }
 
@@ -485,18 +489,289 @@ impl KvCache {
     /// Rare (only when a caller underestimates): double, copying what is there.
     fn grow(&mut self, needed: usize) -> Result<()> {
         let capacity = needed.max(self.capacity * 2);
-        let (nkv, hd) = self.shape;
         for l in &mut self.layers {
-            for t in [&mut l.k, &mut l.v] {
-                let bigger = Tensor::zeros((1, nkv, capacity, hd), DType::F32, &Device::Cpu)?;
-                if self.len > 0 {
-                    bigger.slice_set(&t.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                }
-                *t = bigger;
+            *l = l.resized(capacity, self.len);
+            self.capacity = l.capacity;
+        }
+        Ok(())
+    }
+}
+
+/// Rotary embedding tables for a run of positions, computed as ggml does:
+/// theta starts at the position and is multiplied by base^(-2/d) once per
+/// pair (in f32, so the error grows along the pairs exactly as in llama.cpp).
+struct Rope {
+    /// (t, hd/2) each
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    head_dim: usize,
+    layout: RopeLayout,
+}
+
+impl Rope {
+    fn new(
+        base: f32,
+        freq_factors: Option<&[f32]>,
+        head_dim: usize,
+        layout: RopeLayout,
+        pos: usize,
+        t: usize,
+    ) -> Self {
+        let half = head_dim / 2;
+        let theta_scale = base.powf(-2.0 / head_dim as f32);
+        let mut cos = Vec::with_capacity(t * half);
+        let mut sin = Vec::with_capacity(t * half);
+        for p in pos..pos + t {
+            let mut theta = p as f32;
+            for i in 0..half {
+                let th = freq_factors.map_or(theta, |f| theta / f[i]);
+                cos.push(th.cos());
+                sin.push(th.sin());
+                theta *= theta_scale;
             }
         }
-        self.capacity = capacity;
-        Ok(())
+        Self {
+            cos,
+            sin,
+            head_dim,
+            layout,
+        }
+    }
+
+    /// Rotates (t, heads, hd) rows in place. ggml's C is compiled with FMA
+    /// contraction, which turns `x0*cos - x1*sin` into fma(x0, cos, -(x1*sin))
+    /// and `x0*sin + x1*cos` into fma(x0, sin, x1*cos): done here explicitly.
+    fn apply(&self, x: &mut [f32], heads: usize) {
+        let (hd, half) = (self.head_dim, self.head_dim / 2);
+        for (r, row) in x.chunks_exact_mut(hd).enumerate() {
+            let at = r / heads * half;
+            let (cos, sin) = (&self.cos[at..at + half], &self.sin[at..at + half]);
+            for i in 0..half {
+                let (a, b) = match self.layout {
+                    RopeLayout::Interleaved => (2 * i, 2 * i + 1),
+                    RopeLayout::Neox => (i, i + half),
+                };
+                let (x0, x1) = (row[a], row[b]);
+                row[a] = x0.mul_add(cos[i], -(x1 * sin[i]));
+                row[b] = x0.mul_add(sin[i], x1 * cos[i]);
+            }
+        }
+    }
+}
+
+/// llama.cpp's CPU numerics (llama-cpp-python 0.3.36's ggml, x86 build with
+/// AVX-512, flash attention off as that package defaults to) for the
+/// operations around the matmuls, reproduced rounding for rounding: given
+/// llama.cpp's own inputs, these give its tensors bit for bit (checked on
+/// gemma-3-270m and SmolLM2 dumps). On CPUs without AVX-512 llama.cpp sums in
+/// 8 lanes instead of 16; the results then differ in the last bits only.
+mod ggml {
+    use super::*;
+
+    /// Round to the nearest f16 (ties to even), as F16C's conversion does.
+    pub fn round_f16(x: f32) -> f32 {
+        let e = ((x.to_bits() >> 23) & 0xff) as i32 - 127;
+        if e == 128 {
+            return x; // inf, nan
+        }
+        // 10 fraction bits down to 2^-14; below that a fixed step of 2^-24
+        let ulp = f32::from_bits(((e.max(-14) - 10 + 127) as u32) << 23);
+        let r = (x / ulp).round_ties_even() * ulp;
+        if r.abs() >= 65536.0 {
+            f32::INFINITY.copysign(x)
+        } else {
+            r
+        }
+    }
+
+    /// The f16 bit pattern of a value `round_f16` returned, |x| < 65536.
+    fn f16_bits(x: f32) -> u16 {
+        let sign = ((x.to_bits() >> 16) & 0x8000) as u16;
+        let a = x.abs();
+        if a < f32::from_bits(113 << 23) {
+            // zero or subnormal: a multiple of 2^-24
+            return sign | (a * 16_777_216.0) as u16;
+        }
+        let e = (a.to_bits() >> 23) as u16 - 112;
+        sign | e << 10 | ((a.to_bits() >> 13) & 0x3ff) as u16
+    }
+
+    fn f16_value(h: u16) -> f32 {
+        let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+        let (e, m) = (((h >> 10) & 0x1f) as i32, (h & 0x3ff) as f32);
+        sign * match e {
+            0 => m / 16_777_216.0,
+            31 if m == 0.0 => f32::INFINITY,
+            31 => f32::NAN,
+            _ => (1.0 + m / 1024.0) * 2f32.powi(e - 15),
+        }
+    }
+
+    /// ggml_rms_norm followed by the weight: the sum of squares in f64, then
+    /// x * (1/sqrt(mean + eps)) * w in f32 (candle divides by the root).
+    pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
+        let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+        let mean = (sum / x.len() as f64) as f32;
+        let scale = 1.0 / (mean + eps).sqrt();
+        for (v, w) in x.iter_mut().zip(w) {
+            *v = *v * scale * *w;
+        }
+    }
+
+    /// ggml's GELU: a table over f16 inputs of the tanh approximation
+    /// (computed in f32, rounded to f16), identity/zero beyond ±10.
+    fn gelu_table() -> &'static [f32] {
+        static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| {
+            const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+            const GELU_COEF_A: f32 = 0.044715;
+            (0..=u16::MAX)
+                .map(|h| {
+                    let x = f16_value(h);
+                    // 1 + a*x*x is contracted to one fma in ggml's build
+                    let inner = (GELU_COEF_A * x).mul_add(x, 1.0);
+                    round_f16(0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * inner).tanh()))
+                })
+                .collect()
+        })
+    }
+
+    /// ggml_geglu_split: gate <- gelu(gate) * up.
+    pub fn geglu(gate: &mut [f32], up: &[f32]) {
+        let table = gelu_table();
+        for (x, g) in gate.iter_mut().zip(up) {
+            *x = if *x <= -10.0 {
+                0.0
+            } else if *x >= 10.0 {
+                *x * g
+            } else {
+                table[f16_bits(round_f16(*x)) as usize] * g
+            };
+        }
+    }
+
+    /// Lanes of ggml's f32 vectors with AVX-512.
+    const LANES: usize = 16;
+
+    /// _mm512_reduce_add_ps, as GCC expands it.
+    fn reduce(a: &[f32; LANES]) -> f32 {
+        let mut h = [0f32; 8];
+        for i in 0..8 {
+            h[i] = a[i + 8] + a[i];
+        }
+        let q = [h[4] + h[0], h[5] + h[1], h[6] + h[2], h[7] + h[3]];
+        (q[0] + q[2]) + (q[1] + q[3])
+    }
+
+    /// Dot product of f16 values (held in f32) in the order llama.cpp sums
+    /// it: its sgemm (several query rows: one accumulator per lane over
+    /// 16-value chunks) or ggml_vec_dot_f16 (one query row: four accumulators
+    /// over 64-value chunks, the rest in f64).
+    fn dot(batched: bool, a: &[f32], b: &[f32]) -> f32 {
+        if batched && a.len().is_multiple_of(LANES) {
+            let mut acc = [0f32; LANES];
+            for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    acc[l] = a[l].mul_add(b[l], acc[l]);
+                }
+            }
+            return reduce(&acc);
+        }
+        let mut acc = [[0f32; LANES]; 4];
+        let (a4, b4) = (a.chunks_exact(4 * LANES), b.chunks_exact(4 * LANES));
+        let (ra, rb) = (a4.remainder(), b4.remainder());
+        for (a, b) in a4.zip(b4) {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                for l in 0..LANES {
+                    acc[l] = a[j * LANES + l].mul_add(b[j * LANES + l], acc[l]);
+                }
+            }
+        }
+        let mut s = [0f32; LANES];
+        for l in 0..LANES {
+            s[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        }
+        let sum = ra
+            .iter()
+            .zip(rb)
+            .fold(reduce(&s) as f64, |sum, (a, b)| sum + (a * b) as f64);
+        sum as f32
+    }
+
+    /// ggml_v_expf (AVX-512): exp from a degree-5 polynomial and a scaling by 2^n.
+    fn expf(x: f32) -> f32 {
+        let c = f32::from_bits;
+        let r = c(0x4b40_0000); // 1.5 * 2^23
+        let n = x.mul_add(c(0x3fb8_aa3b), r) - r; // round(x / ln 2)
+        if n.abs() > 192.0 {
+            return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+        }
+        let b = (-n).mul_add(c(0x35bf_be8e), (-n).mul_add(c(0x3f31_7200), x));
+        let u = b * b;
+        let j = c(0x3c07_2010)
+            .mul_add(b, c(0x3d2b_9f17))
+            .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)))
+            .mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
+        (j as f64 * (n as f64).exp2()) as f32 // _mm512_scalef_ps: one rounding
+    }
+
+    /// Causal (and windowed) attention without flash attention, as llama.cpp
+    /// runs it: q·k on f16 operands, softmax in f32 with a f64 sum, the
+    /// probabilities rounded to f16 for the weighted sum of f16 values.
+    /// `q`: (t, heads, hd) rows for positions pos..pos+t (already in the
+    /// cache); returns the (t, heads * hd) output.
+    pub fn attention(
+        q: &[f32],
+        cache: &LayerCache,
+        n_head: usize,
+        pos: usize,
+        t: usize,
+        window: Option<usize>,
+        kq_scale: f32,
+    ) -> Vec<f32> {
+        let hd = cache.head_dim;
+        let group = n_head / cache.n_kv_head;
+        let batched = t > 1;
+        let mut out = vec![0f32; t * n_head * hd];
+        out.par_chunks_mut(hd).enumerate().for_each(|(r, out)| {
+            let (qp, kv_head) = (pos + r / n_head, r % n_head / group);
+            let q: Vec<f32> = q[r * hd..(r + 1) * hd]
+                .iter()
+                .map(|&x| round_f16(x))
+                .collect();
+            // keys lo..=qp are visible; work on whole 64-position chunks from
+            // `from` so every position keeps its lane in llama.cpp's sums
+            let lo = window.map_or(0, |w| (qp + 1).saturating_sub(w));
+            let from = lo / 64 * 64;
+            let to = (qp + 1).next_multiple_of(64);
+            let mut p = vec![0f32; to - from];
+            for j in lo..=qp {
+                p[j - from] = dot(batched, cache.key(kv_head, j), &q) * kq_scale;
+            }
+            let visible = lo - from..qp + 1 - from;
+            let max = p[visible.clone()]
+                .iter()
+                .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            let mut sum = 0f64;
+            for (ci, chunk) in p.chunks_exact_mut(LANES).enumerate() {
+                let mut e = [0f32; LANES];
+                for (l, x) in chunk.iter_mut().enumerate() {
+                    if visible.contains(&(ci * LANES + l)) {
+                        e[l] = expf(*x - max);
+                    }
+                    *x = e[l];
+                }
+                sum += reduce(&e) as f64;
+            }
+            let inv = (1.0 / sum) as f32;
+            for x in &mut p {
+                *x = round_f16(*x * inv);
+            }
+            for (d, o) in out.iter_mut().enumerate() {
+                *o = dot(batched, cache.values(kv_head, d, from, to), &p);
+            }
+        });
+        out
     }
 }
 
@@ -505,18 +780,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mask_is_causal_and_windowed() {
-        let m = attention_mask(3, 2, 0, 5, Some(2)).unwrap();
-        let m: Vec<Vec<f32>> = m.to_vec2().unwrap();
-        // query at pos 2 sees keys 1,2; pos 3 sees 2,3; pos 4 sees 3,4
-        let seen: Vec<Vec<usize>> = m
-            .iter()
-            .map(|r| (0..5).filter(|&j| r[j] == 0.0).collect())
+    fn f16_rounding() {
+        use ggml::round_f16;
+        assert_eq!(round_f16(1.0), 1.0);
+        // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even
+        assert_eq!(round_f16(1.0 + 1.0 / 2048.0), 1.0);
+        assert_eq!(round_f16(1.0 + 3.0 / 2048.0), 1.0 + 2.0 / 1024.0);
+        assert_eq!(round_f16(65504.0), 65504.0);
+        assert_eq!(round_f16(65520.0), f32::INFINITY);
+        // subnormals step by 2^-24
+        assert_eq!(round_f16(3.4e-7), 6.0 / 16_777_216.0);
+        assert_eq!(round_f16(-1e-9), 0.0);
+    }
+
+    #[test]
+    fn attention_is_softmax_weighted_and_windowed() {
+        // one head, hd 64, 5 positions; window 2: position p sees p-1 and p
+        let (hd, t) = (64, 5);
+        let mut cache = LayerCache::new(1, hd, t);
+        let k: Vec<f32> = (0..t * hd)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
             .collect();
-        assert_eq!(seen, vec![vec![1, 2], vec![2, 3], vec![3, 4]]);
-        let m: Vec<Vec<f32>> = attention_mask(2, 0, 0, 2, None).unwrap().to_vec2().unwrap();
-        assert_eq!(m[0][1], f32::NEG_INFINITY);
-        assert_eq!(m[1], vec![0.0, 0.0]);
+        let v: Vec<f32> = (0..t * hd)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
+            .collect();
+        let q: Vec<f32> = (0..t * hd)
+            .map(|i| ((i * 3 % 7) as f32 - 3.0) / 8.0)
+            .collect();
+        cache.append(&k, &v, 0, t);
+        for window in [None, Some(2)] {
+            let out = ggml::attention(&q, &cache, 1, 0, t, window, 0.125);
+            for i in 0..t {
+                let lo = window.map_or(0, |w| (i + 1).saturating_sub(w));
+                let s: Vec<f64> = (lo..=i)
+                    .map(|j| {
+                        (0..hd)
+                            .map(|d| (q[i * hd + d] * k[j * hd + d]) as f64)
+                            .sum::<f64>()
+                            * 0.125
+                    })
+                    .collect();
+                let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+                for d in 0..hd {
+                    let want: f64 = (lo..=i)
+                        .map(|j| (s[j - lo] - m).exp() / z * v[j * hd + d] as f64)
+                        .sum();
+                    let got = out[i * hd + d] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-2,
+                        "{window:?} {i} {d}: {got} vs {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
