@@ -5,6 +5,7 @@
 pub mod article;
 pub mod bench;
 pub mod error;
+pub mod kernels;
 pub mod lang;
 pub mod model;
 pub mod prompts;

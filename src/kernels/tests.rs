@@ -1,0 +1,231 @@
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+
+use super::f16::{f16_to_f32, f32_to_f16};
+use super::*;
+
+const TYPES: [GgmlDType; 8] = [
+    GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
+    GgmlDType::Q8_0,
+    GgmlDType::Q4K,
+    GgmlDType::Q5K,
+    GgmlDType::Q6K,
+];
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [-1, 1).
+    fn f(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+}
+
+/// Random blocks of `dtype`: random quant bytes, with the f16 scales
+/// overwritten by sane values (random bytes there could be inf/NaN).
+fn random_weights(rng: &mut Rng, dtype: GgmlDType, n: usize, k: usize) -> Vec<u8> {
+    let bytes = dtype.type_size();
+    let mut w: Vec<u8> = (0..n * k / dtype.block_size() * bytes)
+        .map(|_| rng.next() as u8)
+        .collect();
+    // (offset, magnitude) of each f16 field of a block
+    let fields: &[(usize, f32)] = match dtype {
+        GgmlDType::Q4_0 | GgmlDType::Q5_0 | GgmlDType::Q8_0 => &[(0, 0.01)],
+        GgmlDType::Q4_1 | GgmlDType::Q5_1 => &[(0, 0.01), (2, 0.05)],
+        GgmlDType::Q4K | GgmlDType::Q5K => &[(0, 0.001), (2, 0.001)],
+        GgmlDType::Q6K => &[(208, 0.001)],
+        _ => unreachable!(),
+    };
+    for b in w.chunks_exact_mut(bytes) {
+        for &(at, mag) in fields {
+            let v = f32_to_f16(rng.f() * mag);
+            b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    w
+}
+
+fn assert_close(got: &[f32], want: &[f32], rel: f32, what: &str) {
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= rel * scale,
+            "{what}: [{i}] {g} vs {w} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn f16_conversions_round_trip_and_match_f16c() {
+    for h in 0..=u16::MAX {
+        let f = f16_to_f32(h);
+        if !f.is_nan() {
+            assert_eq!(f32_to_f16(f), h, "{h:#x} -> {f}");
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("f16c") {
+        use std::arch::x86_64::*;
+        let mut rng = Rng(7);
+        for i in 0..100_000 {
+            // wide exponent range, subnormals and overflow included
+            let f = rng.f() * 2f32.powi((i % 40) - 30);
+            // SAFETY: f16c detected above.
+            let hw = unsafe {
+                _mm_extract_epi16::<0>(_mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set1_ps(f)))
+            } as u16;
+            assert_eq!(f32_to_f16(f), hw, "{f}");
+            assert_eq!(f16_to_f32(hw), unsafe {
+                _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(hw as i16)))
+            });
+        }
+    }
+}
+
+#[test]
+fn simd_matches_scalar_reference() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for isa in Isa::available().into_iter().skip(1) {
+        for dtype in TYPES {
+            // 32-element formats: block counts that aren't multiples of 4 too
+            let ks: &[usize] = if dtype.block_size() == 32 {
+                &[96, 320, 1024]
+            } else {
+                &[256, 1024]
+            };
+            for &k in ks {
+                for m in [1, 3, 8, 33] {
+                    let n = 37;
+                    let w = random_weights(&mut rng, dtype, n, k);
+                    let x = rng.vec(m * k);
+                    let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
+                    matmul_with(Isa::Scalar, dtype, &w, n, k, &x, &mut want);
+                    matmul_with(isa, dtype, &w, n, k, &x, &mut got);
+                    let what = format!("{isa:?} {dtype:?} m={m} k={k}");
+                    assert_close(&got, &want, 1e-5, &what);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matches_candle_qmatmul() {
+    let mut rng = Rng(42);
+    let dev = Device::Cpu;
+    for dtype in TYPES {
+        for m in [1, 5] {
+            let (n, k) = (67, 512);
+            let w = Tensor::from_vec(rng.vec(n * k), (n, k), &dev).unwrap();
+            let q = std::sync::Arc::new(QTensor::quantize(&w, dtype).unwrap());
+            let x = rng.vec(m * k);
+            let xt = Tensor::from_vec(x.clone(), (m, k), &dev).unwrap();
+            let want: Vec<f32> = QMatMul::from_arc(q.clone())
+                .unwrap()
+                .forward(&xt)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let mut got = vec![0f32; m * n];
+            matmul(dtype, &q.data().unwrap(), n, k, &x, &mut got);
+            // Both quantize activations to 8 bits, with slightly different rounding.
+            assert_close(&got, &want, 2e-2, &format!("{dtype:?} m={m}"));
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn simd_activation_quantization_is_bit_identical() {
+    if !Isa::available().contains(&Isa::Avx2) {
+        return;
+    }
+    let mut rng = Rng(99);
+    let mut x = rng.vec(32 * 64);
+    x[64..96].fill(0.0); // an all-zero block
+    x[100] = 3.5 * (0.3 / 127.0); // a tie, at some scale
+    let zero = BlockQ8 {
+        d: 0.,
+        s: 0.,
+        sum: 0,
+        qs: [0; 32],
+    };
+    let (mut want, mut got) = (vec![zero; 64], vec![zero; 64]);
+    quantize::quantize_q8(&x, &mut want);
+    x86::quantize_q8(&x, &mut got);
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!((w.d, w.s, w.sum, w.qs), (g.d, g.s, g.sum, g.qs));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn simd_q8k_quantization_is_bit_identical() {
+    if !Isa::available().contains(&Isa::Avx2) {
+        return;
+    }
+    let mut rng = Rng(5);
+    let mut x = rng.vec(256 * 8);
+    x[256..512].fill(0.0); // an all-zero block
+    x[600] = 2.0; // largest magnitude twice, opposite signs: the first wins
+    x[700] = -2.0;
+    let zero = BlockQ8K {
+        d: 0.,
+        qs: [0; 256],
+        bsums: [0; 16],
+    };
+    let (mut want, mut got) = (vec![zero; 8], vec![zero; 8]);
+    quantize::quantize_q8k(&x, &mut want);
+    x86::quantize_q8k(&x, &mut got);
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!((w.d, w.qs, w.bsums), (g.d, g.qs, g.bsums));
+    }
+}
+
+#[test]
+fn activation_quantization_follows_ggml() {
+    let x: Vec<f32> = (0..32).map(|i| i as f32 - 12.7).collect();
+    let mut b = [BlockQ8 {
+        d: 0.,
+        s: 0.,
+        sum: 0,
+        qs: [0; 32],
+    }];
+    quantize::quantize_q8(&x, &mut b);
+    let amax = 18.3f32;
+    assert_eq!(b[0].qs[31], 127);
+    assert_eq!(b[0].d, f16_to_f32(f32_to_f16(amax / 127.0)));
+    let sum: i32 = b[0].qs.iter().map(|&q| q as i32).sum();
+    assert_eq!(b[0].sum, sum);
+
+    let x: Vec<f32> = (0..256).map(|i| (i as f32 - 200.0) / 10.0).collect();
+    let mut b = vec![
+        BlockQ8K {
+            d: 0.,
+            qs: [0; 256],
+            bsums: [0; 16],
+        };
+        1
+    ];
+    quantize::quantize_q8k(&x, &mut b);
+    // the largest magnitude maps to -127, whatever its sign
+    assert_eq!(b[0].qs[0], -127);
+    assert!(b[0].d > 0.0);
+    assert_eq!(
+        b[0].bsums[0],
+        b[0].qs[..16].iter().map(|&q| q as i16).sum::<i16>()
+    );
+}

@@ -1,0 +1,773 @@
+//! x86-64 SIMD kernels. Everything here is `#[target_feature]`-gated and only
+//! reached after run-time detection (see `Isa`), so the crate's global
+//! target-cpu doesn't matter.
+//!
+//! 32-element formats run an R x C register tile (R activation rows x C weight
+//! rows): each weight block is unpacked once per R rows and each activation
+//! block loaded once per C columns. The tile body is written once and
+//! instantiated per ISA by `tile_isa!`: plain AVX2 (maddubs + madd) and
+//! AVX-512 VNNI on 256-bit vectors (`vpdpbusd`, and 32 registers for the tile).
+//! With 4+ activation rows, blocks go 8 at a time through transposed
+//! activations (`Group8`): one i32 lane per block, so the f32 convert/scale/
+//! accumulate (the bottleneck of the per-block loop) runs once per 8 blocks.
+//! K-quants (`k_isa!`) follow ggml's AVX2 dot products, with each super-block
+//! unpacked once per 4 activation rows (VNNI adds `vpdpwssd` for the scales).
+
+use std::arch::x86_64::*;
+
+use super::quantize::{BlockQ8, BlockQ8K, Group8};
+use super::scalar::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
+use super::scalar::{Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
+use super::Job;
+
+/// How a 32-element weight format looks to the integer dot product.
+///
+/// Weights are unpacked to unsigned bytes `u` (the operand `maddubs`/`vpdpbusd`
+/// want), with value `d * (u - OFFSET)` or, for formats with a min,
+/// `d * u + m`. The `- OFFSET` is applied in integers (`OFFSET * sum(a)`), so
+/// sums are exactly ggml's.
+pub trait Block32 {
+    const BYTES: usize;
+    /// Subtracted from each unpacked weight; a power of two.
+    const OFFSET: i32;
+    /// Has an f16 min `m` at byte 2, multiplied by Q8_1's `s`.
+    const HAS_MIN: bool;
+    /// Q8_0: bytes are already signed. Plain AVX2 can't take them as the
+    /// unsigned operand (u8 * i8 pairs would overflow i16 with the +128
+    /// offset) and uses the sign trick instead; VNNI uses the offset.
+    const SIGNED: bool = false;
+    /// Q5_0/Q5_1: byte offset of the 32 fifth bits (0: none). They are
+    /// merged by the ISA's own `fifth_bits` (AVX-512 BW does it in one mask op).
+    const QH: usize = 0;
+
+    /// The 32 weights as bytes, in element order (without fifth bits).
+    ///
+    /// # Safety
+    /// `p` points to one block; AVX2 is available.
+    unsafe fn unpack(p: *const u8) -> __m256i;
+}
+
+/// The f16 at `p`, broadcast to 8 lanes (one F16C conversion).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn splat_f16(p: *const u8) -> __m256 {
+    _mm256_cvtph_ps(_mm_set1_epi16((p as *const i16).read_unaligned()))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn read_f16(p: *const u8) -> f32 {
+    _mm256_cvtss_f32(splat_f16(p))
+}
+
+/// 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..16), then high.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let t = _mm_loadu_si128(p as *const __m128i);
+    let b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    _mm256_and_si256(b, _mm256_set1_epi8(0xf))
+}
+
+/// The 32 bits at `p` spread to bytes: 0x10 where the bit is set (ggml's
+/// `bytes_from_bits_32`, then masked to the fifth weight bit).
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn fifth_bits(p: *const u8) -> __m256i {
+    let x = (p as *const u32).read_unaligned();
+    let shuf = _mm256_set_epi64x(
+        0x0303030303030303,
+        0x0202020202020202,
+        0x0101010101010101,
+        0,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
+    let bits = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    let set = _mm256_cmpeq_epi8(bits, _mm256_set1_epi64x(-1));
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// `fifth_bits` as one masked move.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw")]
+unsafe fn fifth_bits_bw(p: *const u8) -> __m256i {
+    let bits = (p as *const u32).read_unaligned();
+    _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(0x10))
+}
+
+/// Declares a `Block32` format: name, block bytes, offset, has-min, signed,
+/// fifth-bits offset, and how to unpack block pointer `p`.
+macro_rules! block32 {
+    ($name:ident, $bytes:expr, $offset:expr, $min:expr, $signed:expr, $qh:expr, |$p:ident| $unpack:expr) => {
+        pub struct $name;
+        impl Block32 for $name {
+            const BYTES: usize = $bytes;
+            const OFFSET: i32 = $offset;
+            const HAS_MIN: bool = $min;
+            const SIGNED: bool = $signed;
+            const QH: usize = $qh;
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            unsafe fn unpack($p: *const u8) -> __m256i {
+                $unpack
+            }
+        }
+    };
+}
+
+block32!(Q4_0, Q4_0_BYTES, 8, false, false, 0, |p| nibbles(p.add(2)));
+block32!(Q4_1, Q4_1_BYTES, 0, true, false, 0, |p| nibbles(p.add(4)));
+block32!(Q5_0, Q5_0_BYTES, 16, false, false, 2, |p| nibbles(p.add(6)));
+block32!(Q5_1, Q5_1_BYTES, 0, true, false, 4, |p| nibbles(p.add(8)));
+block32!(Q8_0, Q8_0_BYTES, 128, false, true, 0, |p| {
+    _mm256_loadu_si256(p.add(2) as *const __m256i)
+});
+
+/// `quantize::quantize_q8` with AVX2, bit-identical (as llama.cpp's AVX2
+/// `quantize_row_q8_0`/`q8_1`: same products, ties-to-even rounding, F16C).
+pub fn quantize_q8(x: &[f32], out: &mut [BlockQ8]) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c"));
+    assert_eq!(x.len(), out.len() * 32);
+    // SAFETY: features checked; sizes match.
+    unsafe { quantize_q8_avx2(x, out) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_q8_avx2(x: &[f32], out: &mut [BlockQ8]) {
+    let round_f16 = |v: f32| {
+        let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(v));
+        _mm_cvtss_f32(_mm_cvtph_ps(h))
+    };
+    let abs_mask = _mm256_set1_ps(-0.0);
+    for (xb, b) in x.chunks_exact(32).zip(out.iter_mut()) {
+        let p = xb.as_ptr();
+        let v = [0, 8, 16, 24].map(|i| _mm256_loadu_ps(p.add(i)));
+        let a = v.map(|v| _mm256_andnot_ps(abs_mask, v));
+        let m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+        let m = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        let d = amax / 127.0;
+        let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+        // cvtps rounds to nearest even (the default MXCSR mode)
+        let i = v.map(|v| _mm256_cvtps_epi32(_mm256_mul_ps(v, id)));
+        let sum = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        let sum = _mm_add_epi32(
+            _mm256_extracti128_si256(sum, 1),
+            _mm256_castsi256_si128(sum),
+        );
+        let sum = _mm_hadd_epi32(sum, sum);
+        let sum = _mm_cvtsi128_si32(_mm_hadd_epi32(sum, sum));
+        // packs interleave 128-bit lanes; the permute restores element order
+        let i16s = [
+            _mm256_packs_epi32(i[0], i[1]),
+            _mm256_packs_epi32(i[2], i[3]),
+        ];
+        let i8s = _mm256_packs_epi16(i16s[0], i16s[1]);
+        let i8s = _mm256_permutevar8x32_epi32(i8s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(b.qs.as_mut_ptr() as *mut __m256i, i8s);
+        b.d = round_f16(d);
+        b.s = round_f16(d * sum as f32);
+        b.sum = sum;
+    }
+}
+
+/// Fetches weights a few rows ahead: rows are short (a KB or so), too short
+/// for the hardware prefetcher to ramp up on when a GEMV streams them from
+/// DRAM. Never faults, so it may point past the weights.
+#[inline(always)]
+unsafe fn prefetch(p: *const u8) {
+    _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+}
+
+/// `quantize::quantize_q8k` with AVX2, bit-identical.
+pub fn quantize_q8k(x: &[f32], out: &mut [BlockQ8K]) {
+    assert!(is_x86_feature_detected!("avx2"));
+    assert_eq!(x.len(), out.len() * 256);
+    // SAFETY: feature checked; sizes match.
+    unsafe { quantize_q8k_avx2(x, out) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_q8k_avx2(x: &[f32], out: &mut [BlockQ8K]) {
+    let abs_mask = _mm256_set1_ps(-0.0);
+    for (xb, b) in x.chunks_exact(256).zip(out.iter_mut()) {
+        let v: [__m256; 32] = std::array::from_fn(|i| _mm256_loadu_ps(xb.as_ptr().add(8 * i)));
+        let m = v.iter().fold(_mm256_setzero_ps(), |m, v| {
+            _mm256_max_ps(m, _mm256_andnot_ps(abs_mask, *v))
+        });
+        let m = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        if amax == 0.0 {
+            b.d = 0.0;
+            b.qs = [0; 256];
+            b.bsums = [0; 16];
+            continue;
+        }
+        // The reference takes the sign of the first value of largest magnitude.
+        let first = xb.iter().position(|v| v.abs() == amax).unwrap_or(0);
+        let iscale = -127.0 / xb[first];
+        let mul = _mm256_set1_ps(iscale);
+        for (i, (qs, bsum)) in b.qs.chunks_exact_mut(16).zip(&mut b.bsums).enumerate() {
+            // cvtps rounds to nearest even; |values| <= 127, so packs don't clip
+            let lo = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i], mul));
+            let hi = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i + 1], mul));
+            let sum = _mm256_add_epi32(lo, hi);
+            let sum = _mm_add_epi32(
+                _mm256_extracti128_si256(sum, 1),
+                _mm256_castsi256_si128(sum),
+            );
+            let sum = _mm_hadd_epi32(sum, sum);
+            *bsum = _mm_cvtsi128_si32(_mm_hadd_epi32(sum, sum)) as i16;
+            let i16s = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0b11_01_10_00);
+            let i8s = _mm_packs_epi16(
+                _mm256_castsi256_si128(i16s),
+                _mm256_extracti128_si256(i16s, 1),
+            );
+            _mm_storeu_si128(qs.as_mut_ptr() as *mut __m128i, i8s);
+        }
+        b.d = 1.0 / iscale;
+    }
+}
+
+/// 8x8 transpose of i32 lanes: lane j of result i = lane i of input j.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose8(u: [__m256i; 8]) -> [__m256i; 8] {
+    let t: [__m256i; 8] = std::array::from_fn(|i| {
+        let (a, b) = (u[2 * (i / 2)], u[2 * (i / 2) + 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_epi32(a, b)
+        } else {
+            _mm256_unpackhi_epi32(a, b)
+        }
+    });
+    // s[0..4]: dwords 0/4, 1/5, 2/6, 3/7 of blocks 0..4; s[4..8]: blocks 4..8
+    let s: [__m256i; 8] = std::array::from_fn(|i| {
+        let base = 4 * (i / 4);
+        let (lo, hi) = (t[base + (i % 4) / 2], t[base + 2 + (i % 4) / 2]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_epi64(lo, hi)
+        } else {
+            _mm256_unpackhi_epi64(lo, hi)
+        }
+    });
+    std::array::from_fn(|i| {
+        if i < 4 {
+            _mm256_permute2x128_si256(s[i], s[i + 4], 0x20)
+        } else {
+            _mm256_permute2x128_si256(s[i - 4], s[i], 0x31)
+        }
+    })
+}
+
+#[inline(always)]
+unsafe fn hsum(x: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// Instantiates the 32-block tile kernels for one ISA: `$dot(acc, u, s)` adds
+/// the u8 x i8 products of each 4 bytes into the i32 lanes of `acc`.
+macro_rules! tile_isa {
+    ($isa:ident, $features:literal, vnni: $vnni:expr, $dot:ident, $fifth:ident, $rows:literal x $cols:literal) => {
+        pub mod $isa {
+            use super::*;
+
+            /// `out[r][c]` = dot(weight row c, activation row r) over `nb` blocks.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn tile<T: Block32, const R: usize, const C: usize>(
+                w: *const u8,
+                row_bytes: usize,
+                a: *const BlockQ8,
+                nb: usize,
+                groups: (*const Group8, usize),
+                out: &mut [[f32; C]; R],
+            ) {
+                // The sign trick only where the unsigned form could overflow.
+                let sign_trick = T::SIGNED && !$vnni;
+                let zero = _mm256_setzero_si256();
+                let mut acc = [[_mm256_setzero_ps(); C]; R];
+                // Groups of 8 blocks (see `Group8`): weights are unpacked and
+                // transposed to match, then each lane of the dot is one block.
+                let (g, ng) = if sign_trick { (groups.0, 0) } else { groups };
+                let shift = _mm_cvtsi32_si128(T::OFFSET.trailing_zeros() as i32);
+                for gi in 0..ng {
+                    let b0 = 8 * gi;
+                    for c in 0..C {
+                        let p = w.add(c * row_bytes + b0 * T::BYTES);
+                        prefetch(p.wrapping_add(8 * C * row_bytes));
+                        let blk = |j: usize| {
+                            let pj = p.add(j * T::BYTES);
+                            let mut u = T::unpack(pj);
+                            if T::QH != 0 {
+                                u = _mm256_or_si256(u, $fifth(pj.add(T::QH)));
+                            }
+                            if T::SIGNED {
+                                u = _mm256_xor_si256(u, _mm256_set1_epi8(-128));
+                            }
+                            u
+                        };
+                        let t = transpose8(std::array::from_fn(blk));
+                        let f16s = |at: usize| {
+                            let h = |j: usize| {
+                                (p.add(j * T::BYTES + at) as *const i16).read_unaligned()
+                            };
+                            _mm256_cvtph_ps(_mm_set_epi16(
+                                h(7),
+                                h(6),
+                                h(5),
+                                h(4),
+                                h(3),
+                                h(2),
+                                h(1),
+                                h(0),
+                            ))
+                        };
+                        let dw = f16s(0);
+                        let mw = if T::HAS_MIN {
+                            f16s(2)
+                        } else {
+                            _mm256_setzero_ps()
+                        };
+                        for r in 0..R {
+                            let ga = &*g.add(r * ng + gi);
+                            // -OFFSET * sum(a), block j in lane j
+                            let sums = _mm256_load_si256(ga.sum.as_ptr() as *const __m256i);
+                            let mut p = if T::OFFSET != 0 {
+                                _mm256_sub_epi32(zero, _mm256_sll_epi32(sums, shift))
+                            } else {
+                                zero
+                            };
+                            for (i, t) in t.iter().enumerate() {
+                                let av = _mm256_load_si256(ga.qs[i].as_ptr() as *const __m256i);
+                                p = $dot(p, *t, av);
+                            }
+                            let da = _mm256_load_ps(ga.d.as_ptr());
+                            let scale = _mm256_mul_ps(dw, da);
+                            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][c]);
+                            if T::HAS_MIN {
+                                let sa = _mm256_load_ps(ga.s.as_ptr());
+                                acc[r][c] = _mm256_fmadd_ps(mw, sa, acc[r][c]);
+                            }
+                        }
+                    }
+                }
+                for b in 8 * ng..nb {
+                    let mut u = [zero; C];
+                    let mut q = [zero; C];
+                    let mut dw = [_mm256_setzero_ps(); C];
+                    let mut mw = [_mm256_setzero_ps(); C];
+                    for c in 0..C {
+                        let p = w.add(c * row_bytes + b * T::BYTES);
+                        prefetch(p.wrapping_add(8 * C * row_bytes));
+                        q[c] = T::unpack(p);
+                        if T::QH != 0 {
+                            q[c] = _mm256_or_si256(q[c], $fifth(p.add(T::QH)));
+                        }
+                        u[c] = if sign_trick {
+                            _mm256_sign_epi8(q[c], q[c])
+                        } else if T::SIGNED {
+                            _mm256_xor_si256(q[c], _mm256_set1_epi8(-128))
+                        } else {
+                            q[c]
+                        };
+                        dw[c] = splat_f16(p);
+                        if T::HAS_MIN {
+                            mw[c] = splat_f16(p.add(2));
+                        }
+                    }
+                    for r in 0..R {
+                        let ab = &*a.add(r * nb + b);
+                        let av = _mm256_loadu_si256(ab.qs.as_ptr() as *const __m256i);
+                        let da = _mm256_set1_ps(ab.d);
+                        // -OFFSET * sum(a) in lane 0: lanes are only summed at
+                        // the end, and the dot accumulates onto it, so the
+                        // offset costs nothing per column.
+                        let neg_offs = if T::OFFSET != 0 && !sign_trick {
+                            _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, -T::OFFSET * ab.sum)
+                        } else {
+                            zero
+                        };
+                        // Q8_1's `s` lands in lane 0 only: it is added once.
+                        let sa = _mm256_set_ps(0., 0., 0., 0., 0., 0., 0., ab.s);
+                        for c in 0..C {
+                            let s = if sign_trick {
+                                _mm256_sign_epi8(av, q[c])
+                            } else {
+                                av
+                            };
+                            let p = $dot(neg_offs, u[c], s);
+                            let scale = _mm256_mul_ps(dw[c], da);
+                            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][c]);
+                            if T::HAS_MIN {
+                                acc[r][c] = _mm256_fmadd_ps(mw[c], sa, acc[r][c]);
+                            }
+                        }
+                    }
+                }
+                for r in 0..R {
+                    for c in 0..C {
+                        out[r][c] = hsum(acc[r][c]);
+                    }
+                }
+            }
+
+            /// Rows r0..r0+R of columns c0..c1: full C-wide tiles, then single
+            /// columns.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn rows<T: Block32, const R: usize>(
+                job: &Job<BlockQ8>,
+                r0: usize,
+                c0: usize,
+                c1: usize,
+            ) {
+                let a = job.acts.as_ptr().add(r0 * job.nb);
+                let groups = (job.groups.as_ptr().wrapping_add(r0 * job.ng), job.ng);
+                let w = |c: usize| job.w.as_ptr().add(c * job.row_bytes);
+                let mut c = c0;
+                while c + $cols <= c1 {
+                    let mut out = [[0f32; $cols]; R];
+                    tile::<T, R, $cols>(w(c), job.row_bytes, a, job.nb, groups, &mut out);
+                    job.store(&out, r0, c);
+                    c += $cols;
+                }
+                for c in c..c1 {
+                    let mut out = [[0f32; 1]; R];
+                    tile::<T, R, 1>(w(c), job.row_bytes, a, job.nb, groups, &mut out);
+                    job.store(&out, r0, c);
+                }
+            }
+
+            /// Columns `c0..c1` of the output, all rows, in tiles of up to
+            /// $rows rows x $cols columns.
+            #[target_feature(enable = $features)]
+            pub unsafe fn chunk<T: Block32>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
+                let mut r0 = 0;
+                while r0 < job.m {
+                    let n = (job.m - r0).min($rows);
+                    match n {
+                        1 => rows::<T, 1>(job, r0, c0, c1),
+                        2 => rows::<T, 2>(job, r0, c0, c1),
+                        3 => rows::<T, 3>(job, r0, c0, c1),
+                        4 => rows::<T, 4>(job, r0, c0, c1),
+                        5 => rows::<T, 5>(job, r0, c0, c1),
+                        6 => rows::<T, 6>(job, r0, c0, c1),
+                        7 => rows::<T, 7>(job, r0, c0, c1),
+                        _ => rows::<T, 8>(job, r0, c0, c1),
+                    }
+                    r0 += n;
+                }
+            }
+        }
+    };
+}
+
+#[inline(always)]
+unsafe fn dot_avx2(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    let pairs = _mm256_maddubs_epi16(u, s);
+    _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+}
+
+#[inline(always)]
+unsafe fn dot_vnni(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(acc, u, s)
+}
+
+tile_isa!(avx2, "avx2,fma,f16c", vnni: false, dot_avx2, fifth_bits, 4 x 2);
+tile_isa!(
+    avx512,
+    "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni",
+    vnni: true,
+    dot_vnni,
+    fifth_bits_bw,
+    8 x 2
+);
+
+// ---- K-quants: ggml's AVX2 `ggml_vec_dot_q*_K_q8_K`, restructured so each
+// 256-weight super-block (weights and scales) is unpacked once for up to 4
+// activation rows.
+
+/// Unpacks the 12 scale bytes of Q4_K/Q5_K into 8 scales then 8 mins
+/// (ggml's `utmp` dance).
+#[inline(always)]
+unsafe fn k4_scales_mins(p: *const u8) -> [u32; 4] {
+    const KMASK1: u32 = 0x3f3f3f3f;
+    const KMASK2: u32 = 0x0f0f0f0f;
+    const KMASK3: u32 = 0x03030303;
+    let rd =
+        |i: usize| u32::from_le_bytes([*p.add(i), *p.add(i + 1), *p.add(i + 2), *p.add(i + 3)]);
+    let mut u = [rd(0), rd(4), rd(8), 0];
+    u[3] = ((u[2] >> 4) & KMASK2) | (((u[1] >> 6) & KMASK3) << 4);
+    let uaux = u[1] & KMASK1;
+    u[1] = (u[2] & KMASK2) | (((u[0] >> 6) & KMASK3) << 4);
+    u[2] = uaux;
+    u[0] &= KMASK1;
+    u
+}
+
+/// `_mm256_shuffle_epi8` patterns broadcasting i16 scale `i` (0..8) of a
+/// 128-bit lane to all its 16-bit elements.
+#[inline(always)]
+unsafe fn scale_shuffle_k4(i: usize) -> __m256i {
+    static SHUFFLE: [[u8; 32]; 8] = {
+        let mut t = [[0u8; 32]; 8];
+        let mut i = 0;
+        while i < 8 {
+            let mut j = 0;
+            while j < 32 {
+                t[i][j] = (2 * i + j % 2) as u8;
+                j += 1;
+            }
+            i += 1;
+        }
+        t
+    };
+    _mm256_loadu_si256(SHUFFLE[i].as_ptr() as *const __m256i)
+}
+
+/// `_mm_shuffle_epi8` patterns for Q6_K: bytes 2g (x8) then 2g+1 (x8), the
+/// scales of the two 16-weight halves of 32-weight group g.
+#[inline(always)]
+unsafe fn scale_shuffle_q6(g: usize) -> __m128i {
+    static SHUFFLE: [[u8; 16]; 8] = {
+        let mut t = [[0u8; 16]; 8];
+        let mut g = 0;
+        while g < 8 {
+            let mut j = 0;
+            while j < 16 {
+                t[g][j] = (2 * g + j / 8) as u8;
+                j += 1;
+            }
+            g += 1;
+        }
+        t
+    };
+    _mm_loadu_si128(SHUFFLE[g].as_ptr() as *const __m128i)
+}
+
+#[inline(always)]
+unsafe fn hsum128(x: __m128) -> f32 {
+    let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
+}
+
+/// Which K-quant a `k_isa` chunk runs.
+pub const Q4K: u8 = 4;
+pub const Q5K: u8 = 5;
+pub const Q6K: u8 = 6;
+
+/// Instantiates the K-quant tiles for one ISA: `$madd(acc, a, b)` adds the
+/// i16 x i16 pair products of a and b into the i32 lanes of acc.
+macro_rules! k_isa {
+    ($isa:ident, $features:literal, $madd:ident) => {
+        pub mod $isa {
+            use super::*;
+
+            /// Q4_K (`HIGH` = false) or Q5_K: `out[r]` = dot(weight row, activation row r).
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn tile_q45k<const HIGH: bool, const R: usize>(
+                w: *const u8,
+                a: *const BlockQ8K,
+                nb: usize,
+                out: &mut [f32; R],
+            ) {
+                let bytes = if HIGH { Q5_K_BYTES } else { Q4_K_BYTES };
+                let qs_at = if HIGH { 48 } else { 16 };
+                let m4 = _mm256_set1_epi8(0xf);
+                let zero = _mm256_setzero_si256();
+                let mut acc = [_mm256_setzero_ps(); R];
+                let mut acc_m = [_mm_setzero_ps(); R];
+                for i in 0..nb {
+                    let x = w.add(i * bytes);
+                    for line in (0..bytes).step_by(64) {
+                        prefetch(x.wrapping_add(4 * nb * bytes + line));
+                    }
+                    let (d, dmin) = (read_f16(x), read_f16(x.add(2)));
+                    let u = k4_scales_mins(x.add(4));
+                    let mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
+                        u[3] as i32,
+                        u[2] as i32,
+                        u[1] as i32,
+                        u[0] as i32,
+                    ));
+                    let mins = _mm256_extracti128_si256(mins_and_scales, 1);
+                    let sc128 = _mm256_castsi256_si128(mins_and_scales);
+                    let scales = _mm256_set_m128i(sc128, sc128);
+                    let hbits = if HIGH {
+                        _mm256_loadu_si256(x.add(16) as *const __m256i)
+                    } else {
+                        zero
+                    };
+                    // bit k of each qh byte -> 0x10 (Q5_K's fifth bit)
+                    let fifth = |k: usize| {
+                        let mask = _mm256_set1_epi8(1 << k);
+                        let set = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, mask), mask);
+                        _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+                    };
+                    // 8 groups of 32 weights and their scales (as i16 pairs)
+                    let mut q = [zero; 8];
+                    let mut sc = [zero; 8];
+                    for j in 0..4 {
+                        let bits = _mm256_loadu_si256(x.add(qs_at + 32 * j) as *const __m256i);
+                        q[2 * j] = _mm256_and_si256(bits, m4);
+                        q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+                        if HIGH {
+                            q[2 * j] = _mm256_or_si256(q[2 * j], fifth(2 * j));
+                            q[2 * j + 1] = _mm256_or_si256(q[2 * j + 1], fifth(2 * j + 1));
+                        }
+                        sc[2 * j] = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j));
+                        sc[2 * j + 1] = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 1));
+                    }
+                    for r in 0..R {
+                        let y = &*a.add(r * nb + i);
+                        // dmin * sum of min_j * (activation sum of group j)
+                        let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                        let q8s = _mm_hadd_epi16(
+                            _mm256_castsi256_si128(bsums),
+                            _mm256_extracti128_si256(bsums, 1),
+                        );
+                        let prod = _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s));
+                        acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-dmin * y.d), prod, acc_m[r]);
+                        let mut sumi = zero;
+                        for j in 0..8 {
+                            let y8 =
+                                _mm256_loadu_si256(y.qs.as_ptr().add(32 * j) as *const __m256i);
+                            sumi = $madd(sumi, sc[j], _mm256_maddubs_epi16(q[j], y8));
+                        }
+                        let dd = _mm256_set1_ps(d * y.d);
+                        acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi), acc[r]);
+                    }
+                }
+                for r in 0..R {
+                    out[r] = hsum(acc[r]) + hsum128(acc_m[r]);
+                }
+            }
+
+            /// Q6_K: `out[r]` = dot(weight row, activation row r).
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn tile_q6k<const R: usize>(
+                w: *const u8,
+                a: *const BlockQ8K,
+                nb: usize,
+                out: &mut [f32; R],
+            ) {
+                let m4 = _mm256_set1_epi8(0xf);
+                let m2 = _mm256_set1_epi8(3);
+                let zero = _mm256_setzero_si256();
+                let mut acc = [_mm256_setzero_ps(); R];
+                for i in 0..nb {
+                    let x = w.add(i * Q6_K_BYTES);
+                    for line in (0..Q6_K_BYTES).step_by(64) {
+                        prefetch(x.wrapping_add(4 * nb * Q6_K_BYTES + line));
+                    }
+                    let d = read_f16(x.add(208));
+                    let sc_bytes = _mm_loadu_si128(x.add(192) as *const __m128i);
+                    let scales16 = _mm256_cvtepi8_epi16(sc_bytes);
+                    // weights as 0..64 (the -32 is applied through bsums)
+                    let mut q = [zero; 8];
+                    let mut sc = [zero; 8];
+                    for h in 0..2 {
+                        let bits1 = _mm256_loadu_si256(x.add(64 * h) as *const __m256i);
+                        let bits2 = _mm256_loadu_si256(x.add(64 * h + 32) as *const __m256i);
+                        let hb = _mm256_loadu_si256(x.add(128 + 32 * h) as *const __m256i);
+                        let high = |k: i32| {
+                            let s = _mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * k));
+                            _mm256_slli_epi16(_mm256_and_si256(s, m2), 4)
+                        };
+                        let lo = |v: __m256i| _mm256_and_si256(v, m4);
+                        let hi = |v: __m256i| _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                        q[4 * h] = _mm256_or_si256(lo(bits1), high(0));
+                        q[4 * h + 1] = _mm256_or_si256(lo(bits2), high(1));
+                        q[4 * h + 2] = _mm256_or_si256(hi(bits1), high(2));
+                        q[4 * h + 3] = _mm256_or_si256(hi(bits2), high(3));
+                        for k in 0..4 {
+                            let g = 4 * h + k;
+                            let pair = _mm_shuffle_epi8(sc_bytes, scale_shuffle_q6(g));
+                            sc[g] = _mm256_cvtepi8_epi16(pair);
+                        }
+                    }
+                    for r in 0..R {
+                        let y = &*a.add(r * nb + i);
+                        let mut sumi = zero;
+                        for g in 0..8 {
+                            let y8 =
+                                _mm256_loadu_si256(y.qs.as_ptr().add(32 * g) as *const __m256i);
+                            sumi = $madd(sumi, sc[g], _mm256_maddubs_epi16(q[g], y8));
+                        }
+                        // the -32 of every weight: 32 * sum_j scale_j * bsum_j
+                        let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                        let corr = _mm256_madd_epi16(scales16, bsums);
+                        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
+                        let dd = _mm256_set1_ps(d * y.d);
+                        acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi), acc[r]);
+                    }
+                }
+                for r in 0..R {
+                    out[r] = hsum(acc[r]);
+                }
+            }
+
+            /// Rows r0..r0+R of columns c0..c1, one weight row at a time.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn rows<const F: u8, const R: usize>(
+                job: &Job<BlockQ8K>,
+                r0: usize,
+                c0: usize,
+                c1: usize,
+            ) {
+                let a = job.acts.as_ptr().add(r0 * job.nb);
+                for c in c0..c1 {
+                    let w = job.w.as_ptr().add(c * job.row_bytes);
+                    let mut out = [0f32; R];
+                    match F {
+                        Q4K => tile_q45k::<false, R>(w, a, job.nb, &mut out),
+                        Q5K => tile_q45k::<true, R>(w, a, job.nb, &mut out),
+                        _ => tile_q6k::<R>(w, a, job.nb, &mut out),
+                    }
+                    job.store(&out.map(|v| [v]), r0, c);
+                }
+            }
+
+            /// Columns `c0..c1` of the output, all rows, 4 rows at a time.
+            #[target_feature(enable = $features)]
+            pub unsafe fn chunk<const F: u8>(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
+                let mut r0 = 0;
+                while r0 < job.m {
+                    let n = (job.m - r0).min(4);
+                    match n {
+                        1 => rows::<F, 1>(job, r0, c0, c1),
+                        2 => rows::<F, 2>(job, r0, c0, c1),
+                        3 => rows::<F, 3>(job, r0, c0, c1),
+                        _ => rows::<F, 4>(job, r0, c0, c1),
+                    }
+                    r0 += n;
+                }
+            }
+        }
+    };
+}
+
+#[inline(always)]
+unsafe fn madd_avx2(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+}
+
+#[inline(always)]
+unsafe fn madd_vnni(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    _mm256_dpwssd_epi32(acc, a, b)
+}
+
+k_isa!(k_avx2, "avx2,fma,f16c", madd_avx2);
+k_isa!(
+    k_avx512,
+    "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni",
+    madd_vnni
+);
