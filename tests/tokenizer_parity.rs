@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use abridge::model::tokenizer::{TextTokenizer, TokenStream};
 use candle_core::quantized::gguf_file;
 
