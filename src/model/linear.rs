@@ -22,8 +22,12 @@ pub struct QLinear {
 
 impl QLinear {
     pub fn new(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
+        Self::shared(Arc::new(weight), bias)
+    }
+
+    /// A layer on weights used elsewhere too (tied embeddings), without a copy.
+    pub fn shared(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         let (out_features, in_features) = weight.shape().dims2()?;
-        let weight = Arc::new(weight);
         let ours = kernels::enabled()
             && kernels::supports(weight.dtype())
             && in_features % weight.dtype().block_size() == 0

@@ -16,6 +16,8 @@
 //! one flip moves logits by tenths. Matching the rounding is what keeps us
 //! within llama.cpp's logits rather than within its noise.
 
+use std::sync::Arc;
+
 use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -197,7 +199,7 @@ struct Layer {
 /// The weights of a loaded model. Cheap to share: clone the `Arc` it lives in.
 pub struct Transformer {
     pub config: Config,
-    embeddings: QTensor,
+    embeddings: Arc<QTensor>,
     layers: Vec<Layer>,
     output_norm: Norm,
     lm_head: QLinear,
@@ -218,11 +220,12 @@ impl Transformer {
         })?;
         let config = Config::from_gguf(g, arch, &arch_name)?;
         let eps = config.eps;
-        let embeddings = g.tensor("token_embd.weight")?;
+        let embeddings = Arc::new(g.tensor("token_embd.weight")?);
+        // Tied embeddings (no output.weight) are shared, not loaded twice.
         let lm_head = if g.has_tensor("output.weight") {
-            g.tensor("output.weight")?
+            QLinear::new(g.tensor("output.weight")?, None)?
         } else {
-            g.tensor("token_embd.weight")?
+            QLinear::shared(embeddings.clone(), None)?
         };
         let rope_freqs = if g.has_tensor("rope_freqs.weight") {
             Some(
@@ -266,7 +269,7 @@ impl Transformer {
         }
         Ok(Self {
             output_norm: Norm::load(g, "output_norm.weight", eps)?,
-            lm_head: QLinear::new(lm_head, None)?,
+            lm_head,
             embeddings,
             layers,
             rope_freqs,
