@@ -46,16 +46,8 @@ impl Model {
 
     pub fn load_path(name: String, path: PathBuf) -> Result<Self> {
         let mut g = Gguf::open(&path)?;
-        let architecture = g.architecture()?;
         // Check the architecture before the tokenizer: its error is the useful one.
-        if transformer::Arch::from_name(&architecture).is_none() {
-            return Err(crate::Error::Model(format!(
-                "{}: architecture `{architecture}` is not supported (supported: {}); \
-                 use a GGUF model of one of those",
-                path.display(),
-                transformer::SUPPORTED_ARCHITECTURES.join(", ")
-            )));
-        }
+        let (_, architecture) = transformer::Arch::of(&g)?;
         let tokenizer = TextTokenizer::from_gguf(&g.content, Some(&path))?;
         let format = PromptFormat::from_gguf(&g.content)?;
         let weights = Transformer::load(&mut g)?;

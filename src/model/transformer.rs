@@ -37,6 +37,20 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The file's architecture, or an error naming it and what is supported.
+    pub fn of(g: &Gguf) -> Result<(Self, String)> {
+        let name = g.architecture()?;
+        match Self::from_name(&name) {
+            Some(arch) => Ok((arch, name)),
+            None => Err(Error::Model(format!(
+                "{}: architecture `{name}` is not supported (supported: {}); \
+                 use a GGUF model of one of those",
+                g.path.display(),
+                SUPPORTED_ARCHITECTURES.join(", ")
+            ))),
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "llama" | "mistral" => Arch::Llama,
@@ -209,15 +223,7 @@ pub struct Transformer {
 
 impl Transformer {
     pub fn load(g: &mut Gguf) -> Result<Self> {
-        let arch_name = g.architecture()?;
-        let arch = Arch::from_name(&arch_name).ok_or_else(|| {
-            Error::Model(format!(
-                "{}: architecture `{arch_name}` is not supported (supported: {}); \
-                 use a GGUF model of one of those",
-                g.path.display(),
-                SUPPORTED_ARCHITECTURES.join(", ")
-            ))
-        })?;
+        let (arch, arch_name) = Arch::of(g)?;
         let config = Config::from_gguf(g, arch, &arch_name)?;
         let eps = config.eps;
         let embeddings = Arc::new(g.tensor("token_embd.weight")?);
