@@ -4,10 +4,12 @@
 
 pub mod article;
 pub mod bench;
+pub mod chunk;
 pub mod error;
 pub mod kernels;
 pub mod lang;
 pub mod model;
 pub mod prompts;
+pub mod render;
 
 pub use error::{Error, Result};

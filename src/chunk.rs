@@ -1,0 +1,1 @@
+//! Chunking article text into pieces that fit a token budget.

@@ -1,0 +1,1 @@
+//! Rendering outputs: per-article markdown, the digest index, the manifest.
