@@ -1,1 +1,757 @@
 //! Chunking article text into pieces that fit a token budget.
+//!
+//! A long article does not fit a small model's context: it is summarized map-reduce
+//! (a summary per chunk, then one of the summaries) and translated chunk by chunk.
+//! Chunks are whole consecutive sentences counted with the model's own tokenizer; only a
+//! sentence longer than the budget is cut, between words, and a word longer than the
+//! budget between characters.
+
+use std::ops::Range;
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::error::{Error, Result};
+use crate::model::tokenizer::TextTokenizer;
+
+/// Counts the tokens of a text: the model's tokenizer, or any `Fn(&str) -> usize`
+/// (tests, estimates).
+pub trait TokenCount {
+    fn count(&self, text: &str) -> Result<usize>;
+}
+
+impl TokenCount for TextTokenizer {
+    /// As plain text: an article that spells `<|im_start|>` does not get a control token.
+    fn count(&self, text: &str) -> Result<usize> {
+        Ok(self.encode(text, false)?.len())
+    }
+}
+
+impl<F: Fn(&str) -> usize> TokenCount for F {
+    fn count(&self, text: &str) -> Result<usize> {
+        Ok(self(text))
+    }
+}
+
+/// Tokens of article text one chunk may hold, or `None` when nothing is left.
+///
+/// The model sees the chunk inside the prompt (template, instructions, chat markup:
+/// `prompt_overhead_tokens`) and must still have room for its answer (`output_tokens`),
+/// all within its `context_length`.
+pub fn chunk_budget(
+    context_length: usize,
+    prompt_overhead_tokens: usize,
+    output_tokens: usize,
+) -> Option<usize> {
+    context_length
+        .checked_sub(prompt_overhead_tokens)?
+        .checked_sub(output_tokens)
+        .filter(|&budget| budget > 0)
+}
+
+/// One sentence of a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    /// Byte range in the text, without the whitespace around it.
+    pub range: Range<usize>,
+    /// First sentence of the text or after a blank line.
+    pub starts_paragraph: bool,
+}
+
+impl Sentence {
+    pub fn text<'a>(&self, text: &'a str) -> &'a str {
+        &text[self.range.clone()]
+    }
+}
+
+/// Words that end with a period without ending the sentence, compared without the
+/// period and ignoring ASCII case. Dotted initials (`U.S.`, `J.`) are recognized apart;
+/// `No.` only before a number (`No. 10`).
+const ABBREVIATIONS: &[&str] = &[
+    "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Jr", "Sr", "Inc", "Ltd", "Co", "Corp", "e.g", "i.e",
+    "etc", "vs", "Gen", "Gov", "Sen", "Rep", "Lt", "Col", "Capt", "Sgt", "Rev", "Jan", "Feb",
+    "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
+];
+
+/// The sentences of `text`: UAX #29 sentence boundaries, except after abbreviations
+/// and initials; a blank line always ends a sentence. Splitting too little is the safe
+/// side for chunking, so an abbreviation that really ends a sentence ("... in the U.S.
+/// The ...") joins it to the next one.
+pub fn sentences(text: &str) -> Vec<Sentence> {
+    let mut out = Vec::new();
+    for para in paragraphs(text) {
+        // UAX #29 breaks at every line break; inside a paragraph they are hard wrapping,
+        // so segment a copy where they are spaces (same byte offsets).
+        let flat = text[para.clone()].replace(['\n', '\r'], " ");
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        for (at, seg) in flat.split_sentence_bound_indices() {
+            let start = at + seg.len() - seg.trim_start().len();
+            let end = at + seg.trim_end().len();
+            if start >= end {
+                continue;
+            }
+            match ranges.last_mut() {
+                Some(prev) if continues(&flat[prev.clone()], &flat[start..end]) => prev.end = end,
+                _ => ranges.push(start..end),
+            }
+        }
+        out.extend(ranges.into_iter().enumerate().map(|(i, r)| Sentence {
+            range: para.start + r.start..para.start + r.end,
+            starts_paragraph: i == 0,
+        }));
+    }
+    out
+}
+
+/// Byte ranges of the paragraphs: runs of lines that are not blank.
+fn paragraphs(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut current: Option<Range<usize>> = None;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let range = at..at + line.len();
+        at = range.end;
+        if line.trim().is_empty() {
+            out.extend(current.take());
+        } else {
+            current = Some(current.map_or(range.clone(), |c| c.start..range.end));
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// Whether UAX #29 broke `prev` from `next` after an abbreviation or an initial rather
+/// than at the end of a sentence.
+fn continues(prev: &str, next: &str) -> bool {
+    let Some(word) = prev
+        .strip_suffix('.')
+        .and_then(|p| p.rsplit(char::is_whitespace).next())
+    else {
+        return false;
+    };
+    let word = word.trim_start_matches(|c: char| !c.is_alphanumeric());
+    if word.eq_ignore_ascii_case("no") {
+        return next.starts_with(|c: char| c.is_ascii_digit());
+    }
+    ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word)) || is_initials(word)
+}
+
+/// `J`, `U.S`, `J.R.R` (the final period stripped); not `I`, which ends sentences.
+fn is_initials(word: &str) -> bool {
+    word != "I"
+        && word.split('.').all(|part| {
+            let mut chars = part.chars();
+            matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase())
+        })
+}
+
+/// How [`chunk`] cuts; see [`chunk_budget`] for the budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkOptions {
+    /// Most tokens in one chunk's text; at least 1.
+    pub budget: usize,
+    /// Tokens of trailing context repeated from the previous chunk, 0 for none. At most
+    /// half the budget is used: more would make the chunks advance by a sentence or so.
+    pub overlap: usize,
+}
+
+/// A piece of the text for one model call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The text given to the model: `span` of the source, overlap first.
+    pub text: String,
+    /// Byte range of `text` in the source.
+    pub span: Range<usize>,
+    /// Bytes at the start of `text` that repeat the end of the previous chunk.
+    pub overlap_len: usize,
+    /// Tokens of `text` by the counter, at most the budget.
+    pub tokens: usize,
+    /// Indices into [`sentences`] of the sentences the new (non-overlap) part covers. A
+    /// sentence longer than the budget is cut, and is in each chunk holding a piece of it.
+    pub sentences: Range<usize>,
+}
+
+impl Chunk {
+    /// The leading context repeated from the previous chunk (with the whitespace after it).
+    pub fn overlap(&self) -> &str {
+        &self.text[..self.overlap_len]
+    }
+
+    /// The text no earlier chunk holds.
+    pub fn new_text(&self) -> &str {
+        &self.text[self.overlap_len..]
+    }
+}
+
+/// Greedy packs of whole consecutive sentences of `text`, each counted as assembled
+/// (separators included, since BPE counts do not add up) to at most `opts.budget`
+/// tokens. Empty or blank text gives no chunks.
+///
+/// Errors: a budget of 0, a single character over the budget, a counter error.
+pub fn chunk(text: &str, counter: &dyn TokenCount, opts: &ChunkOptions) -> Result<Vec<Chunk>> {
+    if opts.budget == 0 {
+        return Err(Error::Context(
+            "the chunk budget is 0 tokens: the prompt and answer leave no room for text".into(),
+        ));
+    }
+    let chunker = Chunker {
+        text,
+        counter,
+        budget: opts.budget,
+    };
+    let mut units = Vec::new();
+    for (i, sentence) in sentences(text).into_iter().enumerate() {
+        chunker.split(sentence.range, i, Level::Sentence, &mut units)?;
+    }
+    chunker.pack(&units, opts.overlap.min(opts.budget / 2))
+}
+
+/// What the packer never cuts: a sentence, or a word or character of one over budget.
+struct Unit {
+    range: Range<usize>,
+    sentence: usize,
+    /// Tokens of the unit alone, at most the budget.
+    tokens: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Sentence,
+    Word,
+    Char,
+}
+
+struct Chunker<'a> {
+    text: &'a str,
+    counter: &'a dyn TokenCount,
+    budget: usize,
+}
+
+impl Chunker<'_> {
+    fn count(&self, range: Range<usize>) -> Result<usize> {
+        self.counter.count(&self.text[range])
+    }
+
+    /// Appends `range` as one unit if it fits the budget, else its words, or characters.
+    /// Each level counts its pieces once: linear in the text.
+    fn split(
+        &self,
+        range: Range<usize>,
+        sentence: usize,
+        level: Level,
+        out: &mut Vec<Unit>,
+    ) -> Result<()> {
+        let tokens = self.count(range.clone())?;
+        if tokens <= self.budget {
+            out.push(Unit {
+                range,
+                sentence,
+                tokens,
+            });
+            return Ok(());
+        }
+        let piece = &self.text[range.clone()];
+        let (pieces, finer): (Vec<Range<usize>>, _) = match level {
+            Level::Sentence => (words(piece).collect(), Level::Word),
+            Level::Word => (
+                piece
+                    .char_indices()
+                    .map(|(i, c)| i..i + c.len_utf8())
+                    .collect(),
+                Level::Char,
+            ),
+            Level::Char => {
+                return Err(Error::Context(format!(
+                    "a chunk budget of {} tokens is too small: `{piece}` alone is {tokens} tokens",
+                    self.budget
+                )))
+            }
+        };
+        for p in pieces {
+            self.split(
+                range.start + p.start..range.start + p.end,
+                sentence,
+                finer,
+                out,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Greedy packing on the units' own counts, then the assembled text is counted
+    /// and units are dropped from the end until it fits: a few tokenizer calls per chunk.
+    fn pack(&self, units: &[Unit], overlap: usize) -> Result<Vec<Chunk>> {
+        let mut chunks = Vec::new();
+        // Units of the previous chunk start at `prev_start`; `next` is the first unit not
+        // in any chunk yet.
+        let (mut prev_start, mut next) = (0, 0);
+        while next < units.len() {
+            let (mut first, overlap_tokens) =
+                self.overlap_start(units, prev_start, next, overlap)?;
+            let mut end = next + 1;
+            let mut estimate = overlap_tokens + units[next].tokens;
+            while end < units.len() && estimate + units[end].tokens <= self.budget {
+                estimate += units[end].tokens;
+                end += 1;
+            }
+            let tokens = loop {
+                let tokens = self.count(units[first].range.start..units[end - 1].range.end)?;
+                if tokens <= self.budget {
+                    break tokens;
+                }
+                let excess = tokens - self.budget;
+                // New units go first, the overlap only when one is left; at least one unit
+                // is dropped, so this ends.
+                let dropped = if end - next > 1 {
+                    drop_back(units, next + 1, &mut end, excess)
+                } else {
+                    drop_front(units, &mut first, next, excess)
+                };
+                if !dropped {
+                    return Err(Error::Tokenizer(format!(
+                        "inconsistent token counts: a text counted {} tokens alone and {tokens} \
+                         at another time",
+                        units[next].tokens
+                    )));
+                }
+            };
+            let span = units[first].range.start..units[end - 1].range.end;
+            chunks.push(Chunk {
+                text: self.text[span.clone()].to_owned(),
+                overlap_len: units[next].range.start - span.start,
+                span,
+                tokens,
+                sentences: units[next].sentence..units[end - 1].sentence + 1,
+            });
+            (prev_start, next) = (first, end);
+        }
+        Ok(chunks)
+    }
+
+    /// First unit of the overlap for the chunk starting at unit `next`, and its tokens:
+    /// the longest run of units of the previous chunk (from `prev_start`) ending at `next`
+    /// whose text has at most `overlap` tokens.
+    fn overlap_start(
+        &self,
+        units: &[Unit],
+        prev_start: usize,
+        next: usize,
+        overlap: usize,
+    ) -> Result<(usize, usize)> {
+        let mut first = next;
+        let mut estimate = 0;
+        while first > prev_start && estimate + units[first - 1].tokens <= overlap {
+            first -= 1;
+            estimate += units[first].tokens;
+        }
+        while first < next {
+            let tokens = self.count(units[first].range.start..units[next - 1].range.end)?;
+            if tokens <= overlap {
+                return Ok((first, tokens));
+            }
+            drop_front(units, &mut first, next, tokens - overlap);
+        }
+        Ok((next, 0))
+    }
+}
+
+/// Moves `end` back, not below `min_end`, over units worth at least `excess` tokens (or
+/// all it can); false if it could not move.
+fn drop_back(units: &[Unit], min_end: usize, end: &mut usize, excess: usize) -> bool {
+    let before = *end;
+    let mut dropped = 0;
+    while *end > min_end && dropped < excess {
+        *end -= 1;
+        dropped += units[*end].tokens;
+    }
+    *end < before
+}
+
+/// Moves `first` forward, not past `max_first`, over units worth at least `excess` tokens
+/// (or all it can); false if it could not move.
+fn drop_front(units: &[Unit], first: &mut usize, max_first: usize, excess: usize) -> bool {
+    let before = *first;
+    let mut dropped = 0;
+    while *first < max_first && dropped < excess {
+        dropped += units[*first].tokens;
+        *first += 1;
+    }
+    *first > before
+}
+
+/// Byte ranges of the whitespace-separated words of `s`.
+fn words(s: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    s.split_whitespace().map(move |w| {
+        let start = w.as_ptr() as usize - s.as_ptr() as usize;
+        start..start + w.len()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split(text: &str) -> Vec<&str> {
+        sentences(text).iter().map(|s| s.text(text)).collect()
+    }
+
+    /// One token per 4 characters of a word, per ASCII punctuation character and per line
+    /// break: deterministic, additive over words, but the line breaks between units are
+    /// in no unit's count, so packing has to count the assembled text and back off.
+    fn words_count(text: &str) -> usize {
+        let words: usize = text
+            .split_whitespace()
+            .map(|w| {
+                let punct = w.chars().filter(char::is_ascii_punctuation).count();
+                punct + (w.chars().count() - punct).div_ceil(4)
+            })
+            .sum();
+        words + text.matches('\n').count()
+    }
+
+    fn opts(budget: usize, overlap: usize) -> ChunkOptions {
+        ChunkOptions { budget, overlap }
+    }
+
+    fn chunks(text: &str, budget: usize, overlap: usize) -> Vec<Chunk> {
+        chunk(text, &words_count, &opts(budget, overlap)).unwrap()
+    }
+
+    fn squeeze(s: &str) -> String {
+        s.split_whitespace().collect()
+    }
+
+    #[test]
+    fn abbreviations_do_not_end_sentences() {
+        let text = "Mr. Smith met Dr. Jones and Prof. Lee at St. Mary's. Acme Inc. and \
+                    Foo Ltd. sued Bar Co. and Baz Corp. in the U.S. and the U.K. on Jan. 5. \
+                    Gen. Ray, Gov. Poe, Sen. Kay and Rep. Day came, e.g. Them. Fruit, etc. \
+                    Are fine. It was Smith vs. Jones. He lives at No. 10 now. He said no. Then left.";
+        assert_eq!(
+            split(text),
+            [
+                "Mr. Smith met Dr. Jones and Prof. Lee at St. Mary's.",
+                "Acme Inc. and Foo Ltd. sued Bar Co. and Baz Corp. in the U.S. and the U.K. on \
+                 Jan. 5.",
+                "Gen. Ray, Gov. Poe, Sen. Kay and Rep. Day came, e.g. Them.",
+                "Fruit, etc. Are fine.",
+                "It was Smith vs. Jones.",
+                "He lives at No. 10 now.",
+                "He said no.",
+                "Then left.",
+            ]
+        );
+    }
+
+    #[test]
+    fn initials_do_not_end_sentences_but_i_does() {
+        assert_eq!(
+            split("J. R. R. Tolkien wrote it. So did I. Then J.R.R. Martin did."),
+            [
+                "J. R. R. Tolkien wrote it.",
+                "So did I.",
+                "Then J.R.R. Martin did."
+            ]
+        );
+    }
+
+    #[test]
+    fn decimals_do_not_end_sentences() {
+        assert_eq!(
+            split("Growth was 3.5 percent. It cost $1.25 billion, up 0.7. Prices rose."),
+            [
+                "Growth was 3.5 percent.",
+                "It cost $1.25 billion, up 0.7.",
+                "Prices rose."
+            ]
+        );
+    }
+
+    #[test]
+    fn blank_lines_end_sentences_and_single_line_breaks_do_not() {
+        let text =
+            "Headline Without Period\n\nFirst line of a\nwrapped sentence. Next one.\r\n \r\n\
+                    Last paragraph";
+        let found = sentences(text);
+        let texts: Vec<_> = found.iter().map(|s| s.text(text)).collect();
+        assert_eq!(
+            texts,
+            [
+                "Headline Without Period",
+                "First line of a\nwrapped sentence.",
+                "Next one.",
+                "Last paragraph"
+            ]
+        );
+        let starts: Vec<_> = found.iter().map(|s| s.starts_paragraph).collect();
+        assert_eq!(starts, [true, true, false, true]);
+    }
+
+    #[test]
+    fn quotes_stay_with_their_sentence() {
+        assert_eq!(split("\"Yes.\" He left."), ["\"Yes.\"", "He left."]);
+        assert_eq!(
+            split("“Russia is concerned,” Demir said. (It was late.) Then?"),
+            [
+                "“Russia is concerned,” Demir said.",
+                "(It was late.)",
+                "Then?"
+            ]
+        );
+    }
+
+    #[test]
+    fn segments_other_languages() {
+        assert_eq!(split("你好。世界很大！"), ["你好。", "世界很大！"]);
+        assert_eq!(
+            split("Привет. Как дела? Хорошо."),
+            ["Привет.", "Как дела?", "Хорошо."]
+        );
+        assert_eq!(
+            split("Dr. Müller kam. ¿Qué pasa? Ça va."),
+            ["Dr. Müller kam.", "¿Qué pasa?", "Ça va."]
+        );
+    }
+
+    #[test]
+    fn sentence_ranges_are_trimmed_slices_of_the_text() {
+        let text = "  One.   Two!\n\n\n  Three?  ";
+        let found = sentences(text);
+        let ranges: Vec<_> = found.iter().map(|s| s.range.clone()).collect();
+        assert_eq!(ranges, [2..6, 9..13, 18..24]);
+    }
+
+    #[test]
+    fn empty_or_blank_text_has_no_chunks() {
+        assert!(sentences("").is_empty());
+        assert!(chunks("", 10, 0).is_empty());
+        assert!(chunks(" \n\n\t \r\n", 10, 2).is_empty());
+    }
+
+    #[test]
+    fn budget_zero_is_an_error() {
+        assert!(chunk("Hello.", &words_count, &opts(0, 0)).is_err());
+    }
+
+    #[test]
+    fn packs_whole_sentences_and_keeps_paragraph_breaks() {
+        let text = "One two three. Four five.\n\nSix seven eight. Nine.";
+        let found = chunks(text, 8, 0);
+        let texts: Vec<_> = found.iter().map(|c| c.text.as_str()).collect();
+        // 5 + 3 tokens fill the first chunk, 6 + 2 the second; the break between is in neither.
+        assert_eq!(
+            texts,
+            ["One two three. Four five.", "Six seven eight. Nine."]
+        );
+        assert_eq!(found[0].sentences, 0..2);
+        assert_eq!(found[1].sentences, 2..4);
+        let one = chunks(text, 100, 0);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].text, text);
+        assert_eq!(one[0].tokens, words_count(text));
+    }
+
+    #[test]
+    fn counts_the_assembled_text() {
+        // Each sentence is 3 tokens alone but the line breaks between them count too: the
+        // estimate 3 + 3 fits 7, the text "A b.\n\nC d." (3 + 2 + 3) does not.
+        let text = "A b.\n\nC d.\n\nE f.";
+        let found = chunks(text, 7, 0);
+        assert!(found
+            .iter()
+            .all(|c| c.tokens <= 7 && c.tokens == words_count(&c.text)));
+        let texts: Vec<_> = found.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["A b.", "C d.", "E f."]);
+    }
+
+    #[test]
+    fn long_sentence_is_cut_between_words() {
+        let text = "alpha beta gamma delta epsilon zeta eta theta. Short one.";
+        let found = chunks(text, 5, 0);
+        assert!(found.iter().all(|c| c.tokens <= 5));
+        assert_eq!(found[0].text, "alpha beta gamma");
+        assert_eq!(found[0].sentences, 0..1);
+        assert_eq!(found[1].sentences, 0..1);
+        assert_eq!(found.last().unwrap().sentences.end, 2);
+        let joined: Vec<_> = found.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(joined.join(" "), text);
+    }
+
+    #[test]
+    fn long_word_is_cut_between_characters() {
+        let url = format!("https://example.com/{}", "é".repeat(10_000));
+        let text = format!("See {url} now.");
+        let per_char = |s: &str| s.chars().count();
+        let found = chunk(&text, &per_char, &opts(64, 8)).unwrap();
+        assert!(found.iter().all(|c| c.tokens <= 64));
+        let new: String = found.iter().map(Chunk::new_text).collect();
+        assert_eq!(squeeze(&new), squeeze(&text));
+    }
+
+    #[test]
+    fn a_character_over_budget_is_an_error() {
+        let five = |s: &str| 5 * s.chars().count();
+        assert!(chunk("ab", &five, &opts(4, 0)).is_err());
+    }
+
+    #[test]
+    fn overlap_repeats_trailing_sentences() {
+        // 3 tokens per sentence.
+        let text = "One two. Six ten. Red cat. Big dog. Old man.";
+        let found = chunks(text, 9, 3);
+        let texts: Vec<_> = found.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["One two. Six ten. Red cat.", "Red cat. Big dog. Old man."]
+        );
+        assert_eq!(found[1].overlap(), "Red cat. ");
+        assert_eq!(found[1].new_text(), "Big dog. Old man.");
+        assert_eq!(found[1].sentences, 3..5);
+        assert_eq!(found[0].overlap_len, 0);
+    }
+
+    #[test]
+    fn budget_leaves_room_for_prompt_and_answer() {
+        assert_eq!(chunk_budget(2048, 300, 512), Some(1236));
+        assert_eq!(chunk_budget(2048, 1536, 512), None);
+        assert_eq!(chunk_budget(512, 300, 512), None);
+    }
+
+    fn article() -> impl Strategy<Value = String> {
+        let word = prop_oneof![
+            8 => "[a-zA-Z]{1,9}",
+            1 => prop::sample::select(vec!["Mr.", "U.S.", "3.14", "J.", "etc.", "No.", "\"Yes.\""])
+                .prop_map(String::from),
+            1 => "[a-z]{20,70}",
+            1 => "[éü日本語ßЖ]{1,6}",
+            1 => "[.!?,;:\"()-]",
+        ];
+        let sep = prop::sample::select(vec![
+            " ", " ", " ", " ", ". ", "? ", "! ", "\n", "\n\n", " \n \n ", "\r\n\r\n", "  ",
+        ]);
+        prop::collection::vec((word, sep), 0..150)
+            .prop_map(|parts| parts.into_iter().map(|(w, s)| w + s).collect())
+    }
+
+    /// A counter with a different character: one token per 4 bytes of the whole text.
+    fn bytes_count(text: &str) -> usize {
+        text.len().div_ceil(4)
+    }
+
+    fn counter(bytes: bool) -> &'static dyn TokenCount {
+        if bytes {
+            &bytes_count
+        } else {
+            &words_count
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn prop_no_chunk_over_budget(
+            text in article(), budget in 1usize..40, overlap in 0usize..20, bytes: bool
+        ) {
+            let counter = counter(bytes);
+            for c in chunk(&text, counter, &opts(budget, overlap)).unwrap() {
+                prop_assert!(c.tokens <= budget);
+                prop_assert_eq!(c.tokens, counter.count(&c.text).unwrap());
+                prop_assert_eq!(&text[c.span.clone()], c.text.as_str());
+            }
+        }
+
+        #[test]
+        fn prop_every_sentence_is_covered(
+            text in article(), budget in 1usize..40, overlap in 0usize..20, bytes: bool
+        ) {
+            let found = chunk(&text, counter(bytes), &opts(budget, overlap)).unwrap();
+            let new: Vec<&str> = found.iter().map(Chunk::new_text).collect();
+            prop_assert_eq!(squeeze(&new.join(" ")), squeeze(&text));
+            // Byte-exact: only whitespace is between the new parts.
+            let mut at = 0;
+            for c in &found {
+                let start = c.span.start + c.overlap_len;
+                prop_assert!(start >= at && text[at..start].trim().is_empty());
+                at = c.span.end;
+            }
+            prop_assert!(text[at..].trim().is_empty());
+        }
+
+        #[test]
+        fn prop_order_is_preserved(
+            text in article(), budget in 1usize..40, overlap in 0usize..20, bytes: bool
+        ) {
+            let found = chunk(&text, counter(bytes), &opts(budget, overlap)).unwrap();
+            let all = sentences(&text);
+            if let (Some(first), Some(last)) = (found.first(), found.last()) {
+                prop_assert_eq!(first.sentences.start, 0);
+                prop_assert_eq!(last.sentences.end, all.len());
+            }
+            for pair in found.windows(2) {
+                let (prev, next) = (&pair[0], &pair[1]);
+                prop_assert!(!next.sentences.is_empty());
+                prop_assert!(next.span.start + next.overlap_len >= prev.span.end);
+                // Contiguous, or the same sentence when one was cut between the two.
+                let cut = prev.span.end < all[prev.sentences.end - 1].range.end;
+                let expected = if cut { prev.sentences.end - 1 } else { prev.sentences.end };
+                prop_assert_eq!(next.sentences.start, expected);
+            }
+        }
+
+        #[test]
+        fn prop_overlap_is_a_suffix_of_the_previous_chunk(
+            text in article(), budget in 1usize..40, overlap in 1usize..20, bytes: bool
+        ) {
+            let counter = counter(bytes);
+            let found = chunk(&text, counter, &opts(budget, overlap)).unwrap();
+            prop_assert!(found.first().is_none_or(|c| c.overlap_len == 0));
+            for pair in found.windows(2) {
+                let context = pair[1].overlap().trim_end();
+                prop_assert!(pair[0].text.ends_with(context));
+                prop_assert!(counter.count(context).unwrap() <= overlap.min(budget / 2));
+            }
+        }
+
+        #[test]
+        fn prop_sentences_are_trimmed_and_in_order(text in article()) {
+            let mut at = 0;
+            for s in sentences(&text) {
+                let t = s.text(&text);
+                prop_assert!(!t.is_empty() && t.trim() == t);
+                prop_assert!(s.range.start >= at && text[at..s.range.start].trim().is_empty());
+                at = s.range.end;
+            }
+            prop_assert!(text[at..].trim().is_empty());
+        }
+    }
+
+    #[test]
+    fn real_tokenizer_chunks_within_budget() {
+        use crate::model::gguf::Gguf;
+        let path = crate::model::resolve::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+        assert!(
+            path.is_file(),
+            "{} is missing: run scripts/fetch-models.sh",
+            path.display()
+        );
+        let gguf = Gguf::open(&path).unwrap();
+        let tokenizer = TextTokenizer::from_gguf(&gguf.content, None).unwrap();
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/000_57a6ad3420af089a.txt"),
+        )
+        .unwrap();
+        let found = chunk(&text, &tokenizer, &opts(64, 32)).unwrap();
+        assert!(found.len() > 5);
+        for c in &found {
+            let real = tokenizer.encode(&c.text, false).unwrap().len();
+            assert!(real <= 64, "{real} tokens: {:?}", c.text);
+            assert_eq!(c.tokens, real);
+            assert!(tokenizer.count(c.overlap()).unwrap() <= 32);
+        }
+        assert!(found.iter().any(|c| c.overlap_len > 0));
+        let new: Vec<&str> = found.iter().map(Chunk::new_text).collect();
+        assert_eq!(squeeze(&new.join(" ")), squeeze(&text));
+    }
+}

@@ -1,4 +1,7 @@
-//! Language names and codes: users type `fr` or `french`, prompts need "French".
+//! Language names and codes (users type `fr` or `french`, prompts need "French"),
+//! and checking which language a model actually answered in.
+
+use whatlang::{Detector, Lang};
 
 /// ISO 639-1 code and English name of the languages abridge knows by name.
 const LANGUAGES: &[(&str, &str)] = &[
@@ -50,6 +53,51 @@ const LANGUAGES: &[(&str, &str)] = &[
 /// and Indonesian codes).
 const ALIASES: &[(&str, &str)] = &[("nb", "no"), ("nn", "no"), ("iw", "he"), ("in", "id")];
 
+/// The `whatlang` language for each code it can identify (it has no model for Malay
+/// or Swahili, whose translations go unchecked).
+const DETECTABLE: &[(&str, Lang)] = &[
+    ("ar", Lang::Ara),
+    ("bg", Lang::Bul),
+    ("bn", Lang::Ben),
+    ("ca", Lang::Cat),
+    ("cs", Lang::Ces),
+    ("da", Lang::Dan),
+    ("de", Lang::Deu),
+    ("el", Lang::Ell),
+    ("en", Lang::Eng),
+    ("es", Lang::Spa),
+    ("et", Lang::Est),
+    ("fa", Lang::Pes),
+    ("fi", Lang::Fin),
+    ("fr", Lang::Fra),
+    ("he", Lang::Heb),
+    ("hi", Lang::Hin),
+    ("hr", Lang::Hrv),
+    ("hu", Lang::Hun),
+    ("id", Lang::Ind),
+    ("it", Lang::Ita),
+    ("ja", Lang::Jpn),
+    ("ko", Lang::Kor),
+    ("lt", Lang::Lit),
+    ("lv", Lang::Lav),
+    ("nl", Lang::Nld),
+    ("no", Lang::Nob),
+    ("pl", Lang::Pol),
+    ("pt", Lang::Por),
+    ("ro", Lang::Ron),
+    ("ru", Lang::Rus),
+    ("sk", Lang::Slk),
+    ("sl", Lang::Slv),
+    ("sr", Lang::Srp),
+    ("sv", Lang::Swe),
+    ("th", Lang::Tha),
+    ("tr", Lang::Tur),
+    ("uk", Lang::Ukr),
+    ("ur", Lang::Urd),
+    ("vi", Lang::Vie),
+    ("zh", Lang::Cmn),
+];
+
 fn lookup(code_or_name: &str) -> Option<(&'static str, &'static str)> {
     let s = code_or_name.trim();
     // Region and script subtags do not change the language: `pt-BR`, `zh_Hans`.
@@ -72,6 +120,59 @@ pub fn language_name(code_or_name: &str) -> Option<&'static str> {
 /// ISO 639-1 code ("fr") of an English name or code, case-insensitive.
 pub fn language_code(name: &str) -> Option<&'static str> {
     lookup(name).map(|(code, _)| code)
+}
+
+/// What a language check of a model's answer found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LanguageCheck {
+    /// The text is in the expected language.
+    Match,
+    /// The text is in another language (its English name).
+    Mismatch(&'static str),
+    /// No identifier for the expected language, or nothing to identify: unchecked.
+    Unknown,
+}
+
+/// Checks that `text` is written in `expected` (a code or English name).
+///
+/// Small models often answer in the source language instead of the one asked for,
+/// so a confident detection of anything else is a mismatch. When the detector is
+/// unsure (short or mixed text) the question narrows to "the expected language or
+/// English?", the failure that matters.
+pub fn check_language(text: &str, expected: &str) -> LanguageCheck {
+    let Some(want) = lookup(expected).and_then(|(code, _)| detectable(code)) else {
+        return LanguageCheck::Unknown;
+    };
+    let Some(info) = whatlang::detect(text) else {
+        return LanguageCheck::Unknown;
+    };
+    let found = if info.is_reliable() || info.lang() == want {
+        info.lang()
+    } else {
+        let pair = Detector::with_allowlist(vec![want, Lang::Eng]);
+        match pair.detect_lang(text) {
+            Some(lang) => lang,
+            None => return LanguageCheck::Unknown,
+        }
+    };
+    if found == want {
+        LanguageCheck::Match
+    } else {
+        LanguageCheck::Mismatch(english_name(found))
+    }
+}
+
+fn detectable(code: &str) -> Option<Lang> {
+    DETECTABLE.iter().find(|(c, _)| *c == code).map(|(_, l)| *l)
+}
+
+/// Our English name for a detected language, else whatlang's.
+fn english_name(lang: Lang) -> &'static str {
+    DETECTABLE
+        .iter()
+        .find(|(_, l)| *l == lang)
+        .and_then(|(code, _)| language_name(code))
+        .unwrap_or_else(|| lang.eng_name())
 }
 
 #[cfg(test)]
@@ -100,6 +201,22 @@ mod tests {
     }
 
     #[test]
+    fn checks_the_language_of_an_answer() {
+        let fr = "Le gouvernement a annoncé mardi une nouvelle réforme des retraites, \
+                  qui sera présentée au Parlement la semaine prochaine.";
+        let en = "The government announced a new pension reform on Tuesday, which will \
+                  be presented to parliament next week.";
+        let de = "Die Regierung hat am Dienstag eine neue Rentenreform angekündigt, die \
+                  nächste Woche dem Parlament vorgelegt wird.";
+        assert_eq!(check_language(fr, "fr"), LanguageCheck::Match);
+        assert_eq!(check_language(de, "German"), LanguageCheck::Match);
+        assert_eq!(check_language(en, "de"), LanguageCheck::Mismatch("English"));
+        assert_eq!(check_language(fr, "de"), LanguageCheck::Mismatch("French"));
+        assert_eq!(check_language(en, "sw"), LanguageCheck::Unknown);
+        assert_eq!(check_language("", "fr"), LanguageCheck::Unknown);
+    }
+
+    #[test]
     fn table_is_consistent() {
         assert!(LANGUAGES.len() >= 30);
         for (code, name) in LANGUAGES {
@@ -109,6 +226,9 @@ mod tests {
         }
         for (_, code) in ALIASES {
             assert!(language_name(code).is_some());
+        }
+        for (code, _) in DETECTABLE {
+            assert!(language_name(code).is_some(), "{code}");
         }
     }
 }

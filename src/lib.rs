@@ -1,6 +1,7 @@
 //! abridge: summaries and translations of news articles with a local GGUF transformer.
 //!
-//! Data flows one way: inputs -> articles -> prompts -> generation -> results.
+//! Data flows one way: inputs -> articles -> chunks -> generation jobs -> results ->
+//! files (`article`, `chunk`, `model`, `pipeline`, `render`).
 
 pub mod article;
 pub mod bench;
@@ -9,6 +10,8 @@ pub mod error;
 pub mod kernels;
 pub mod lang;
 pub mod model;
+pub mod pipeline;
+pub mod progress;
 pub mod prompts;
 pub mod render;
 

@@ -11,8 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use abridge::article::Article;
 use abridge::model::resolve::{local_models, DEFAULT_MODEL};
 use abridge::model::{gguf::Gguf, GenerateOptions, Model};
-use abridge::prompts::Prompt;
-use abridge::{bench, lang};
+use abridge::prompts::{Prompt, Style};
+use abridge::{bench, lang, pipeline, progress};
 
 #[derive(Parser)]
 #[command(
@@ -107,6 +107,41 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Summarize (and translate) many articles into one markdown file each, plus
+    /// index.md and manifest.jsonl; re-runs skip what is unchanged.
+    Digest {
+        /// Files, directories (walked, sorted) or - for stdin.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Languages to translate summaries into: ISO codes or English names, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        to: Vec<String>,
+        /// Length of each summary, in sentences (or bullet points).
+        #[arg(long, default_value_t = 3)]
+        sentences: usize,
+        #[arg(long, value_enum, default_value_t = StyleArg::Paragraph)]
+        style: StyleArg,
+        /// Also translate each whole article, paragraph by paragraph.
+        #[arg(long)]
+        translate_full: bool,
+        /// Articles worked on at once (default: the machine's cores, at most 4).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Redo articles even when input, model and settings are unchanged.
+        #[arg(long)]
+        force: bool,
+        /// Tokens per generation, prompt plus answer (default: the model's context, at most 4096).
+        #[arg(long)]
+        context: Option<usize>,
+        /// Tokens of context repeated between consecutive chunks of a long article.
+        #[arg(long, default_value_t = 0)]
+        overlap: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// List the models available locally (models folder and hf-hub cache).
     Models,
     /// Measure load time, prefill and decode speed and peak memory.
@@ -130,12 +165,21 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StyleArg {
+    Paragraph,
+    Bullets,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     if let Err(e) = init_threads(cli.threads) {
         eprintln!("abridge: error: {e:#}");
         return ExitCode::from(2);
+    }
+    if let Command::Digest { .. } = cli.command {
+        return digest(cli.command, cli.quiet);
     }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,6 +294,7 @@ fn run(command: Command) -> Result<()> {
             };
             print_tokens(&model, &prompt, &opts)
         }
+        Command::Digest { .. } => unreachable!("handled by digest()"),
         Command::Models => list_models(),
         Command::Bench {
             prompt_file,
@@ -288,6 +333,82 @@ fn run(command: Command) -> Result<()> {
                 );
             }
             Ok(())
+        }
+    }
+}
+
+/// Exit 0 when every article is done, 1 when some failed (the rest are written),
+/// 2 when the run could not start (no model, bad options, unwritable folder).
+fn digest(command: Command, quiet: bool) -> ExitCode {
+    let Command::Digest {
+        inputs,
+        out,
+        to,
+        sentences,
+        style,
+        translate_full,
+        jobs,
+        force,
+        context,
+        overlap,
+        model,
+    } = command
+    else {
+        unreachable!("digest() is only called for the digest command")
+    };
+    let reporter = progress::Reporter::new(std::io::stderr().is_terminal(), quiet);
+    let run = || -> Result<pipeline::DigestReport> {
+        anyhow::ensure!(sentences > 0, "--sentences must be at least 1");
+        let languages = to
+            .iter()
+            .map(|l| {
+                lang::language_code(l).map(str::to_string).with_context(|| {
+                    format!("unknown language `{l}` in --to: give ISO 639-1 codes or English names (fr,de or French,German)")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let jobs = jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)));
+        anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
+        let model = load(&model.model)?;
+        let opts = pipeline::DigestOptions {
+            out,
+            languages,
+            sentences,
+            style: match style {
+                StyleArg::Paragraph => Style::Paragraph,
+                StyleArg::Bullets => Style::Bullets,
+            },
+            translate_full,
+            jobs,
+            force,
+            window: context,
+            overlap,
+        };
+        Ok(pipeline::digest(&model, &inputs, &opts, &reporter)?)
+    };
+    let result = run();
+    reporter.finish();
+    match result {
+        Ok(report) => {
+            if !quiet || report.failed > 0 {
+                eprintln!(
+                    "abridge: digest: {} ok, {} skipped, {} failed; index {}",
+                    report.ok,
+                    report.skipped,
+                    report.failed,
+                    report.index.display()
+                );
+            }
+            if report.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("abridge: error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -18,15 +18,64 @@ pub enum Prompt {
     },
 }
 
+/// How a summary is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Style {
+    #[default]
+    Paragraph,
+    Bullets,
+}
+
+/// What the text handed to a summary prompt is: map-reduce summarizes parts of an
+/// article, then the summaries of those parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Article,
+    Part,
+    Summaries,
+}
+
+/// What a summary prompt asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryAsk {
+    pub source: Source,
+    pub sentences: usize,
+    pub style: Style,
+    /// The retry wording, for an answer that ran long (small models sometimes copy
+    /// the article instead of summarizing it).
+    pub strict: bool,
+}
+
 impl Prompt {
     /// A summary of `sentences` sentences; `chat` says whether the model has a chat template.
     pub fn summary(article: &str, sentences: usize, chat: bool) -> Self {
+        let ask = SummaryAsk {
+            source: Source::Article,
+            sentences,
+            style: Style::Paragraph,
+            strict: false,
+        };
+        Self::summary_of(article, &ask, chat)
+    }
+
+    /// A summary of `text` (an article, a part of one, or summaries of its parts).
+    pub fn summary_of(text: &str, ask: &SummaryAsk, chat: bool) -> Self {
         if chat {
-            Prompt::Chat(summarize(article, sentences))
+            Prompt::Chat(match ask {
+                SummaryAsk {
+                    source: Source::Article,
+                    style: Style::Paragraph,
+                    strict: false,
+                    sentences,
+                } => summarize(text, *sentences),
+                _ => summarize_as(text, ask),
+            })
         } else {
-            // The model goes on to unrelated paragraphs after its TL;DR.
+            // Base models cannot be told what the text is or how to lay it out; the
+            // model goes on to unrelated paragraphs after its TL;DR.
             Prompt::Completion {
-                text: summarize_completion(article, sentences),
+                text: summarize_completion(text, ask.sentences),
                 stop: &["\n\n"],
             }
         }
@@ -64,6 +113,36 @@ pub fn summarize(article: &str, sentences: usize) -> Vec<Message> {
     vec![Message::user(format!(
         "Summarize the following news article in {sentences} {unit}:\n\n{}",
         article.trim()
+    ))]
+}
+
+/// The digest's wordings: parts of a long article, the combination of their
+/// summaries, and bullet lists.
+pub fn summarize_as(text: &str, ask: &SummaryAsk) -> Vec<Message> {
+    let what = match ask.source {
+        Source::Article => "Summarize the following news article",
+        Source::Part => "Summarize the following part of a longer news article",
+        Source::Summaries => {
+            "The following are summaries of consecutive parts of one news article. \
+             Combine them into one summary of the whole article"
+        }
+    };
+    let length = match (ask.style, ask.sentences) {
+        (Style::Paragraph, 1) => "in 1 sentence".to_string(),
+        (Style::Paragraph, n) => format!("in {n} sentences"),
+        (Style::Bullets, 1) => "as 1 bullet point".to_string(),
+        (Style::Bullets, n) => {
+            format!("as {n} bullet points, one per line, each starting with \"- \"")
+        }
+    };
+    let strict = if ask.strict {
+        ". Use your own words and write only the summary"
+    } else {
+        ""
+    };
+    vec![Message::user(format!(
+        "{what} {length}{strict}:\n\n{}",
+        text.trim()
     ))]
 }
 
@@ -214,6 +293,39 @@ mod tests {
                  Output only the German translation.\n\nHello."
             )]
         );
+    }
+
+    #[test]
+    fn digest_wordings() {
+        let ask = |source, sentences, style, strict| SummaryAsk {
+            source,
+            sentences,
+            style,
+            strict,
+        };
+        let content = |ask: SummaryAsk| match Prompt::summary_of("x", &ask, true) {
+            Prompt::Chat(m) => m[0].content.clone(),
+            other => panic!("chat expected: {other:?}"),
+        };
+        assert_eq!(
+            Prompt::summary_of("x", &ask(Source::Article, 3, Style::Paragraph, false), true),
+            Prompt::summary("x", 3, true)
+        );
+        assert_eq!(
+            content(ask(Source::Part, 2, Style::Paragraph, false)),
+            "Summarize the following part of a longer news article in 2 sentences:\n\nx"
+        );
+        let combine = content(ask(Source::Summaries, 4, Style::Bullets, false));
+        assert!(combine.contains("Combine them") && combine.contains("4 bullet points"));
+        assert_eq!(
+            content(ask(Source::Article, 3, Style::Paragraph, true)),
+            "Summarize the following news article in 3 sentences. \
+             Use your own words and write only the summary:\n\nx"
+        );
+        assert!(matches!(
+            Prompt::summary_of("x", &ask(Source::Part, 2, Style::Bullets, false), false),
+            Prompt::Completion { .. }
+        ));
     }
 
     #[test]

@@ -5,36 +5,14 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+use common::{abridge, run, stderr, stdout};
 
 const SEED: &str = "seeds/000_57a6ad3420af089a.txt";
 
 fn seed() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(SEED)
-}
-
-/// The binary with a hermetic environment: models only from the models folder,
-/// an empty hf-hub cache, no network.
-fn abridge(hf_home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abridge"));
-    cmd.env("ABRIDGE_MODELS", common::models_dir())
-        .env("HF_HOME", hf_home)
-        .env("HF_HUB_OFFLINE", "1")
-        .env_remove("ABRIDGE_MODEL")
-        .env_remove("ABRIDGE_LOG");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("abridge runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Fails unless the command failed cleanly with one error line containing `want`.

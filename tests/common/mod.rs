@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The folder `scripts/fetch-models.sh` fills (`$ABRIDGE_MODELS`, default
 /// `~/.cache/abridge/models`).
@@ -47,4 +48,28 @@ pub fn greedy_fixtures() -> Vec<String> {
     names.sort();
     assert!(!names.is_empty(), "no greedy fixtures in {}", dir.display());
     names
+}
+
+/// The binary with a hermetic environment: models only from the models folder,
+/// an empty hf-hub cache, no network.
+pub fn abridge(hf_home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abridge"));
+    cmd.env("ABRIDGE_MODELS", models_dir())
+        .env("HF_HOME", hf_home)
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("ABRIDGE_MODEL")
+        .env_remove("ABRIDGE_LOG");
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("abridge runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -1,0 +1,296 @@
+//! HTML articles: the article text without the page around it (menus, banners,
+//! scripts, sidebars), block by block so that paragraphs stay paragraphs.
+
+use encoding_rs::Encoding;
+use scraper::{ElementRef, Html};
+
+use super::text::collapse;
+use super::Doc;
+
+/// Never article text. `button` too: "Share", "Subscribe", "Play".
+const DROPPED: &[&str] = &[
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg",
+    "template", "button",
+];
+
+/// ARIA roles of the same page furniture.
+const DROPPED_ROLES: &[&str] = &["navigation", "banner", "contentinfo", "complementary"];
+
+/// Elements that start a new paragraph.
+#[rustfmt::skip]
+const BLOCKS: &[&str] = &[
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "th", "div",
+    "section", "article", "main", "header", "ul", "ol", "dl", "dt", "dd", "table", "tr",
+    "caption", "figure", "figcaption", "address", "details", "summary", "hr", "body",
+];
+
+pub(super) fn parse(src: &str) -> Doc {
+    let html = Html::parse_document(src);
+    let page = html.root_element();
+    let content = |name| named(page, name).filter(|el| visible(*el));
+    let with_text = |el| (extract(el), el);
+
+    // The largest <article> (pages also use it for teasers), else <main>, else <body>.
+    let (text, root) = content("article")
+        .map(with_text)
+        .max_by_key(|(text, _)| text.split_whitespace().count())
+        .filter(|(text, _)| !text.trim().is_empty())
+        .or_else(|| content("main").map(with_text).next())
+        .or_else(|| content("body").map(with_text).next())
+        .unwrap_or_else(|| with_text(page));
+
+    let title = named(page, "title")
+        .chain(named(root, "h1"))
+        .filter(|el| visible(*el))
+        .map(|el| collapse(&el.text().collect::<String>()))
+        .find(|t| !t.is_empty());
+    // The value of attribute `wanted` on the first <tag key=value>.
+    let attr = |tag, key, value: &str, wanted| {
+        named(page, tag)
+            .find(|el| {
+                el.attr(key)
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+            })
+            .and_then(|el| non_empty(el.attr(wanted)))
+    };
+    Doc {
+        title,
+        text,
+        url: attr("link", "rel", "canonical", "href")
+            .or_else(|| attr("meta", "property", "og:url", "content")),
+        lang: non_empty(page.attr("lang")),
+    }
+}
+
+fn named<'a>(root: ElementRef<'a>, name: &'a str) -> impl Iterator<Item = ElementRef<'a>> {
+    root.descendent_elements()
+        .filter(move |el| el.value().name() == name)
+}
+
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+}
+
+/// The encoding a `<meta charset>` (or `http-equiv` content type) declares.
+pub(super) fn declared_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
+    // Browsers look at the first 1024 bytes; some pages have longer heads.
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_ascii_lowercase();
+    let at = head.find("charset=")? + "charset=".len();
+    let label = head[at..].trim_start_matches(['"', '\'', ' ']);
+    let end = label
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_:.".contains(c)))
+        .unwrap_or(label.len());
+    // A document that claims UTF-16 in ASCII is not UTF-16: output_encoding says UTF-8.
+    Encoding::for_label(&label.as_bytes()[..end]).map(Encoding::output_encoding)
+}
+
+/// Whether neither `el` nor its ancestors are page furniture.
+fn visible(el: ElementRef) -> bool {
+    !std::iter::once(el)
+        .chain(el.ancestors().filter_map(ElementRef::wrap))
+        .any(dropped)
+}
+
+fn dropped(el: ElementRef) -> bool {
+    let e = el.value();
+    if e.attr("hidden").is_some()
+        || e.attr("aria-hidden") == Some("true")
+        || e.attr("role")
+            .is_some_and(|role| DROPPED_ROLES.contains(&role.trim()))
+    {
+        return true;
+    }
+    match e.name() {
+        // A <header> inside the article holds its headline and byline; only the
+        // page's own header is a banner.
+        "header" => !el
+            .ancestors()
+            .filter_map(ElementRef::wrap)
+            .any(|a| matches!(a.value().name(), "article" | "main")),
+        name => DROPPED.contains(&name),
+    }
+}
+
+enum Step<'a> {
+    Open(ElementRef<'a>),
+    Text(&'a str),
+    Close { block: bool, pre: bool },
+}
+
+/// The text under `root`, blank lines between blocks, whitespace collapsed as a
+/// browser would except in `<pre>`. An explicit stack: pages can nest deeper
+/// than the call stack allows.
+fn extract(root: ElementRef) -> String {
+    let mut out = String::new();
+    let mut pre = 0usize;
+    let mut stack = vec![Step::Open(root)];
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Text(text) if pre > 0 => out.push_str(text),
+            Step::Text(text) => {
+                out.extend(
+                    text.chars()
+                        .map(|c| if c.is_whitespace() { ' ' } else { c }),
+                )
+            }
+            Step::Close {
+                block,
+                pre: was_pre,
+            } => {
+                if block {
+                    out.push_str("\n\n");
+                }
+                pre -= usize::from(was_pre);
+            }
+            Step::Open(el) if dropped(el) => {}
+            Step::Open(el) if el.value().name() == "br" => out.push('\n'),
+            Step::Open(el) => {
+                let name = el.value().name();
+                let (block, is_pre) = (BLOCKS.contains(&name), name == "pre");
+                if block {
+                    out.push_str("\n\n");
+                }
+                pre += usize::from(is_pre);
+                stack.push(Step::Close { block, pre: is_pre });
+                for child in el.children().rev() {
+                    if let Some(child) = ElementRef::wrap(child) {
+                        stack.push(Step::Open(child));
+                    } else if let Some(text) = child.value().as_text() {
+                        stack.push(Step::Text(text));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tests::read_one, text::normalize, Format};
+    use super::*;
+
+    const PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en-GB">
+<head>
+  <meta charset="utf-8">
+  <title>Harbour bridge reopens after repairs | The Coastal Times</title>
+  <link rel="canonical" href="https://coastal.example/news/bridge">
+  <style>body { font: 12px serif } .ad { display: none }</style>
+  <script>window.analytics = { track: function () {} };</script>
+</head>
+<body>
+  <header class="site"><a href="/">The Coastal Times</a> <span>Subscribe today</span></header>
+  <nav><ul><li><a href="/world">World</a></li><li><a href="/sport">Sport</a></li></ul></nav>
+  <div role="banner">Breaking: cookie banner</div>
+  <main>
+    <article>
+      <header><h1>Harbour   bridge
+        reopens</h1><p class="byline">By A. Writer</p></header>
+      <p>The harbour bridge reopened on Monday after &ldquo;eight months&rdquo; of repairs.</p>
+      <p>Engineers replaced 40 cables<br>and resurfaced the deck &amp; walkways.</p>
+      <script>trackRead();</script>
+      <aside class="related"><article><h2>Related: ferry fares rise</h2></article></aside>
+      <ul><li>Cars: from today</li><li>Trucks: next week</li></ul>
+      <div class="ad" hidden>Advertisement</div>
+      <p>Traffic is <em>expected</em> to ease.</p>
+      <button>Share</button>
+      <footer>Tags: bridge, transport</footer>
+    </article>
+  </main>
+  <aside role="complementary">Most read: celebrity gossip</aside>
+  <form><input name="email"> Sign up for our newsletter</form>
+  <footer>© 2024 The Coastal Times. All rights reserved.</footer>
+  <noscript>Please enable JavaScript</noscript>
+  <iframe src="https://ads.example"></iframe>
+</body>
+</html>"#;
+
+    #[test]
+    fn realistic_page_keeps_only_the_article() {
+        let a = read_one("bridge.html", Format::Html, PAGE.as_bytes()).unwrap();
+        assert_eq!(
+            a.text,
+            "Harbour bridge reopens\n\nBy A. Writer\n\n\
+             The harbour bridge reopened on Monday after \u{201c}eight months\u{201d} of repairs.\n\n\
+             Engineers replaced 40 cables\nand resurfaced the deck & walkways.\n\n\
+             Cars: from today\n\nTrucks: next week\n\nTraffic is expected to ease."
+        );
+        assert_eq!(
+            a.title,
+            "Harbour bridge reopens after repairs | The Coastal Times"
+        );
+        assert_eq!(
+            a.url.as_deref(),
+            Some("https://coastal.example/news/bridge")
+        );
+        assert_eq!(a.lang.as_deref(), Some("en-GB"));
+        for junk in [
+            "Subscribe",
+            "World",
+            "cookie",
+            "ferry",
+            "Advertisement",
+            "Share",
+            "Tags",
+            "Most read",
+            "newsletter",
+            "©",
+            "JavaScript",
+            "analytics",
+            "trackRead",
+            "font",
+        ] {
+            assert!(!a.text.contains(junk), "{junk} in {}", a.text);
+        }
+    }
+
+    #[test]
+    fn body_fallback_h1_title_and_pre() {
+        let doc = parse(
+            "<title> </title><svg><title>Icon</title></svg><body><header><h1>Site</h1></header><div><h1>Real headline</h1>\
+             <pre>line 1\n  line 2</pre><table><tr><td>a</td><td>b</td></tr></table></div></body>",
+        );
+        assert_eq!(doc.title.as_deref(), Some("Real headline"));
+        assert_eq!(
+            normalize(&doc.text),
+            "Real headline\n\nline 1\nline 2\n\na\n\nb"
+        );
+        assert_eq!((doc.url, doc.lang), (None, None));
+    }
+
+    #[test]
+    fn main_without_article_and_deep_nesting() {
+        let doc = parse("<body><p>Menu</p><main><p>Story.</p></main></body>");
+        assert_eq!(normalize(&doc.text), "Story.");
+        let deep = format!(
+            "{}deep{}",
+            "<div><span>".repeat(20_000),
+            "</span></div>".repeat(20_000)
+        );
+        assert_eq!(normalize(&parse(&deep).text), "deep");
+    }
+
+    #[test]
+    fn declared_charsets() {
+        let latin = b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=ISO-8859-1\"></head><body><p>Caf\xe9</p></body></html>";
+        assert_eq!(declared_encoding(latin), Some(encoding_rs::WINDOWS_1252));
+        assert_eq!(
+            declared_encoding(b"<meta charset='utf-16'>"),
+            Some(encoding_rs::UTF_8)
+        );
+        assert_eq!(declared_encoding(b"<p>no charset</p>"), None);
+        // Declared, so decoded without a warning.
+        let a = read_one("cafe.htm", Format::Html, latin).unwrap();
+        assert_eq!((a.text.as_str(), a.warnings.len()), ("Café", 0));
+        let sjis = b"<meta charset=\"shift_jis\"><p>\x93\xfa\x96\x7b</p>";
+        let a = read_one("jp.html", Format::Html, sjis).unwrap();
+        assert_eq!(a.text, "日本");
+        // Undeclared Latin-1: decoded with a warning.
+        let a = read_one("old.html", Format::Html, b"<p>Caf\xe9</p>").unwrap();
+        assert_eq!((a.text.as_str(), a.warnings.len()), ("Café", 1));
+    }
+}

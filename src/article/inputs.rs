@@ -1,0 +1,190 @@
+//! The digest's INPUT arguments expanded into the files to read.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use super::{display_name, text};
+use crate::error::{Error, Result};
+
+/// How a source is parsed, from its file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+    Html,
+    /// One JSON object per line, one article per object.
+    Jsonl,
+}
+
+impl Format {
+    /// The format an extension names; `None` for files a directory walk skips.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "txt" => Self::Text,
+            "md" | "markdown" => Self::Markdown,
+            "html" | "htm" => Self::Html,
+            "jsonl" => Self::Jsonl,
+            _ => return None,
+        })
+    }
+}
+
+/// One file (or stdin, as the path `-`) to read articles from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub format: Format,
+}
+
+impl Source {
+    /// How the digest names it: the path as given, or `-`.
+    pub fn input(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// How messages name it: the path, or `<stdin>`.
+    pub(super) fn name(&self) -> String {
+        display_name(&self.path)
+    }
+
+    /// The article id derived from the file stem.
+    pub(super) fn id(&self) -> String {
+        text::slug(Path::new(&self.name()))
+    }
+}
+
+/// Expands files, directories (walked recursively in path order, hidden entries
+/// and unknown extensions skipped) and `-` (stdin, read as plain text) into
+/// sources, each once. A file named explicitly is read whatever its extension,
+/// as plain text if the extension is unknown. A missing input, or a directory
+/// that cannot be walked, is an error for the whole run.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for input in inputs {
+        let explicit = |path: &Path| Source {
+            path: path.to_path_buf(),
+            format: Format::from_path(path).unwrap_or(Format::Text),
+        };
+        if input == Path::new("-") {
+            sources.push(explicit(input));
+            continue;
+        }
+        let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+        if !meta.is_dir() {
+            sources.push(explicit(input));
+            continue;
+        }
+        let walk = WalkDir::new(input)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walk {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(input).to_path_buf();
+                Error::io(path, e.into())
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            if let Some(format) = Format::from_path(entry.path()) {
+                sources.push(Source {
+                    path: entry.into_path(),
+                    format,
+                });
+            }
+        }
+    }
+    // `dir dir/a.txt` or `- -` must not read an article twice.
+    let mut seen = HashSet::new();
+    sources.retain(|s| seen.insert(s.path.clone()));
+    Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::dir_with;
+    use super::*;
+
+    #[test]
+    fn walks_directories_sorted_skipping_hidden_and_unknown() {
+        let dir = dir_with(&[
+            ("b.txt", b"b"),
+            ("a/z.md", b"z"),
+            ("a/y.HTML", b"y"),
+            ("a.txt", b"a"),
+            ("c/feed.jsonl", b"{}"),
+            ("c/page.htm", b"p"),
+            ("c/notes.markdown", b"n"),
+            ("c/image.png", b"png"),
+            ("c/README", b"r"),
+            (".hidden.txt", b"h"),
+            (".git/config.txt", b"g"),
+            ("empty/.keep.txt", b""),
+        ]);
+        let sources = expand_inputs(&[dir.path().to_path_buf()]).unwrap();
+        let got: Vec<(String, Format)> = sources
+            .iter()
+            .map(|s| {
+                let rel = s.path.strip_prefix(dir.path()).unwrap();
+                (rel.display().to_string(), s.format)
+            })
+            .collect();
+        let want = [
+            ("a/y.HTML", Format::Html),
+            ("a/z.md", Format::Markdown),
+            ("a.txt", Format::Text),
+            ("b.txt", Format::Text),
+            ("c/feed.jsonl", Format::Jsonl),
+            ("c/notes.markdown", Format::Markdown),
+            ("c/page.htm", Format::Html),
+        ];
+        let want: Vec<(String, Format)> = want.iter().map(|(p, f)| (p.to_string(), *f)).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn explicit_files_stdin_duplicates_and_empty_dirs() {
+        let dir = dir_with(&[("notes.rst", b"x"), ("a.md", b"y"), (".secret.txt", b"s")]);
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        let p = |name: &str| dir.path().join(name);
+        let inputs = [
+            p("notes.rst"),
+            PathBuf::from("-"),
+            p("empty"),
+            p(".secret.txt"),
+            p("a.md"),
+            dir.path().to_path_buf(),
+            PathBuf::from("-"),
+        ];
+        let sources = expand_inputs(&inputs).unwrap();
+        let got: Vec<(String, Format)> = sources.iter().map(|s| (s.input(), s.format)).collect();
+        let input = |name: &str| p(name).display().to_string();
+        assert_eq!(
+            got,
+            [
+                (input("notes.rst"), Format::Text),
+                ("-".to_string(), Format::Text),
+                (input(".secret.txt"), Format::Text),
+                (input("a.md"), Format::Markdown),
+            ]
+        );
+        assert_eq!(
+            (sources[1].name(), sources[1].id()),
+            ("<stdin>".to_string(), "stdin".to_string())
+        );
+        assert!(expand_inputs(&[p("empty")]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_input_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.txt");
+        let err = expand_inputs(&[dir.path().to_path_buf(), missing]).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(err.to_string().contains("nope.txt"), "{err}");
+    }
+}

@@ -1,0 +1,522 @@
+//! Reading articles, checked before any model time is spent on them.
+//!
+//! Two ways in:
+//! - [`Article::read`] for the single-article commands: one file or standard
+//!   input, strict UTF-8, the text passed on as it is (only trimmed).
+//! - [`expand_inputs`] then [`read_source`] for the digest: files, directories and
+//!   stdin; plain text, markdown, HTML and JSON Lines; legacy encodings decoded
+//!   with a warning; whitespace normalized. Each unusable article becomes a
+//!   [`Rejected`] naming the input and the reason, and the batch goes on.
+
+mod html;
+mod inputs;
+mod jsonl;
+mod markdown;
+mod text;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+
+use crate::error::{Error, Result};
+
+pub use inputs::{expand_inputs, Format, Source};
+
+/// Anything larger is not a news article (and would take hours to summarize).
+pub const MAX_ARTICLE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A JSON Lines file holds many articles, each limited to [`MAX_ARTICLE_BYTES`];
+/// the file is read whole, so it gets a limit of its own.
+pub const MAX_JSONL_BYTES: usize = 256 * 1024 * 1024;
+
+/// How messages name standard input.
+const STDIN_NAME: &str = "<stdin>";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Article {
+    /// Names it in messages: a path, `path:LINE` for a JSON Lines record, or
+    /// `<stdin>`.
+    pub source: String,
+    /// Names it in the digest, as given on the command line: a path, `path:LINE`
+    /// (1-based) for a JSON Lines record, or `-` for standard input.
+    pub input: String,
+    /// Stable identifier: the record's `id` in JSON Lines, else derived from the
+    /// file stem (`stem-LINE` for a JSON Lines record, `stdin` for stdin).
+    pub id: String,
+    pub title: String,
+    pub text: String,
+    pub url: Option<String>,
+    /// Language as declared by the input (JSON Lines `lang`, HTML `lang`,
+    /// markdown front matter); never guessed here.
+    pub lang: Option<String>,
+    /// Hex SHA-256 of the raw bytes this article came from: the whole file, or the
+    /// JSON Lines record (without its line terminator).
+    pub input_sha256: String,
+    /// Things the reader should know, e.g. that the input was not UTF-8.
+    pub warnings: Vec<String>,
+}
+
+/// An article the digest cannot use; recorded, and the batch moves on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub input: String,
+    pub id: String,
+    /// One line that names the input.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl Article {
+    /// Reads `path`, or standard input when it is `-`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = read_bytes(path, MAX_ARTICLE_BYTES, "articles")?;
+        Self::from_bytes(&display_name(path), &bytes)
+    }
+
+    /// Validates raw bytes as article text: UTF-8 only, trimmed, otherwise as is.
+    pub fn from_bytes(source: &str, bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_ARTICLE_BYTES {
+            return Err(too_large(
+                source,
+                bytes.len(),
+                MAX_ARTICLE_BYTES,
+                "articles",
+            ));
+        }
+        if looks_binary(bytes) {
+            return Err(Error::Input(binary(source)));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Error::Input(format!(
+                "{source} is not valid UTF-8 (bad byte at offset {}); convert it first, \
+                 e.g. `iconv -f latin1 -t utf-8`",
+                e.valid_up_to()
+            ))
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
+        if text.is_empty() {
+            return Err(Error::Input(empty(source)));
+        }
+        Ok(Self {
+            source: source.to_string(),
+            input: if source == STDIN_NAME { "-" } else { source }.to_string(),
+            id: text::slug(Path::new(source)),
+            title: text::title(text),
+            text: text.to_string(),
+            url: None,
+            lang: None,
+            input_sha256: text::sha256_hex(bytes),
+            warnings: Vec::new(),
+        })
+    }
+
+    pub fn source_path(&self) -> Option<PathBuf> {
+        (self.source != STDIN_NAME).then(|| PathBuf::from(&self.source))
+    }
+}
+
+/// Reads one source of the digest: one article, or one per record for JSON
+/// Lines. Never fails as a whole: every problem is a [`Rejected`].
+pub fn read_source(src: &Source) -> Vec<std::result::Result<Article, Rejected>> {
+    let (limit, noun) = match src.format {
+        Format::Jsonl => (MAX_JSONL_BYTES, "JSON Lines files"),
+        _ => (MAX_ARTICLE_BYTES, "articles"),
+    };
+    let reject = |reason: String| Rejected {
+        input: src.input(),
+        id: src.id(),
+        reason,
+    };
+    let bytes = match read_bytes(&src.path, limit, noun) {
+        Ok(bytes) => bytes,
+        Err(e) => return vec![Err(reject(e.to_string()))],
+    };
+    if src.format == Format::Jsonl {
+        return jsonl::read(src, &bytes);
+    }
+    vec![read_document(src, &bytes).map_err(reject)]
+}
+
+/// What a format reader found; `text` is normalized afterwards.
+#[derive(Debug, Default)]
+struct Doc {
+    title: Option<String>,
+    text: String,
+    url: Option<String>,
+    lang: Option<String>,
+}
+
+/// One text, markdown or HTML article; the error is the rejection reason.
+fn read_document(src: &Source, bytes: &[u8]) -> std::result::Result<Article, String> {
+    let name = src.name();
+    let declared = match src.format {
+        Format::Html => html::declared_encoding(bytes),
+        _ => None,
+    };
+    let (raw, warnings) = decode(&name, bytes, declared)?;
+    let doc = match src.format {
+        Format::Markdown => markdown::parse(&raw),
+        Format::Html => html::parse(&raw),
+        Format::Text | Format::Jsonl => Doc {
+            text: raw,
+            ..Doc::default()
+        },
+    };
+    let text = text::normalize(&doc.text);
+    if text.is_empty() {
+        return Err(match src.format {
+            Format::Html => format!("{name}: no article text found in the HTML"),
+            _ => empty(&name),
+        });
+    }
+    Ok(Article {
+        source: name,
+        input: src.input(),
+        id: src.id(),
+        title: doc.title.unwrap_or_else(|| text::title(&text)),
+        text,
+        url: doc.url,
+        lang: doc.lang,
+        input_sha256: text::sha256_hex(bytes),
+        warnings,
+    })
+}
+
+/// Text from bytes in whatever encoding they are, with a warning when that was
+/// a guess; the error is the rejection reason.
+fn decode(
+    name: &str,
+    bytes: &[u8],
+    declared: Option<&'static Encoding>,
+) -> std::result::Result<(String, Vec<String>), String> {
+    // UTF-16 is full of NUL bytes: its BOM must be seen before looks_binary.
+    if let Some((enc, bom)) = Encoding::for_bom(bytes).filter(|(enc, _)| *enc != UTF_8) {
+        return enc
+            .decode_without_bom_handling_and_without_replacement(&bytes[bom..])
+            .map(|text| (text.into_owned(), Vec::new()))
+            .ok_or_else(|| {
+                format!(
+                    "{name} starts with a {} BOM but is not valid {0}",
+                    enc.name()
+                )
+            });
+    }
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if looks_binary(bytes) {
+        return Err(binary(name));
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok((text.to_string(), Vec::new()));
+    }
+    let (enc, mut warnings) = match declared {
+        Some(enc) if enc != UTF_8 => (enc, Vec::new()),
+        _ => (
+            WINDOWS_1252,
+            vec![format!(
+                "{name}: not valid UTF-8; decoded as Windows-1252 (Latin-1)"
+            )],
+        ),
+    };
+    let (text, had_errors) = enc.decode_without_bom_handling(bytes);
+    if had_errors {
+        warnings.push(format!(
+            "{name}: bytes that are not valid {} were replaced with \u{fffd}",
+            enc.name()
+        ));
+    }
+    Ok((text.into_owned(), warnings))
+}
+
+/// The bytes of `path` (or stdin for `-`), refused past `limit`.
+fn read_bytes(path: &Path, limit: usize, noun: &str) -> Result<Vec<u8>> {
+    let name = display_name(path);
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(STDIN_NAME, e))?;
+        if bytes.len() > limit {
+            return Err(too_large(&name, bytes.len(), limit, noun));
+        }
+        return Ok(bytes);
+    }
+    if path.is_dir() {
+        return Err(Error::Input(format!(
+            "{name} is a directory, not an article file"
+        )));
+    }
+    // Checked before reading so that a huge file is not loaded only to be refused.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() > limit as u64 {
+        return Err(too_large(&name, meta.len() as usize, limit, noun));
+    }
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        STDIN_NAME.to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn too_large(source: &str, len: usize, limit: usize, noun: &str) -> Error {
+    Error::Input(format!(
+        "{source} is {} MiB; {noun} over {} MiB are refused: split it first",
+        len / (1024 * 1024),
+        limit / (1024 * 1024)
+    ))
+}
+
+fn binary(source: &str) -> String {
+    format!("{source} looks like a binary file, not article text")
+}
+
+fn empty(source: &str) -> String {
+    format!("{source} is empty: no text to summarize")
+}
+
+/// A NUL byte, or many control characters, in the first 8 KiB: text files have
+/// neither.
+fn looks_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(8192)];
+    if head.contains(&0) {
+        return true;
+    }
+    let controls = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c))
+        .count();
+    controls * 20 > head.len().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` into a fresh directory.
+    pub(super) fn dir_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        dir
+    }
+
+    /// Reads one file of `format`: its input string and results.
+    pub(super) fn read_all(
+        name: &str,
+        format: Format,
+        bytes: &[u8],
+    ) -> (String, Vec<std::result::Result<Article, Rejected>>) {
+        let dir = dir_with(&[(name, bytes)]);
+        let src = Source {
+            path: dir.path().join(name),
+            format,
+        };
+        (src.input(), read_source(&src))
+    }
+
+    /// Reads one file of `format` and returns its only result.
+    pub(super) fn read_one(
+        name: &str,
+        format: Format,
+        bytes: &[u8],
+    ) -> std::result::Result<Article, Rejected> {
+        let (_, mut results) = read_all(name, format, bytes);
+        assert_eq!(results.len(), 1, "{results:?}");
+        results.pop().unwrap()
+    }
+
+    #[test]
+    fn accepts_text_and_trims() {
+        let a = Article::from_bytes("a.txt", "\u{feff}  Hello.\n\n".as_bytes()).unwrap();
+        assert_eq!(a.text, "Hello.");
+        assert_eq!((a.id.as_str(), a.title.as_str()), ("a", "Hello."));
+    }
+
+    #[test]
+    fn refuses_bad_input_with_reason() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"", "is empty"),
+            (b" \n\t \n", "is empty"),
+            (b"PK\x03\x04\x00\x00binary", "binary"),
+            (b"caf\xe9 au lait", "not valid UTF-8"),
+        ];
+        for (bytes, want) in cases {
+            let err = Article::from_bytes("x.txt", bytes).unwrap_err().to_string();
+            assert!(err.contains(want) && err.contains("x.txt"), "{err}");
+        }
+    }
+
+    #[test]
+    fn refuses_huge_input() {
+        let big = vec![b'a'; MAX_ARTICLE_BYTES + 1];
+        let err = Article::from_bytes("big.txt", &big)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refused"), "{err}");
+    }
+
+    #[test]
+    fn single_article_read_keeps_text_as_is() {
+        let dir = dir_with(&[("Big News.txt", b"# Big  News\r\n\r\n\r\nBody\ttext.\r\n")]);
+        let a = Article::read(&dir.path().join("Big News.txt")).unwrap();
+        assert_eq!(a.text, "# Big  News\r\n\r\n\r\nBody\ttext.");
+        assert_eq!((a.id.as_str(), a.title.as_str()), ("big-news", "Big News"));
+        assert_eq!(a.input, a.source);
+        assert!(Article::read(dir.path()).is_err(), "a directory");
+    }
+
+    #[test]
+    fn text_file_is_normalized_with_title_and_hash() {
+        let bytes = b"\xef\xbb\xbf\r\n  Storm  hits\tcoast \r\n\r\n\r\n\r\nWinds  rose.\r\nRain fell.\r\n\r\nPower is back.";
+        let a = read_one("storm.txt", Format::Text, bytes).unwrap();
+        assert_eq!(
+            a.text,
+            "Storm hits coast\n\nWinds rose.\nRain fell.\n\nPower is back."
+        );
+        assert_eq!(
+            (a.id.as_str(), a.title.as_str()),
+            ("storm", "Storm hits coast")
+        );
+        assert!(a.input.ends_with("storm.txt") && a.warnings.is_empty());
+        assert_eq!(a.input_sha256, text::sha256_hex(bytes));
+        assert_eq!(a.input_sha256.len(), 64);
+    }
+
+    #[test]
+    fn latin1_is_decoded_with_a_warning() {
+        let a = read_one(
+            "cafe.txt",
+            Format::Text,
+            b"Le caf\xe9 du coin\n\nOuvert \xe0 midi.",
+        )
+        .unwrap();
+        assert_eq!(a.text, "Le café du coin\n\nOuvert à midi.");
+        assert_eq!(a.warnings.len(), 1);
+        let w = &a.warnings[0];
+        assert!(w.contains("cafe.txt") && w.contains("Windows-1252"), "{w}");
+    }
+
+    #[test]
+    fn utf16_with_bom_is_decoded() {
+        let mut bytes = vec![0xff, 0xfe];
+        bytes.extend("Été\n\nChaud.".encode_utf16().flat_map(u16::to_le_bytes));
+        let a = read_one("ete.txt", Format::Text, &bytes).unwrap();
+        assert_eq!(a.text, "Été\n\nChaud.");
+        assert!(a.warnings.is_empty());
+    }
+
+    #[test]
+    fn refusals_name_the_input_and_the_reason() {
+        let png: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10";
+        let cases: [(&str, Format, &[u8], &str); 5] = [
+            ("image.txt", Format::Text, png, "binary"),
+            ("empty.txt", Format::Text, b"", "is empty"),
+            ("blank.md", Format::Markdown, b" \r\n\t\n", "is empty"),
+            (
+                "bad16.txt",
+                Format::Text,
+                b"\xff\xfeA",
+                "not valid UTF-16LE",
+            ),
+            (
+                "menu.html",
+                Format::Html,
+                b"<html><body><nav>Home | World</nav><script>x()</script></body></html>",
+                "no article text found in the HTML",
+            ),
+        ];
+        for (name, format, bytes, want) in cases {
+            let r = read_one(name, format, bytes).unwrap_err();
+            assert!(r.reason.contains(want) && r.reason.contains(name), "{r:?}");
+            assert!(r.input.ends_with(name), "{r:?}");
+            assert_eq!(r.id, text::slug(Path::new(name)));
+        }
+    }
+
+    #[test]
+    fn fixture_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles");
+        let sources = expand_inputs(&[dir]).unwrap();
+        let results: Vec<_> = sources.iter().flat_map(read_source).collect();
+        let summary: Vec<(String, &str)> = results
+            .iter()
+            .map(|r| match r {
+                Ok(a) => (a.id.clone(), a.title.as_str()),
+                Err(r) => (r.id.clone(), "rejected"),
+            })
+            .collect();
+        let want = [
+            ("empty", "rejected"),
+            (
+                "port-strike",
+                "Dock workers end four-day strike at Eastport",
+            ),
+            (
+                "velo-lyon",
+                "Lyon ouvre une nouvelle piste cyclable le long du Rhône",
+            ),
+            (
+                "feed-3",
+                "Scientists at a mountain observatory have recorded the clearest images yet of a…",
+            ),
+            ("image", "rejected"),
+            (
+                "page",
+                "Heatwave brings hosepipe ban to the Vale – The Vale Courier",
+            ),
+            ("story", "Library to stay open until 9pm on weekdays"),
+            ("story", "Harbourside council approves new cycle lanes"),
+        ];
+        let want: Vec<(String, &str)> = want.iter().map(|&(id, t)| (id.to_string(), t)).collect();
+        assert_eq!(summary, want);
+        for a in results.iter().flatten() {
+            assert!(a.warnings.is_empty() && a.text.contains("\n\n"), "{a:?}");
+            assert!(a.text.split_whitespace().count() < 400, "{}", a.input);
+            for junk in [
+                "Subscribe",
+                "Most read",
+                "Advertisement",
+                "Share",
+                "©",
+                "**",
+                "](",
+                "Topics",
+            ] {
+                assert!(!a.text.contains(junk), "{junk} in {}", a.input);
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_oversized_and_unreadable_files() {
+        let big = vec![b'a'; MAX_ARTICLE_BYTES + 1];
+        let r = read_one("big.txt", Format::Text, &big).unwrap_err();
+        assert!(
+            r.reason.contains("big.txt") && r.reason.contains("refused"),
+            "{r}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let src = Source {
+            path: dir.path().join("gone.txt"),
+            format: Format::Text,
+        };
+        let results = read_source(&src);
+        let r = results[0].as_ref().unwrap_err();
+        assert!(r.reason.contains("gone.txt"), "{r}");
+        assert_eq!(r.id, "gone");
+    }
+}

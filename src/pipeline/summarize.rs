@@ -1,0 +1,185 @@
+//! Map-reduce summarization: an article longer than the window is cut into chunks,
+//! each chunk is summarized, and the partial summaries are combined (in rounds,
+//! while they are still too long) into one summary.
+
+use rayon::prelude::*;
+
+use super::runner::Runner;
+use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
+use crate::error::{Error, Result};
+use crate::prompts::{Prompt, Source, Style, SummaryAsk};
+
+#[derive(Debug, Clone)]
+pub struct SummarySpec {
+    pub sentences: usize,
+    pub style: Style,
+    /// Tokens of context repeated from one chunk into the next.
+    pub overlap: usize,
+}
+
+impl SummarySpec {
+    /// Room for the answer: a news sentence is rarely over 50 tokens.
+    pub fn answer_tokens(&self) -> usize {
+        64 + 64 * self.sentences
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub text: String,
+    /// Chunks the article was cut into (1 when it fit the window whole).
+    pub chunks: usize,
+    /// Combination rounds after the first pass (0 when it fit whole).
+    pub rounds: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Never more rounds than this: each round at least halves the text.
+const MAX_ROUNDS: usize = 16;
+
+pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summary> {
+    let answer = spec.answer_tokens();
+    let summaries = SummaryAsk {
+        source: Source::Summaries,
+        sentences: spec.sentences,
+        style: spec.style,
+        strict: true,
+    };
+    // The strict combining prompt is the longest; one budget for every step.
+    let chat = runner.model.is_chat();
+    let overhead = runner.overhead(&Prompt::summary_of("", &summaries, chat))?;
+    let budget = chunk_budget(runner.window, overhead, answer)
+        .filter(|&b| b >= 2 * answer + 16)
+        .ok_or_else(|| {
+            Error::Context(format!(
+                "a {}-token window leaves no room to summarize in chunks of {answer}-token \
+                 answers: use a larger --context or fewer --sentences",
+                runner.window
+            ))
+        })?;
+    let options = ChunkOptions {
+        budget,
+        overlap: spec.overlap,
+    };
+    let tokenizer = &*runner.model.tokenizer;
+    let mut warnings = Vec::new();
+
+    let chunks = chunk(text, tokenizer, &options)?;
+    if chunks.len() <= 1 {
+        let text = summary(runner, text, Source::Article, spec, &mut warnings)?;
+        return Ok(Summary {
+            text,
+            chunks: 1,
+            rounds: 0,
+            warnings,
+        });
+    }
+
+    // Map: chunks are independent jobs on the pool. Partial summaries are plain
+    // paragraphs whatever the final style; only the last step lays it out.
+    let partial = SummarySpec {
+        style: Style::Paragraph,
+        ..spec.clone()
+    };
+    let summarize_all = |texts: Vec<&str>, source| -> Result<Vec<String>> {
+        texts
+            .into_par_iter()
+            .map(|t| summary(runner, t, source, &partial, &mut Vec::new()))
+            .collect()
+    };
+    let mut parts = summarize_all(
+        chunks.iter().map(|c| c.text.as_str()).collect(),
+        Source::Part,
+    )?;
+
+    // Reduce: combine the parts once they fit, else summarize groups of them.
+    let no_overlap = ChunkOptions { budget, overlap: 0 };
+    for round in 1..=MAX_ROUNDS {
+        let joined = parts.join("\n\n");
+        if runner.count(&joined)? <= budget {
+            let text = summary(runner, &joined, Source::Summaries, spec, &mut warnings)?;
+            return Ok(Summary {
+                text,
+                chunks: chunks.len(),
+                rounds: round,
+                warnings,
+            });
+        }
+        let groups = chunk(&joined, tokenizer, &no_overlap)?;
+        if groups.len() >= parts.len() {
+            return Err(Error::Context(format!(
+                "partial summaries do not shrink ({} parts, {} groups): the window is \
+                 too small for this article",
+                parts.len(),
+                groups.len()
+            )));
+        }
+        parts = summarize_all(
+            groups.iter().map(|g| g.text.as_str()).collect(),
+            Source::Summaries,
+        )?;
+    }
+    Err(Error::Context(format!(
+        "the summary did not converge in {MAX_ROUNDS} rounds"
+    )))
+}
+
+/// One summary of the requested length. An answer that runs long (small models
+/// sometimes copy the article) is asked again with the strict wording, and if it
+/// is still long, cut to length with a warning.
+fn summary(
+    runner: &Runner,
+    text: &str,
+    source: Source,
+    spec: &SummarySpec,
+    warnings: &mut Vec<String>,
+) -> Result<String> {
+    let chat = runner.model.is_chat();
+    let mut ask = SummaryAsk {
+        source,
+        sentences: spec.sentences,
+        style: spec.style,
+        strict: false,
+    };
+    let mut answer = runner.answer(&Prompt::summary_of(text, &ask, chat), spec.answer_tokens())?;
+    // One sentence of slack: segmenters and models disagree on what a sentence is.
+    if units(&answer, spec.style).len() > spec.sentences + 1 && chat {
+        ask.strict = true;
+        answer = runner.answer(&Prompt::summary_of(text, &ask, chat), spec.answer_tokens())?;
+    }
+    let units = units(&answer, spec.style);
+    if units.len() > spec.sentences + 1 {
+        warnings.push(format!(
+            "the summary ran to {} {}; cut to {}",
+            units.len(),
+            if spec.style == Style::Bullets {
+                "lines"
+            } else {
+                "sentences"
+            },
+            spec.sentences
+        ));
+        let separator = if spec.style == Style::Bullets {
+            "\n"
+        } else {
+            " "
+        };
+        answer = units[..spec.sentences].join(separator);
+    }
+    if answer.is_empty() {
+        return Err(Error::Model("the model gave an empty summary".into()));
+    }
+    Ok(answer)
+}
+
+/// The sentences (or, for bullets, the lines) of an answer.
+fn units(answer: &str, style: Style) -> Vec<&str> {
+    match style {
+        Style::Paragraph => sentences(answer).iter().map(|s| s.text(answer)).collect(),
+        Style::Bullets => answer
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect(),
+    }
+}

@@ -1,0 +1,107 @@
+//! Showing a digest's progress: a bar on a terminal, one line per article in logs.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::pipeline::Progress;
+use crate::render::{ManifestEntry, Status};
+
+pub struct Reporter {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    started: Instant,
+    total: AtomicUsize,
+    done: AtomicUsize,
+    tokens: AtomicU64,
+}
+
+impl Reporter {
+    /// A bar when `terminal` (stderr is one), plain lines otherwise; nothing but
+    /// errors when `quiet`.
+    pub fn new(terminal: bool, quiet: bool) -> Self {
+        let bar = (terminal && !quiet).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} articles  {msg}  ETA {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            bar,
+            quiet,
+            started: Instant::now(),
+            total: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            tokens: AtomicU64::new(0),
+        }
+    }
+
+    /// Prints a line above the bar, or on stderr.
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None if !self.quiet => eprintln!("{text}"),
+            None => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn start(&self, total: usize, to_do: usize) {
+        self.total.store(to_do, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(to_do as u64);
+        }
+        self.line(&format!(
+            "abridge: {total} articles, {} already done, {to_do} to do",
+            total - to_do
+        ));
+    }
+
+    fn finished(&self, entry: &ManifestEntry) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let tokens = self
+            .tokens
+            .fetch_add(entry.tokens_in + entry.tokens_out, Ordering::Relaxed)
+            + entry.tokens_in
+            + entry.tokens_out;
+        let rate = tokens as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        let total = self.total.load(Ordering::Relaxed);
+        let what = match entry.status {
+            Status::Ok => format!(
+                "ok      {} ({:.1} s)",
+                entry.title.as_deref().unwrap_or(&entry.input),
+                entry.seconds
+            ),
+            Status::Failed => format!(
+                "FAILED  {}: {}",
+                entry.input,
+                entry.error.as_deref().unwrap_or("unknown error")
+            ),
+            Status::Skipped => format!("skipped {}", entry.input),
+        };
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{rate:.0} tok/s"));
+            bar.inc(1);
+            if entry.status == Status::Failed {
+                bar.println(format!("abridge: {what}"));
+            }
+        } else {
+            self.line(&format!(
+                "abridge: [{done}/{total}] {what}  ({rate:.0} tok/s)"
+            ));
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Rendering outputs: per-article markdown, the digest index, the manifest.

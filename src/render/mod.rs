@@ -1,0 +1,23 @@
+//! Everything `abridge digest` writes into its output directory: one markdown file per
+//! article, `index.md`, `manifest.jsonl`, and the atomic-write layer they go through.
+//!
+//! Rendering is pure (types in, strings out) so it can be tested without a model; only
+//! [`write_atomic`], [`remove_stale_temps`] and [`read_manifest`] touch the disk.
+
+mod article;
+mod atomic;
+mod index;
+mod manifest;
+mod markdown;
+mod slug;
+
+pub use article::{parse_front_matter, render_article, ArticleDoc, ArticleMeta, TranslationDoc};
+pub use atomic::{remove_stale_temps, write_atomic};
+pub use index::{render_index, IndexInfo};
+pub use manifest::{parse_manifest, read_manifest, render_manifest, ManifestEntry, Status};
+pub use slug::{slugify, Slugs};
+
+/// File name of the digest index inside the output directory.
+pub const INDEX_FILE: &str = "index.md";
+/// File name of the manifest inside the output directory.
+pub const MANIFEST_FILE: &str = "manifest.jsonl";

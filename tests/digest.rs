@@ -1,0 +1,442 @@
+//! `abridge digest` end to end on the default model: mixed and bad inputs, the
+//! same output at any --jobs, kill -9 and resume, hostile titles, map-reduce.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{abridge, run, stderr};
+use serde_json::Value;
+
+fn articles_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn digest(hf: &Path, inputs: &[&Path], out: &Path, args: &[&str]) -> Command {
+    let mut cmd = abridge(hf);
+    cmd.arg("--threads").arg("2").arg("digest");
+    cmd.args(inputs).arg("--out").arg(out).args(args);
+    cmd
+}
+
+fn manifest(out: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn by_status<'a>(entries: &'a [Value], status: &str) -> Vec<&'a Value> {
+    entries.iter().filter(|e| e["status"] == status).collect()
+}
+
+/// The files of `dir` (names and contents), with the lines and fields that
+/// measure time taken out: everything else must not depend on scheduling.
+fn outputs_without_timings(dir: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let text = if name == "manifest.jsonl" {
+            text.lines()
+                .map(|l| {
+                    let mut v: Value = serde_json::from_str(l).unwrap();
+                    v["seconds"] = Value::Null;
+                    v.to_string()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            text.lines()
+                .filter(|l| !l.starts_with("seconds:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        files.insert(name, text);
+    }
+    files
+}
+
+/// Content words (5+ letters) of `text`, lowercased.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.chars().count() >= 5)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A summary that is about its article: several of its content words come from it.
+fn assert_about(summary: &str, article: &str) {
+    let source = words(article);
+    let shared = words(summary)
+        .into_iter()
+        .filter(|w| source.contains(w))
+        .count();
+    assert!(
+        shared >= 3,
+        "summary shares {shared} words with its article: {summary}"
+    );
+}
+
+fn assert_no_temp_files(out: &Path) {
+    for e in std::fs::read_dir(out).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(!name.contains("abridge-tmp"), "leftover temp file {name}");
+    }
+}
+
+/// Every markdown file in `out` is the index or an article the manifest names.
+fn assert_no_orphans(out: &Path, entries: &[Value]) {
+    let named: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["output"].as_str())
+        .collect();
+    for e in std::fs::read_dir(out).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") && name != "index.md" {
+            assert!(named.contains(&name.as_str()), "orphaned {name}");
+        }
+    }
+}
+
+#[test]
+fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    copy_dir(&articles_fixture(), &inputs);
+    let (one, two) = (tmp.path().join("jobs1"), tmp.path().join("jobs2"));
+
+    let o = run(&mut digest(
+        hf.path(),
+        &[&inputs],
+        &one,
+        &["--to", "fr", "--jobs", "1"],
+    ));
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "some articles fail: exit 1\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("failed"), "final summary line: {err}");
+
+    let entries = manifest(&one);
+    let failed = by_status(&entries, "failed");
+    let reasons: Vec<String> = failed
+        .iter()
+        .map(|e| format!("{} {}", e["input"], e["error"]))
+        .collect();
+    assert_eq!(failed.len(), 2, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("empty.txt") && r.contains("empty")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("image.txt") && r.contains("binary")),
+        "{reasons:?}"
+    );
+
+    let ok = by_status(&entries, "ok");
+    assert!(
+        ok.len() >= 5,
+        "txt, md, html and the jsonl lines: {entries:?}"
+    );
+    for kind in [".txt", ".md", ".html", ".jsonl"] {
+        assert!(
+            ok.iter()
+                .any(|e| e["input"].as_str().unwrap().contains(kind)),
+            "{kind}"
+        );
+    }
+    let index = std::fs::read_to_string(one.join("index.md")).unwrap();
+    for e in &ok {
+        let output = e["output"].as_str().unwrap();
+        let md = std::fs::read_to_string(one.join(output)).unwrap();
+        assert!(md.starts_with("---\n"), "front matter: {md}");
+        for field in [
+            "title:",
+            "source:",
+            "input_sha256:",
+            "model:",
+            "model_sha256:",
+            "chunks:",
+            "tokens_in:",
+        ] {
+            assert!(md.contains(field), "{field} in {output}");
+        }
+        assert!(
+            md.contains("## Summary") && md.contains("## French"),
+            "{md}"
+        );
+        let summary = e["summary"].as_str().unwrap();
+        assert!(
+            md.contains(summary),
+            "{output} holds the manifest's summary"
+        );
+        assert!(
+            index.contains(&format!("({output})")),
+            "index links {output}"
+        );
+        // A French text under the French heading, or a recorded failure: never English.
+        match e["translations"].get("fr").and_then(Value::as_str) {
+            Some(fr) => assert_eq!(
+                abridge::lang::check_language(fr, "fr"),
+                abridge::lang::LanguageCheck::Match,
+                "{fr}"
+            ),
+            None => assert!(
+                e["warnings"].to_string().contains("translation failed"),
+                "{e}"
+            ),
+        }
+    }
+    // The summaries are about their articles (the html one without its boilerplate).
+    let story = std::fs::read_to_string(inputs.join("story.txt")).unwrap();
+    let story_entry = ok
+        .iter()
+        .find(|e| e["input"].as_str().unwrap().ends_with("story.txt"))
+        .unwrap();
+    assert_about(story_entry["summary"].as_str().unwrap(), &story);
+    assert!(
+        index.contains("Failed") && index.contains("image.txt"),
+        "{index}"
+    );
+    assert_no_temp_files(&one);
+
+    let o = run(&mut digest(
+        hf.path(),
+        &[&inputs],
+        &two,
+        &["--to", "fr", "--jobs", "2"],
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(outputs_without_timings(&one), outputs_without_timings(&two));
+}
+
+/// Articles short enough to run in seconds each, one file each.
+fn short_articles(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let feed = std::fs::read_to_string(articles_fixture().join("feed.jsonl")).unwrap();
+    let texts: Vec<String> = feed
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for i in 0..n {
+        let text = &texts[i % texts.len()];
+        std::fs::write(
+            dir.join(format!("a{i}.txt")),
+            format!("Story {i}\n\n{text}"),
+        )
+        .unwrap();
+    }
+}
+
+fn mtime(path: &Path) -> SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn killed_run_resumes_without_redoing_or_leaving_debris() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    short_articles(&inputs, 5);
+    let args = ["--jobs", "1", "--sentences", "2"];
+
+    let mut child = digest(hf.path(), &[&inputs], &out, &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let done_before_kill = loop {
+        let done = std::fs::read_to_string(out.join("manifest.jsonl"))
+            .map(|t| t.lines().filter(|l| l.contains(r#""status":"ok""#)).count())
+            .unwrap_or(0);
+        if done >= 1 {
+            break done;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill"
+        );
+        assert!(Instant::now() < deadline, "no article finished in time");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = manifest(&out);
+    let finished: Vec<(String, SystemTime)> = by_status(&before, "ok")
+        .iter()
+        .map(|e| {
+            let name = e["output"].as_str().unwrap().to_string();
+            let t = mtime(&out.join(&name));
+            (name, t)
+        })
+        .collect();
+    assert!(
+        finished.len() >= done_before_kill && finished.len() < 5,
+        "{before:?}"
+    );
+
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = manifest(&out);
+    assert_eq!(after.len(), 5);
+    assert_eq!(
+        by_status(&after, "skipped").len(),
+        finished.len(),
+        "{after:?}"
+    );
+    assert_eq!(
+        by_status(&after, "ok").len(),
+        5 - finished.len(),
+        "{after:?}"
+    );
+    for (name, t) in &finished {
+        assert_eq!(mtime(&out.join(name)), *t, "{name} was rewritten");
+    }
+    assert_no_temp_files(&out);
+    assert_no_orphans(&out, &after);
+
+    // Nothing changed: everything is skipped; --force redoes one-for-one.
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(by_status(&manifest(&out), "skipped").len(), 5);
+}
+
+#[test]
+fn hostile_titles_stay_inside_the_output_folder() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let text = "The city council voted on Monday to expand the bus network to the \
+                northern suburbs. The plan adds four routes and costs 12 million euros.";
+    let titles = [
+        "../../etc/passwd",
+        "/absolute/path",
+        "..",
+        "CON",
+        "index",
+        "Same title",
+        "Same title",
+        "a\u{0}b\nc",
+        "<script>alert(1)</script> # not a heading",
+    ];
+    let feed: String = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": format!("h{i}"), "title": t, "text": text})
+            )
+        })
+        .collect();
+    let input = tmp.path().join("hostile.jsonl");
+    std::fs::write(&input, feed).unwrap();
+
+    let o = run(&mut digest(
+        hf.path(),
+        &[&input],
+        &out,
+        &["--sentences", "1"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entries = manifest(&out);
+    assert_eq!(by_status(&entries, "ok").len(), titles.len(), "{entries:?}");
+    let mut outputs: Vec<&str> = entries
+        .iter()
+        .map(|e| e["output"].as_str().unwrap())
+        .collect();
+    for name in &outputs {
+        assert!(
+            !name.contains('/') && !name.contains('\\') && !name.starts_with('.'),
+            "{name}"
+        );
+        assert!(name.ends_with(".md") && *name != "index.md", "{name}");
+        assert!(out.join(name).is_file(), "{name}");
+    }
+    outputs.sort();
+    outputs.dedup();
+    assert_eq!(outputs.len(), titles.len(), "unique names");
+    // Nothing landed beside the output folder.
+    let beside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside.len(), 2, "{beside:?}");
+    let md =
+        std::fs::read_to_string(out.join(outputs.iter().find(|n| n.contains("script")).unwrap()))
+            .unwrap();
+    assert!(!md.contains("<script>"), "{md}");
+}
+
+#[test]
+fn long_article_goes_through_map_reduce() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // The seed and the fixture stories as one long piece, four 512-token windows and more.
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/000_57a6ad3420af089a.txt"),
+    )
+    .unwrap();
+    let mut text = seed.clone();
+    for name in ["story.txt", "story.md"] {
+        text.push_str("\n\n");
+        text.push_str(&std::fs::read_to_string(articles_fixture().join(name)).unwrap());
+    }
+    let input = tmp.path().join("long.txt");
+    std::fs::write(&input, &text).unwrap();
+
+    let o = run(&mut digest(
+        hf.path(),
+        &[&input],
+        &out,
+        &["--context", "512", "--sentences", "1"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entries = manifest(&out);
+    let e = &entries[0];
+    assert_eq!(e["status"], "ok", "{e}");
+    let md = std::fs::read_to_string(out.join(e["output"].as_str().unwrap())).unwrap();
+    let chunks: usize = md
+        .lines()
+        .find_map(|l| l.strip_prefix("chunks:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        chunks > 3,
+        "{chunks} chunks for an article of more than 3 windows"
+    );
+    assert!(e["tokens_in"].as_u64().unwrap() > 1536, "{e}");
+    assert_about(e["summary"].as_str().unwrap(), &text);
+}
