@@ -471,3 +471,29 @@ fn long_article_goes_through_map_reduce() {
     assert!(e["tokens_in"].as_u64().unwrap() > tokens as u64, "{e}");
     assert_about(e["summary"].as_str().unwrap(), &text);
 }
+
+#[test]
+fn setup_errors_exit_2_with_one_line() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let story = articles_fixture().join("story.txt");
+    let missing = tmp.path().join("no-such-dir");
+    let cases: [(Vec<&Path>, Vec<&str>, &str); 3] = [
+        (
+            vec![&story],
+            vec!["--model", "nobody/none-GGUF:none.gguf"],
+            "none.gguf",
+        ),
+        (vec![&story], vec!["--to", "klingon"], "klingon"),
+        (vec![&missing], vec![], "no-such-dir"),
+    ];
+    for (inputs, args, want) in cases {
+        let o = run(&mut digest(hf.path(), &inputs, &out, &args));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(want), "{err}");
+    }
+}
