@@ -579,6 +579,16 @@ mod ggml {
 
     /// Round to the nearest f16 (ties to even), as F16C's conversion does.
     pub fn round_f16(x: f32) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("f16c") {
+            // SAFETY: F16C was just detected.
+            return unsafe { simd::round_f16(x) };
+        }
+        round_f16_soft(x)
+    }
+
+    /// [`round_f16`] without F16C.
+    pub fn round_f16_soft(x: f32) -> f32 {
         let e = ((x.to_bits() >> 23) & 0xff) as i32 - 127;
         if e == 128 {
             return x; // inf, nan
@@ -679,32 +689,74 @@ mod ggml {
     fn dot(batched: bool, a: &[f32], b: &[f32]) -> f32 {
         if batched && a.len().is_multiple_of(LANES) {
             let mut acc = [0f32; LANES];
-            for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
-                for l in 0..LANES {
-                    acc[l] = a[l].mul_add(b[l], acc[l]);
-                }
-            }
+            fma_lanes(a, b, &mut acc);
             return reduce(&acc);
         }
-        let mut acc = [[0f32; LANES]; 4];
-        let (a4, b4) = (a.chunks_exact(4 * LANES), b.chunks_exact(4 * LANES));
-        let (ra, rb) = (a4.remainder(), b4.remainder());
-        for (a, b) in a4.zip(b4) {
-            for (j, acc) in acc.iter_mut().enumerate() {
-                for l in 0..LANES {
-                    acc[l] = a[j * LANES + l].mul_add(b[j * LANES + l], acc[l]);
-                }
-            }
-        }
+        // acc[j * LANES + l] is accumulator j's lane l
+        let mut acc = [0f32; 4 * LANES];
+        fma_lanes(a, b, &mut acc);
         let mut s = [0f32; LANES];
         for l in 0..LANES {
-            s[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+            s[l] = (acc[l] + acc[2 * LANES + l]) + (acc[LANES + l] + acc[3 * LANES + l]);
         }
-        let sum = ra
+        let whole = a.len() / (4 * LANES) * (4 * LANES);
+        let sum = a[whole..]
             .iter()
-            .zip(rb)
+            .zip(&b[whole..])
             .fold(reduce(&s) as f64, |sum, (a, b)| sum + (a * b) as f64);
         sum as f32
+    }
+
+    /// `acc[i] = fma(a[i], b[i], acc[i])` over each whole `W`-value chunk of
+    /// `a` and `b`: every lane on its own, so SIMD sums in the same order.
+    fn fma_lanes<const W: usize>(a: &[f32], b: &[f32], acc: &mut [f32; W]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: AVX2 and FMA were just detected.
+            return unsafe { simd::fma_lanes(a, b, acc) };
+        }
+        fma_lanes_soft(a, b, acc)
+    }
+
+    /// [`fma_lanes`] without SIMD.
+    pub fn fma_lanes_soft<const W: usize>(a: &[f32], b: &[f32], acc: &mut [f32; W]) {
+        for (a, b) in a.chunks_exact(W).zip(b.chunks_exact(W)) {
+            for l in 0..W {
+                acc[l] = a[l].mul_add(b[l], acc[l]);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub(super) mod simd {
+        use std::arch::x86_64::*;
+
+        /// `W` a multiple of 8, at most 64.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn fma_lanes<const W: usize>(a: &[f32], b: &[f32], acc: &mut [f32; W]) {
+            let n = W / 8;
+            let mut v = [_mm256_setzero_ps(); 8];
+            for (i, v) in v[..n].iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(acc.as_ptr().add(8 * i));
+            }
+            for (a, b) in a.chunks_exact(W).zip(b.chunks_exact(W)) {
+                for (i, v) in v[..n].iter_mut().enumerate() {
+                    let x = _mm256_loadu_ps(a.as_ptr().add(8 * i));
+                    let y = _mm256_loadu_ps(b.as_ptr().add(8 * i));
+                    *v = _mm256_fmadd_ps(x, y, *v);
+                }
+            }
+            for (i, v) in v[..n].iter().enumerate() {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(8 * i), *v);
+            }
+        }
+
+        #[target_feature(enable = "f16c")]
+        pub unsafe fn round_f16(x: f32) -> f32 {
+            let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(x));
+            _mm_cvtss_f32(_mm_cvtph_ps(h))
+        }
     }
 
     /// ggml_v_expf (AVX-512): exp from a degree-5 polynomial and a scaling by 2^n.
@@ -721,7 +773,9 @@ mod ggml {
             .mul_add(b, c(0x3d2b_9f17))
             .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)))
             .mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
-        (j as f64 * (n as f64).exp2()) as f32 // _mm512_scalef_ps: one rounding
+        // _mm512_scalef_ps: one rounding; 2^n built exactly (|n| <= 192)
+        let scale = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+        (j as f64 * scale) as f32
     }
 
     /// Causal (and windowed) attention without flash attention, as llama.cpp
@@ -800,6 +854,47 @@ mod tests {
         // subnormals step by 2^-24
         assert_eq!(round_f16(3.4e-7), 6.0 / 16_777_216.0);
         assert_eq!(round_f16(-1e-9), 0.0);
+    }
+
+    #[test]
+    fn f16_rounding_with_f16c_matches_the_software_rounding() {
+        let mut x = 0x1234_5678u32;
+        for _ in 0..200_000 {
+            // xorshift over all bit patterns but NaNs
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let v = f32::from_bits(x);
+            if !v.is_nan() {
+                assert_eq!(ggml::round_f16(v), ggml::round_f16_soft(v), "{v:e}");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_lanes_sum_as_the_scalar_lanes() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            return;
+        }
+        let a: Vec<f32> = (0..704)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..704)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 3.0)
+            .collect();
+        fn both<const W: usize>(a: &[f32], b: &[f32]) {
+            let (mut x, mut y) = ([0.5f32; W], [0.5f32; W]);
+            ggml::fma_lanes_soft(a, b, &mut x);
+            // SAFETY: the features were detected above.
+            unsafe { ggml::simd::fma_lanes(a, b, &mut y) };
+            assert_eq!(x, y);
+        }
+        both::<16>(&a, &b);
+        both::<64>(&a, &b);
+        both::<16>(&a[..40], &b[..40]);
     }
 
     #[test]
