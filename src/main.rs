@@ -181,7 +181,9 @@ fn main() -> ExitCode {
     if let Command::Digest { .. } = cli.command {
         return digest(cli.command, cli.quiet);
     }
-    match run(cli.command) {
+    // On a worker of the pool: each matmul's parallel split is then picked up by
+    // the other (spinning) workers instead of waking the pool from outside.
+    match rayon::scope(|_| run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("abridge: error: {e:#}");
