@@ -59,14 +59,14 @@ impl Reporter {
 }
 
 impl Progress for Reporter {
-    fn start(&self, total: usize, to_do: usize) {
+    fn start(&self, total: usize, skipped: usize) {
+        let to_do = total - skipped;
         self.total.store(to_do, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.set_length(to_do as u64);
         }
         self.line(&format!(
-            "abridge: {total} articles, {} already done, {to_do} to do",
-            total - to_do
+            "abridge: {total} articles, {skipped} unchanged since the last run, {to_do} to do"
         ));
     }
 
@@ -85,11 +85,7 @@ impl Progress for Reporter {
                 entry.title.as_deref().unwrap_or(&entry.input),
                 entry.seconds
             ),
-            Status::Failed => format!(
-                "FAILED  {}: {}",
-                entry.input,
-                entry.error.as_deref().unwrap_or("unknown error")
-            ),
+            Status::Failed => format!("FAILED  {}", entry.failure()),
             Status::Skipped => format!("skipped {}", entry.input),
         };
         if let Some(bar) = &self.bar {

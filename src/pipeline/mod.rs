@@ -66,7 +66,9 @@ pub struct DigestReport {
 
 /// Told about the run as it goes (a progress bar, log lines).
 pub trait Progress: Sync {
-    fn start(&self, _total: usize, _to_do: usize) {}
+    /// `total` inputs, of which `skipped` are unchanged since an earlier run.
+    fn start(&self, _total: usize, _skipped: usize) {}
+    /// An article is done (or was refused when read).
     fn finished(&self, _entry: &ManifestEntry) {}
 }
 
@@ -132,7 +134,18 @@ pub fn digest(
         }
     }
 
-    progress.start(items.len(), jobs.len());
+    let skipped = entries
+        .iter()
+        .flatten()
+        .filter(|e| e.status == Status::Skipped);
+    progress.start(items.len(), skipped.count());
+    for entry in entries
+        .iter()
+        .flatten()
+        .filter(|e| e.status == Status::Failed)
+    {
+        progress.finished(entry);
+    }
     let state = Mutex::new(Outputs {
         dir: opts.out.clone(),
         entries,

@@ -101,13 +101,7 @@ pub fn render_index(info: &IndexInfo, entries: &[ManifestEntry]) -> String {
     if !failed.is_empty() {
         out.push_str("\n## Failed\n\n");
         for entry in failed {
-            let reason = entry.error.as_deref().unwrap_or("unknown error");
-            let _ = writeln!(
-                out,
-                "- {}: {}",
-                escape_inline(&entry.input),
-                escape_inline(reason)
-            );
+            let _ = writeln!(out, "- {}", escape_inline(&entry.failure()));
         }
     }
     out

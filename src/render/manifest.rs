@@ -55,6 +55,18 @@ pub struct ManifestEntry {
     pub input_sha256: Option<String>,
 }
 
+impl ManifestEntry {
+    /// Why it failed, naming the input once (readers' reasons usually name it).
+    pub fn failure(&self) -> String {
+        let reason = self.error.as_deref().unwrap_or("unknown error");
+        if reason.contains(&self.input) {
+            reason.to_string()
+        } else {
+            format!("{}: {reason}", self.input)
+        }
+    }
+}
+
 fn null_as_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(0.0))
 }
