@@ -260,12 +260,13 @@ macro_rules! tile_isa {
                 let sign_trick = T::SIGNED && !$vnni;
                 let zero = _mm256_setzero_si256();
                 let mut acc = [[_mm256_setzero_ps(); C]; R];
-                let mut mins = [[0f32; C]; R];
+                // Q4_1/Q5_1: min * s fused per column, column c in lane c
+                let mut mins = [_mm_setzero_ps(); R];
                 for b in 0..nb {
                     let mut u = [zero; C];
                     let mut q = [zero; C];
                     let mut dw = [_mm256_setzero_ps(); C];
-                    let mut mw = [0f32; C];
+                    let mut mw = _mm_setzero_si128();
                     for c in 0..C {
                         let p = w.add(c * row_bytes + b * T::BYTES);
                         prefetch(p.wrapping_add(8 * C * row_bytes));
@@ -282,9 +283,14 @@ macro_rules! tile_isa {
                         };
                         dw[c] = splat_f16(p);
                         if T::HAS_MIN {
-                            mw[c] = read_f16(p.add(2));
+                            let m = (p.add(2) as *const i16).read_unaligned();
+                            mw = match c {
+                                0 => _mm_insert_epi16::<0>(mw, m as i32),
+                                _ => _mm_insert_epi16::<1>(mw, m as i32),
+                            };
                         }
                     }
+                    let mw = _mm_cvtph_ps(mw);
                     for r in 0..R {
                         let ab = &*a.add(r * nb + b);
                         let av = _mm256_loadu_si256(ab.qs.as_ptr() as *const __m256i);
@@ -299,6 +305,9 @@ macro_rules! tile_isa {
                         } else {
                             zero
                         };
+                        if T::HAS_MIN {
+                            mins[r] = _mm_fmadd_ps(mw, _mm_set1_ps(ab.s), mins[r]);
+                        }
                         for c in 0..C {
                             let s = if sign_trick {
                                 _mm256_sign_epi8(av, q[c])
@@ -308,18 +317,16 @@ macro_rules! tile_isa {
                             let p = $dot(neg_offs, u[c], s);
                             let scale = _mm256_mul_ps(dw[c], da);
                             acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][c]);
-                            if T::HAS_MIN {
-                                // min * s, fused into a scalar (see `scalar`)
-                                mins[r][c] = mw[c].mul_add(ab.s, mins[r][c]);
-                            }
                         }
                     }
                 }
                 for r in 0..R {
+                    let mut m = [0f32; 4];
+                    _mm_storeu_ps(m.as_mut_ptr(), mins[r]);
                     for c in 0..C {
                         out[r][c] = hsum(acc[r][c]);
                         if T::HAS_MIN {
-                            out[r][c] += mins[r][c];
+                            out[r][c] += m[c];
                         }
                     }
                 }
@@ -665,8 +672,8 @@ macro_rules! k_isa {
                 let qs_at = if HIGH { 48 } else { 16 };
                 let m4 = _mm256_set1_epi8(0xf);
                 let zero = _mm256_setzero_si256();
-                // one-row kernel (R < 4): per row; GEMM (R = 4): rows in lanes
-                let (mut acc, mut acc_m) = ([0f32; R], [0f32; R]);
+                // GEMV (R < 4): [sum, minimum term] per row; GEMM (R = 4): rows in lanes
+                let mut acc2 = [_mm_setzero_ps(); R];
                 let (mut acc4, mut acc4_m) = (_mm_setzero_ps(), _mm_setzero_ps());
                 for i in 0..nb {
                     let x = w.add(i * bytes);
@@ -717,52 +724,88 @@ macro_rules! k_isa {
                             _mm_mul_ps(_mm_set1_ps(d), ad),
                             _mm_mul_ps(_mm_set1_ps(dmin), ad),
                         );
-                        // rows x (each 64) -> (each 64) x rows
-                        let m = [0, 1, 2, 3].map(|r| mins64(mins, y[r]));
-                        let (t0, t1) = (
-                            _mm_unpacklo_epi32(m[0], m[1]),
-                            _mm_unpacklo_epi32(m[2], m[3]),
+                        // Minimum terms, rows in lanes: the 32-sums of two rows
+                        // as i16 pairs (groups 2k, 2k+1) per i32, transposed to
+                        // [k = 0 | k = 2] and [1 | 3] x rows, times the mins.
+                        let bs =
+                            |r: usize| _mm256_loadu_si256(y[r].bsums.as_ptr() as *const __m256i);
+                        let (v01, v23) = (
+                            _mm256_hadd_epi16(bs(0), bs(1)),
+                            _mm256_hadd_epi16(bs(2), bs(3)),
                         );
-                        let (t2, t3) = (
-                            _mm_unpackhi_epi32(m[0], m[1]),
-                            _mm_unpackhi_epi32(m[2], m[3]),
+                        let (lo, hi) = (
+                            _mm256_unpacklo_epi32(v01, v23),
+                            _mm256_unpackhi_epi32(v01, v23),
                         );
-                        let mk = [
-                            _mm_unpacklo_epi64(t0, t1),
-                            _mm_unpackhi_epi64(t0, t1),
-                            _mm_unpacklo_epi64(t2, t3),
-                            _mm_unpackhi_epi64(t2, t3),
-                        ];
-                        for (k, mk) in mk.iter().enumerate() {
-                            let j = 2 * k;
-                            let mut s = [zero; 4];
-                            for r in 0..4 {
-                                let p = _mm256_maddubs_epi16(q[j], y8(y[r], j));
-                                s[r] = $madd(zero, sc[j], p);
-                                let p = _mm256_maddubs_epi16(q[j + 1], y8(y[r], j + 1));
-                                s[r] = $madd(s[r], sc[j + 1], p);
+                        let m02 = _mm256_set_m128i(
+                            _mm_shuffle_epi32::<0b10_10_10_10>(mins),
+                            _mm_shuffle_epi32::<0>(mins),
+                        );
+                        let m13 = _mm256_set_m128i(
+                            _mm_shuffle_epi32::<0b11_11_11_11>(mins),
+                            _mm_shuffle_epi32::<0b01_01_01_01>(mins),
+                        );
+                        let mk02 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                            _mm256_unpacklo_epi32(lo, hi),
+                            m02,
+                        ));
+                        let mk13 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                            _mm256_unpackhi_epi32(lo, hi),
+                            m13,
+                        ));
+                        // the scaled sums of each 64 (k), rows in lanes, two k
+                        // per vector: [2kp | 2kp + 1]
+                        for kp in 0..2 {
+                            let mut h = [zero; 2];
+                            for (k, h) in (2 * kp..2 * kp + 2).zip(&mut h) {
+                                let j = 2 * k;
+                                let mut s = [zero; 4];
+                                for r in 0..4 {
+                                    let p = _mm256_maddubs_epi16(q[j], y8(y[r], j));
+                                    s[r] = $madd(zero, sc[j], p);
+                                    let p = _mm256_maddubs_epi16(q[j + 1], y8(y[r], j + 1));
+                                    s[r] = $madd(s[r], sc[j + 1], p);
+                                }
+                                *h = _mm256_hadd_epi32(
+                                    _mm256_hadd_epi32(s[0], s[1]),
+                                    _mm256_hadd_epi32(s[2], s[3]),
+                                );
                             }
-                            let h = _mm256_hadd_epi32(
-                                _mm256_hadd_epi32(s[0], s[1]),
-                                _mm256_hadd_epi32(s[2], s[3]),
-                            );
-                            let sums = _mm_add_epi32(
-                                _mm256_castsi256_si128(h),
-                                _mm256_extracti128_si256(h, 1),
-                            );
-                            acc4 = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), dd, acc4);
-                            acc4_m = _mm_fmadd_ps(_mm_cvtepi32_ps(*mk), dm, acc4_m);
+                            let sums = _mm256_cvtepi32_ps(_mm256_add_epi32(
+                                _mm256_permute2x128_si256::<0x20>(h[0], h[1]),
+                                _mm256_permute2x128_si256::<0x31>(h[0], h[1]),
+                            ));
+                            let half = |v: __m256| {
+                                if kp == 0 {
+                                    _mm256_castps256_ps128(v)
+                                } else {
+                                    _mm256_extractf128_ps::<1>(v)
+                                }
+                            };
+                            acc4 = _mm_fmadd_ps(_mm256_castps256_ps128(sums), dd, acc4);
+                            acc4_m = _mm_fmadd_ps(half(mk02), dm, acc4_m);
+                            acc4 = _mm_fmadd_ps(_mm256_extractf128_ps::<1>(sums), dd, acc4);
+                            acc4_m = _mm_fmadd_ps(half(mk13), dm, acc4_m);
                         }
                     } else {
+                        // lanes 0, 1: the scaled sum and the minimum term
+                        let dmins = _mm_setr_ps(d, dmin, 0.0, 0.0);
                         for r in 0..R {
                             let y = &*a.add(r * nb + i);
                             let mut sumi = zero;
                             for j in 0..8 {
                                 sumi = $madd(sumi, sc[j], _mm256_maddubs_epi16(q[j], y8(y, j)));
                             }
-                            let (dd, dm) = (d * y.d, dmin * y.d);
-                            acc[r] = (hsum_i32(sumi) as f32).mul_add(dd, acc[r]);
-                            acc_m[r] = (hsum_i32_4(mins64(mins, y)) as f32).mul_add(dm, acc_m[r]);
+                            // [s01 s23 m01 m23 | s45 s67 0 0] -> [S, M, S, M]
+                            let m = _mm256_zextsi128_si256(mins64(mins, y));
+                            let h = _mm256_hadd_epi32(sumi, m);
+                            let h = _mm_add_epi32(
+                                _mm256_castsi256_si128(h),
+                                _mm256_extracti128_si256::<1>(h),
+                            );
+                            let sm = _mm_cvtepi32_ps(_mm_hadd_epi32(h, h));
+                            let dd = _mm_mul_ps(dmins, _mm_set1_ps(y.d));
+                            acc2[r] = _mm_fmadd_ps(sm, dd, acc2[r]);
                         }
                     }
                 }
@@ -772,7 +815,9 @@ macro_rules! k_isa {
                     out.copy_from_slice(&v[..R]);
                 } else {
                     for r in 0..R {
-                        out[r] = acc[r] - acc_m[r];
+                        let mut v = [0f32; 4];
+                        _mm_storeu_ps(v.as_mut_ptr(), acc2[r]);
+                        out[r] = v[0] - v[1];
                     }
                 }
             }
