@@ -31,8 +31,9 @@ pub use quantize::{BlockQ8, BlockQ8K};
 pub enum Isa {
     Scalar,
     Avx2,
-    /// AVX2 kernels plus VNNI `vpdpbusd` and AVX-512's 32 registers (on
-    /// 256-bit vectors: no frequency penalty, and no AMX).
+    /// AVX2 kernels plus VNNI `vpdpbusd`/`vpdpwssd` and AVX-512's 32
+    /// registers; 32-element formats on 512-bit vectors (two weight columns
+    /// per vector), K-quants on 256-bit ones. No AMX.
     Avx512Vnni,
 }
 
