@@ -3,10 +3,12 @@
 //!
 //! As in llama.cpp, activations are quantized once per row (Q8_0/Q8_1-style
 //! `BlockQ8` for 32-element formats, Q8_K for K-quants) and every dot product
-//! runs on integers, so results match llama.cpp's CPU backend up to f32
-//! summation order. Kernels: scalar references (`scalar`), and AVX2 / AVX-512
-//! VNNI (`x86`) picked at run time. Work is split over output-column chunks on
-//! the global rayon pool.
+//! runs on integers. For the 32-element formats, Q4_K and Q6_K the f32
+//! accumulation also follows the kernel llama.cpp's x86 CPU backend picks for
+//! the same matmul (see `scalar`), so results match it to the bit. Kernels: scalar
+//! references (`scalar`), and AVX2 / AVX-512 VNNI (`x86`) picked at run time,
+//! bit-identical to them. Work is split over output-column chunks on the
+//! global rayon pool.
 
 mod f16;
 mod quantize;
@@ -22,15 +24,16 @@ use std::sync::OnceLock;
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
 
-pub use quantize::{BlockQ8, BlockQ8K, Group8};
+pub use quantize::{BlockQ8, BlockQ8K};
 
 /// The instruction sets the kernels come in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
     Scalar,
     Avx2,
-    /// AVX2 kernels plus VNNI `vpdpbusd` and AVX-512's 32 registers (on
-    /// 256-bit vectors: no frequency penalty, and no AMX).
+    /// AVX2 kernels plus VNNI `vpdpbusd`/`vpdpwssd` and AVX-512's 32
+    /// registers; 32-element formats on 512-bit vectors (two weight columns
+    /// per vector), K-quants on 256-bit ones. No AMX.
     Avx512Vnni,
 }
 
@@ -114,16 +117,7 @@ pub fn matmul_with(
     match kern {
         Kernel::Tile(chunk, quantize) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize);
-            // Worth the transposition only when weights are reused by rows.
-            let groups = if m >= GROUP_ROWS {
-                quantize::group_rows(&acts, nb)
-            } else {
-                Vec::new()
-            };
-            let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y);
-            if !groups.is_empty() {
-                (job.groups, job.ng) = (&groups, nb / 8);
-            }
+            let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
             // SAFETY: `kernel` returned this tile for an ISA the CPU has.
             job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
         }
@@ -136,18 +130,32 @@ pub fn matmul_with(
         Kernel::Dot32(dot) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize::quantize_q8);
             let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
-            job.run(|c0, c1| job.by_dot(c0, c1, dot));
+            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, _| dot(w, a)));
         }
         Kernel::DotK(dot) => {
             let acts = quantize::quantize_rows_q8k(x, k, quantize::quantize_q8k);
             let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
-            job.run(|c0, c1| job.by_dot(c0, c1, dot));
+            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, r| dot(w, a, batched_k(dtype, r, m))));
         }
     }
 }
 
+/// Whether activation row `r` of `m` takes llama.cpp's batched kernel for a
+/// K-quant, whose f32 accumulation differs from its one-row kernel's: Q4_K
+/// (repacked) rows in whole groups of 4 go through its GEMM, the rest
+/// through its GEMV; Q6_K batches of 8+ rows through the tiled matmul. The
+/// SIMD tiles make the same split (Q4_K/Q5_K: 4-row tiles; Q6_K: `m`).
+pub(crate) fn batched_k(dtype: GgmlDType, r: usize, m: usize) -> bool {
+    match dtype {
+        GgmlDType::Q6K => m >= 8,
+        _ => r < m - m % 4,
+    }
+}
+
 /// A dot product of one weight row (raw blocks) with one activation row.
-type DotFn<A> = unsafe fn(&[u8], &[A]) -> f32;
+type DotFn<A> = fn(&[u8], &[A]) -> f32;
+/// The same for K-quants, told whether the row is `batched_k`.
+type DotKFn = fn(&[u8], &[BlockQ8K], bool) -> f32;
 
 #[derive(Clone, Copy)]
 enum Kernel {
@@ -162,7 +170,7 @@ enum Kernel {
         fn(&[f32], &mut [BlockQ8K]),
     ),
     Dot32(DotFn<BlockQ8>),
-    DotK(DotFn<BlockQ8K>),
+    DotK(DotKFn),
 }
 
 fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
@@ -186,7 +194,7 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
             };
         }
         match isa {
-            Isa::Avx512Vnni => tiles!(avx512, k_avx512),
+            Isa::Avx512Vnni => tiles!(lanes512, k_avx512),
             Isa::Avx2 => tiles!(avx2, k_avx2),
             Isa::Scalar => {}
         }
@@ -218,10 +226,6 @@ pub struct Job<'a, A> {
     row_bytes: usize,
     acts: &'a [A],
     nb: usize,
-    /// The activations again as `Group8`s (`ng` per row), for many rows of
-    /// 32-element formats; empty otherwise.
-    groups: &'a [Group8],
-    ng: usize,
     m: usize,
     n: usize,
     y: OutPtr,
@@ -231,8 +235,6 @@ pub struct Job<'a, A> {
 /// waking the pool (tens of µs) would cost more than it saves. 256 KB is
 /// ~10-20 µs of single-thread GEMV, e.g. Qwen's k/v projections in decode.
 const SERIAL_WORK: usize = 256 << 10;
-/// From this many activation rows on, 32-element tiles use `Group8`s.
-const GROUP_ROWS: usize = 4;
 /// Weights of one column chunk in a prefill stay in L2 across row tiles.
 const CHUNK_BYTES: usize = 128 << 10;
 
@@ -251,8 +253,6 @@ impl<'a, A: Sync> Job<'a, A> {
             row_bytes,
             acts,
             nb,
-            groups: &[],
-            ng: 0,
             m,
             n,
             y,
@@ -278,15 +278,14 @@ impl<'a, A: Sync> Job<'a, A> {
             .for_each(|i| f(i * cols, ((i + 1) * cols).min(n)));
     }
 
-    /// Columns c0..c1 one dot product at a time; each weight row is reused
-    /// (from cache) by all activation rows.
-    fn by_dot(&self, c0: usize, c1: usize, dot: DotFn<A>) {
+    /// Columns c0..c1 one dot product at a time (`dot(weights, acts, row)`);
+    /// each weight row is reused (from cache) by all activation rows.
+    fn by_dot(&self, c0: usize, c1: usize, dot: impl Fn(&[u8], &[A], usize) -> f32) {
         for c in c0..c1 {
             let wr = &self.w[c * self.row_bytes..(c + 1) * self.row_bytes];
             for r in 0..self.m {
                 let ar = &self.acts[r * self.nb..(r + 1) * self.nb];
-                // SAFETY: `kernel` only hands out dots for ISAs the CPU has.
-                let v = unsafe { dot(wr, ar) };
+                let v = dot(wr, ar, r);
                 self.store(&[[v]], r, c);
             }
         }

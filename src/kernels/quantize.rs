@@ -16,48 +16,9 @@ pub struct BlockQ8 {
     pub d: f32,
     /// `block_q8_1.s`: f16(d_unrounded * sum(qs)), for Q4_1/Q5_1 weights.
     pub s: f32,
-    /// `sum(qs)`: lets the SIMD kernels take offset formats (Q4_0's `q - 8`)
-    /// as unsigned weights plus an exact integer correction.
+    /// `sum(qs)`, which `s` is made from.
     pub sum: i32,
     pub qs: [i8; QK],
-}
-
-/// Eight consecutive `BlockQ8`s of a row, transposed for the prefill tiles:
-/// `qs[i]` holds bytes 4i..4i+4 of each block (block j at bytes 4j..4j+4), so
-/// one u8 x i8 dot per i leaves block j's partial sum in i32 lane j, and the
-/// f32 scaling then runs once per 8 blocks instead of once per block.
-#[derive(Clone, Copy, Debug)]
-#[repr(C, align(32))]
-pub struct Group8 {
-    pub qs: [[i8; 32]; 8],
-    pub d: [f32; 8],
-    pub s: [f32; 8],
-    pub sum: [i32; 8],
-}
-
-/// The `Group8`s of `m` rows of `nb` blocks: `nb / 8` per row (a tail of
-/// fewer than 8 blocks stays in `BlockQ8` form only).
-pub fn group_rows(acts: &[BlockQ8], nb: usize) -> Vec<Group8> {
-    let ng = nb / 8;
-    let mut out = Vec::with_capacity(acts.len() / nb.max(1) * ng);
-    for row in acts.chunks_exact(nb) {
-        for blocks in row.chunks_exact(8).take(ng) {
-            let mut g = Group8 {
-                qs: [[0; 32]; 8],
-                d: [0.0; 8],
-                s: [0.0; 8],
-                sum: [0; 8],
-            };
-            for (j, b) in blocks.iter().enumerate() {
-                for (i, q) in g.qs.iter_mut().enumerate() {
-                    q[4 * j..4 * j + 4].copy_from_slice(&b.qs[4 * i..4 * i + 4]);
-                }
-                (g.d[j], g.s[j], g.sum[j]) = (b.d, b.s, b.sum);
-            }
-            out.push(g);
-        }
-    }
-    out
 }
 
 /// ggml's `block_q8_K`: the activation side of every K-quant dot product.

@@ -1,21 +1,22 @@
 //! x86-64 SIMD kernels. Everything here is `#[target_feature]`-gated and only
 //! reached after run-time detection (see `Isa`), so the crate's global
-//! target-cpu doesn't matter.
+//! target-cpu doesn't matter. Every kernel is bit-identical to its `scalar`
+//! reference: same integers, same f32 operations in the same order (which is
+//! llama.cpp's, see `scalar`).
 //!
 //! 32-element formats run an R x C register tile (R activation rows x C weight
 //! rows): each weight block is unpacked once per R rows and each activation
 //! block loaded once per C columns. The tile body is written once and
-//! instantiated per ISA by `tile_isa!`: plain AVX2 (maddubs + madd) and
-//! AVX-512 VNNI on 256-bit vectors (`vpdpbusd`, and 32 registers for the tile).
-//! With 4+ activation rows, blocks go 8 at a time through transposed
-//! activations (`Group8`): one i32 lane per block, so the f32 convert/scale/
-//! accumulate (the bottleneck of the per-block loop) runs once per 8 blocks.
+//! instantiated by `tile_isa!` for plain AVX2 (maddubs + madd). Keeping ggml's
+//! 8 lanes per block costs a conversion and a fused add per block, row and
+//! column; with AVX-512 VNNI, `lanes512` carries two columns per 512-bit
+//! vector (`vpdpbusd`, and 32 registers for the tile).
 //! K-quants (`k_isa!`) follow ggml's AVX2 dot products, with each super-block
 //! unpacked once per 4 activation rows (VNNI adds `vpdpwssd` for the scales).
 
 use std::arch::x86_64::*;
 
-use super::quantize::{BlockQ8, BlockQ8K, Group8};
+use super::quantize::{BlockQ8, BlockQ8K};
 use super::scalar::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 use super::scalar::{Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
 use super::Job;
@@ -231,37 +232,6 @@ unsafe fn quantize_q8k_avx2(x: &[f32], out: &mut [BlockQ8K]) {
     }
 }
 
-/// 8x8 transpose of i32 lanes: lane j of result i = lane i of input j.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn transpose8(u: [__m256i; 8]) -> [__m256i; 8] {
-    let t: [__m256i; 8] = std::array::from_fn(|i| {
-        let (a, b) = (u[2 * (i / 2)], u[2 * (i / 2) + 1]);
-        if i % 2 == 0 {
-            _mm256_unpacklo_epi32(a, b)
-        } else {
-            _mm256_unpackhi_epi32(a, b)
-        }
-    });
-    // s[0..4]: dwords 0/4, 1/5, 2/6, 3/7 of blocks 0..4; s[4..8]: blocks 4..8
-    let s: [__m256i; 8] = std::array::from_fn(|i| {
-        let base = 4 * (i / 4);
-        let (lo, hi) = (t[base + (i % 4) / 2], t[base + 2 + (i % 4) / 2]);
-        if i % 2 == 0 {
-            _mm256_unpacklo_epi64(lo, hi)
-        } else {
-            _mm256_unpackhi_epi64(lo, hi)
-        }
-    });
-    std::array::from_fn(|i| {
-        if i < 4 {
-            _mm256_permute2x128_si256(s[i], s[i + 4], 0x20)
-        } else {
-            _mm256_permute2x128_si256(s[i - 4], s[i], 0x31)
-        }
-    })
-}
-
 #[inline(always)]
 unsafe fn hsum(x: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
@@ -284,83 +254,19 @@ macro_rules! tile_isa {
                 row_bytes: usize,
                 a: *const BlockQ8,
                 nb: usize,
-                groups: (*const Group8, usize),
                 out: &mut [[f32; C]; R],
             ) {
                 // The sign trick only where the unsigned form could overflow.
                 let sign_trick = T::SIGNED && !$vnni;
                 let zero = _mm256_setzero_si256();
                 let mut acc = [[_mm256_setzero_ps(); C]; R];
-                // Groups of 8 blocks (see `Group8`): weights are unpacked and
-                // transposed to match, then each lane of the dot is one block.
-                let (g, ng) = if sign_trick { (groups.0, 0) } else { groups };
-                let shift = _mm_cvtsi32_si128(T::OFFSET.trailing_zeros() as i32);
-                for gi in 0..ng {
-                    let b0 = 8 * gi;
-                    for c in 0..C {
-                        let p = w.add(c * row_bytes + b0 * T::BYTES);
-                        prefetch(p.wrapping_add(8 * C * row_bytes));
-                        let blk = |j: usize| {
-                            let pj = p.add(j * T::BYTES);
-                            let mut u = T::unpack(pj);
-                            if T::QH != 0 {
-                                u = _mm256_or_si256(u, $fifth(pj.add(T::QH)));
-                            }
-                            if T::SIGNED {
-                                u = _mm256_xor_si256(u, _mm256_set1_epi8(-128));
-                            }
-                            u
-                        };
-                        let t = transpose8(std::array::from_fn(blk));
-                        let f16s = |at: usize| {
-                            let h = |j: usize| {
-                                (p.add(j * T::BYTES + at) as *const i16).read_unaligned()
-                            };
-                            _mm256_cvtph_ps(_mm_set_epi16(
-                                h(7),
-                                h(6),
-                                h(5),
-                                h(4),
-                                h(3),
-                                h(2),
-                                h(1),
-                                h(0),
-                            ))
-                        };
-                        let dw = f16s(0);
-                        let mw = if T::HAS_MIN {
-                            f16s(2)
-                        } else {
-                            _mm256_setzero_ps()
-                        };
-                        for r in 0..R {
-                            let ga = &*g.add(r * ng + gi);
-                            // -OFFSET * sum(a), block j in lane j
-                            let sums = _mm256_load_si256(ga.sum.as_ptr() as *const __m256i);
-                            let mut p = if T::OFFSET != 0 {
-                                _mm256_sub_epi32(zero, _mm256_sll_epi32(sums, shift))
-                            } else {
-                                zero
-                            };
-                            for (i, t) in t.iter().enumerate() {
-                                let av = _mm256_load_si256(ga.qs[i].as_ptr() as *const __m256i);
-                                p = $dot(p, *t, av);
-                            }
-                            let da = _mm256_load_ps(ga.d.as_ptr());
-                            let scale = _mm256_mul_ps(dw, da);
-                            acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][c]);
-                            if T::HAS_MIN {
-                                let sa = _mm256_load_ps(ga.s.as_ptr());
-                                acc[r][c] = _mm256_fmadd_ps(mw, sa, acc[r][c]);
-                            }
-                        }
-                    }
-                }
-                for b in 8 * ng..nb {
+                // Q4_1/Q5_1: min * s fused per column, column c in lane c
+                let mut mins = [_mm_setzero_ps(); R];
+                for b in 0..nb {
                     let mut u = [zero; C];
                     let mut q = [zero; C];
                     let mut dw = [_mm256_setzero_ps(); C];
-                    let mut mw = [_mm256_setzero_ps(); C];
+                    let mut mw = _mm_setzero_si128();
                     for c in 0..C {
                         let p = w.add(c * row_bytes + b * T::BYTES);
                         prefetch(p.wrapping_add(8 * C * row_bytes));
@@ -377,23 +283,31 @@ macro_rules! tile_isa {
                         };
                         dw[c] = splat_f16(p);
                         if T::HAS_MIN {
-                            mw[c] = splat_f16(p.add(2));
+                            let m = (p.add(2) as *const i16).read_unaligned();
+                            mw = match c {
+                                0 => _mm_insert_epi16::<0>(mw, m as i32),
+                                _ => _mm_insert_epi16::<1>(mw, m as i32),
+                            };
                         }
                     }
+                    let mw = _mm_cvtph_ps(mw);
                     for r in 0..R {
                         let ab = &*a.add(r * nb + b);
                         let av = _mm256_loadu_si256(ab.qs.as_ptr() as *const __m256i);
                         let da = _mm256_set1_ps(ab.d);
-                        // -OFFSET * sum(a) in lane 0: lanes are only summed at
-                        // the end, and the dot accumulates onto it, so the
-                        // offset costs nothing per column.
+                        // -OFFSET * (sum of a's 4 bytes) in each lane: the dot
+                        // accumulates onto it, so each lane holds exactly
+                        // ggml's signed lane sum (see `scalar`), at one dot
+                        // per row for all C columns.
                         let neg_offs = if T::OFFSET != 0 && !sign_trick {
-                            _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, -T::OFFSET * ab.sum)
+                            let offs = _mm256_set1_epi8(T::OFFSET as u8 as i8);
+                            _mm256_sub_epi32(zero, $dot(zero, offs, av))
                         } else {
                             zero
                         };
-                        // Q8_1's `s` lands in lane 0 only: it is added once.
-                        let sa = _mm256_set_ps(0., 0., 0., 0., 0., 0., 0., ab.s);
+                        if T::HAS_MIN {
+                            mins[r] = _mm_fmadd_ps(mw, _mm_set1_ps(ab.s), mins[r]);
+                        }
                         for c in 0..C {
                             let s = if sign_trick {
                                 _mm256_sign_epi8(av, q[c])
@@ -403,15 +317,17 @@ macro_rules! tile_isa {
                             let p = $dot(neg_offs, u[c], s);
                             let scale = _mm256_mul_ps(dw[c], da);
                             acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][c]);
-                            if T::HAS_MIN {
-                                acc[r][c] = _mm256_fmadd_ps(mw[c], sa, acc[r][c]);
-                            }
                         }
                     }
                 }
                 for r in 0..R {
+                    let mut m = [0f32; 4];
+                    _mm_storeu_ps(m.as_mut_ptr(), mins[r]);
                     for c in 0..C {
                         out[r][c] = hsum(acc[r][c]);
+                        if T::HAS_MIN {
+                            out[r][c] += m[c];
+                        }
                     }
                 }
             }
@@ -427,18 +343,17 @@ macro_rules! tile_isa {
                 c1: usize,
             ) {
                 let a = job.acts.as_ptr().add(r0 * job.nb);
-                let groups = (job.groups.as_ptr().wrapping_add(r0 * job.ng), job.ng);
                 let w = |c: usize| job.w.as_ptr().add(c * job.row_bytes);
                 let mut c = c0;
                 while c + $cols <= c1 {
                     let mut out = [[0f32; $cols]; R];
-                    tile::<T, R, $cols>(w(c), job.row_bytes, a, job.nb, groups, &mut out);
+                    tile::<T, R, $cols>(w(c), job.row_bytes, a, job.nb, &mut out);
                     job.store(&out, r0, c);
                     c += $cols;
                 }
                 for c in c..c1 {
                     let mut out = [[0f32; 1]; R];
-                    tile::<T, R, 1>(w(c), job.row_bytes, a, job.nb, groups, &mut out);
+                    tile::<T, R, 1>(w(c), job.row_bytes, a, job.nb, &mut out);
                     job.store(&out, r0, c);
                 }
             }
@@ -473,20 +388,166 @@ unsafe fn dot_avx2(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
     _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }
 
-#[inline(always)]
-unsafe fn dot_vnni(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
-    _mm256_dpbusd_epi32(acc, u, s)
-}
-
 tile_isa!(avx2, "avx2,fma,f16c", vnni: false, dot_avx2, fifth_bits, 4 x 2);
-tile_isa!(
-    avx512,
-    "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni",
-    vnni: true,
-    dot_vnni,
-    fifth_bits_bw,
-    8 x 2
-);
+
+// ---- 32-element formats on AVX-512 VNNI. ggml's 8-lane order costs a dot, a
+// conversion, a scale and a fused add per block, row and column, which no
+// grouping of blocks can save (the f32 rounding of every step is the point).
+// 512-bit vectors carry two columns' 8 lanes at once, halving that work; the
+// lanes and their arithmetic are exactly `scalar::lanes32`'s.
+
+pub mod lanes512 {
+    use super::*;
+
+    /// Block `q`'s weights as unsigned bytes (value + OFFSET) and its scale;
+    /// prefetches `ahead` bytes on.
+    #[inline(always)]
+    unsafe fn unpack_unsigned<T: Block32>(q: *const u8, ahead: usize) -> (__m256i, __m256) {
+        prefetch(q.wrapping_add(ahead));
+        let mut v = T::unpack(q);
+        if T::QH != 0 {
+            v = _mm256_or_si256(v, fifth_bits_bw(q.add(T::QH)));
+        }
+        if T::SIGNED {
+            v = _mm256_xor_si256(v, _mm256_set1_epi8(-128));
+        }
+        (v, splat_f16(q))
+    }
+
+    /// 8 lanes of column pair p's first column in the low half, the second's
+    /// in the high half: `out[r][2p + h]` = dot(weight row 2p + h, activation
+    /// row r). `cols[2p + h]` points at each weight row (a pair may repeat a
+    /// column).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    unsafe fn tile<T: Block32, const R: usize, const P: usize>(
+        cols: [*const u8; 4],
+        a: *const BlockQ8,
+        nb: usize,
+        ahead: usize,
+        out: &mut [[f32; 4]; R],
+    ) {
+        let zero = _mm512_setzero_si512();
+        let offs = _mm512_set1_epi8(T::OFFSET as u8 as i8);
+        let mut acc = [[_mm512_setzero_ps(); P]; R];
+        // Q4_1/Q5_1: min * s fused per column (lane i: `cols[i]`)
+        let mut mins = [_mm_setzero_ps(); R];
+        for b in 0..nb {
+            let mut u = [zero; P];
+            let mut dw = [_mm512_setzero_ps(); P];
+            let mw = if T::HAS_MIN {
+                let m = |i: usize| (cols[i].add(b * T::BYTES + 2) as *const i16).read_unaligned();
+                _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, m(3), m(2), m(1), m(0)))
+            } else {
+                _mm_setzero_ps()
+            };
+            for p in 0..P {
+                let (u0, d0) = unpack_unsigned::<T>(cols[2 * p].add(b * T::BYTES), ahead);
+                let (u1, d1) = unpack_unsigned::<T>(cols[2 * p + 1].add(b * T::BYTES), ahead);
+                u[p] = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(u0), u1);
+                dw[p] = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(d0)),
+                    _mm256_castps_pd(d1),
+                ));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let ab = &*a.add(r * nb + b);
+                let av =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256(ab.qs.as_ptr() as *const __m256i));
+                // -OFFSET * (sum of each 4 activation bytes): lanes become
+                // ggml's signed sums (see the 256-bit tile)
+                let neg_offs = if T::OFFSET != 0 {
+                    _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offs, av))
+                } else {
+                    zero
+                };
+                if T::HAS_MIN {
+                    mins[r] = _mm_fmadd_ps(mw, _mm_set1_ps(ab.s), mins[r]);
+                }
+                let da = _mm512_set1_ps(ab.d);
+                for p in 0..P {
+                    let dot = _mm512_dpbusd_epi32(neg_offs, u[p], av);
+                    let scale = _mm512_mul_ps(dw[p], da);
+                    acc[p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[p]);
+                }
+            }
+        }
+        for r in 0..R {
+            let mut m = [0f32; 4];
+            _mm_storeu_ps(m.as_mut_ptr(), mins[r]);
+            for p in 0..P {
+                let v = _mm512_castps_pd(acc[r][p]);
+                out[r][2 * p] = hsum(_mm256_castpd_ps(_mm512_castpd512_pd256(v)));
+                out[r][2 * p + 1] = hsum(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(v)));
+                if T::HAS_MIN {
+                    out[r][2 * p] += m[2 * p];
+                    out[r][2 * p + 1] += m[2 * p + 1];
+                }
+            }
+        }
+    }
+
+    /// Rows r0..r0+R of columns c0..c1: 4 columns at a time, then a pair,
+    /// then a last column paired with itself.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    unsafe fn rows<T: Block32, const R: usize>(
+        job: &Job<BlockQ8>,
+        r0: usize,
+        c0: usize,
+        c1: usize,
+    ) {
+        let a = job.acts.as_ptr().add(r0 * job.nb);
+        let w = |c: usize| job.w.as_ptr().add(c * job.row_bytes);
+        // weights 4 tiles on: rows are too short for the hardware
+        // prefetcher when a GEMV streams them from DRAM
+        let ahead = 16 * job.row_bytes;
+        let mut c = c0;
+        let mut out = [[0f32; 4]; R];
+        while c + 4 <= c1 {
+            tile::<T, R, 2>(
+                [w(c), w(c + 1), w(c + 2), w(c + 3)],
+                a,
+                job.nb,
+                ahead,
+                &mut out,
+            );
+            job.store(&out.map(|o| [o[0], o[1], o[2], o[3]]), r0, c);
+            c += 4;
+        }
+        while c < c1 {
+            let c2 = (c + 1).min(c1 - 1);
+            tile::<T, R, 1>([w(c), w(c2), w(c), w(c2)], a, job.nb, ahead, &mut out);
+            if c2 > c {
+                job.store(&out.map(|o| [o[0], o[1]]), r0, c);
+            } else {
+                job.store(&out.map(|o| [o[0]]), r0, c);
+            }
+            c = c2 + 1;
+        }
+    }
+
+    /// Columns `c0..c1` of the output, all rows, in tiles of up to 8 rows x
+    /// 4 columns.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    pub unsafe fn chunk<T: Block32>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
+        let mut r0 = 0;
+        while r0 < job.m {
+            let n = (job.m - r0).min(8);
+            match n {
+                1 => rows::<T, 1>(job, r0, c0, c1),
+                2 => rows::<T, 2>(job, r0, c0, c1),
+                3 => rows::<T, 3>(job, r0, c0, c1),
+                4 => rows::<T, 4>(job, r0, c0, c1),
+                5 => rows::<T, 5>(job, r0, c0, c1),
+                6 => rows::<T, 6>(job, r0, c0, c1),
+                7 => rows::<T, 7>(job, r0, c0, c1),
+                _ => rows::<T, 8>(job, r0, c0, c1),
+            }
+            r0 += n;
+        }
+    }
+}
 
 // ---- K-quants: ggml's AVX2 `ggml_vec_dot_q*_K_q8_K`, restructured so each
 // 256-weight super-block (weights and scales) is unpacked once for up to 4
@@ -550,10 +611,38 @@ unsafe fn scale_shuffle_q6(g: usize) -> __m128i {
     _mm_loadu_si128(SHUFFLE[g].as_ptr() as *const __m128i)
 }
 
+/// Q4_K/Q5_K minimum terms of each 64 weights: `mins` (i16 min_j) times
+/// the activation sums of groups 2k and 2k+1, in lane k.
 #[inline(always)]
-unsafe fn hsum128(x: __m128) -> f32 {
-    let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
+unsafe fn mins64(mins: __m128i, y: &BlockQ8K) -> __m128i {
+    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+    let q8s = _mm_hadd_epi16(
+        _mm256_castsi256_si128(bsums),
+        _mm256_extracti128_si256(bsums, 1),
+    );
+    _mm_madd_epi16(mins, q8s)
+}
+
+/// Activations 32j..32j+32 of a Q8_K block.
+#[inline(always)]
+unsafe fn y8(y: &BlockQ8K, j: usize) -> __m256i {
+    _mm256_loadu_si256(y.qs.as_ptr().add(32 * j) as *const __m256i)
+}
+
+/// The sum of 4 i32 lanes (exact: any order).
+#[inline(always)]
+unsafe fn hsum_i32_4(x: __m128i) -> i32 {
+    let x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+    _mm_cvtsi128_si32(_mm_add_epi32(x, _mm_shuffle_epi32::<0b01>(x)))
+}
+
+/// The sum of 8 i32 lanes.
+#[inline(always)]
+unsafe fn hsum_i32(x: __m256i) -> i32 {
+    hsum_i32_4(_mm_add_epi32(
+        _mm256_castsi256_si128(x),
+        _mm256_extracti128_si256(x, 1),
+    ))
 }
 
 /// Which K-quant a `k_isa` chunk runs.
@@ -569,6 +658,8 @@ macro_rules! k_isa {
             use super::*;
 
             /// Q4_K (`HIGH` = false) or Q5_K: `out[r]` = dot(weight row, activation row r).
+            /// Sums fuse into f32 as in `scalar::dot_q4_k`: per super-block, or
+            /// per 64 weights for whole groups of 4 rows (R = 4).
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn tile_q45k<const HIGH: bool, const R: usize>(
@@ -581,8 +672,9 @@ macro_rules! k_isa {
                 let qs_at = if HIGH { 48 } else { 16 };
                 let m4 = _mm256_set1_epi8(0xf);
                 let zero = _mm256_setzero_si256();
-                let mut acc = [_mm256_setzero_ps(); R];
-                let mut acc_m = [_mm_setzero_ps(); R];
+                // GEMV (R < 4): [sum, minimum term] per row; GEMM (R = 4): rows in lanes
+                let mut acc2 = [_mm_setzero_ps(); R];
+                let (mut acc4, mut acc4_m) = (_mm_setzero_ps(), _mm_setzero_ps());
                 for i in 0..nb {
                     let x = w.add(i * bytes);
                     for line in (0..bytes).step_by(64) {
@@ -624,44 +716,131 @@ macro_rules! k_isa {
                         sc[2 * j] = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j));
                         sc[2 * j + 1] = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 1));
                     }
-                    for r in 0..R {
-                        let y = &*a.add(r * nb + i);
-                        // dmin * sum of min_j * (activation sum of group j)
-                        let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                        let q8s = _mm_hadd_epi16(
-                            _mm256_castsi256_si128(bsums),
-                            _mm256_extracti128_si256(bsums, 1),
+                    if R == 4 {
+                        // a whole group: rows in the 4 lanes, one step per 64 weights
+                        let y: [&BlockQ8K; 4] = std::array::from_fn(|r| &*a.add(r * nb + i));
+                        let ad = _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d);
+                        let (dd, dm) = (
+                            _mm_mul_ps(_mm_set1_ps(d), ad),
+                            _mm_mul_ps(_mm_set1_ps(dmin), ad),
                         );
-                        let prod = _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s));
-                        acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-dmin * y.d), prod, acc_m[r]);
-                        let mut sumi = zero;
-                        for j in 0..8 {
-                            let y8 =
-                                _mm256_loadu_si256(y.qs.as_ptr().add(32 * j) as *const __m256i);
-                            sumi = $madd(sumi, sc[j], _mm256_maddubs_epi16(q[j], y8));
+                        // Minimum terms, rows in lanes: the 32-sums of two rows
+                        // as i16 pairs (groups 2k, 2k+1) per i32, transposed to
+                        // [k = 0 | k = 2] and [1 | 3] x rows, times the mins.
+                        let bs =
+                            |r: usize| _mm256_loadu_si256(y[r].bsums.as_ptr() as *const __m256i);
+                        let (v01, v23) = (
+                            _mm256_hadd_epi16(bs(0), bs(1)),
+                            _mm256_hadd_epi16(bs(2), bs(3)),
+                        );
+                        let (lo, hi) = (
+                            _mm256_unpacklo_epi32(v01, v23),
+                            _mm256_unpackhi_epi32(v01, v23),
+                        );
+                        let m02 = _mm256_set_m128i(
+                            _mm_shuffle_epi32::<0b10_10_10_10>(mins),
+                            _mm_shuffle_epi32::<0>(mins),
+                        );
+                        let m13 = _mm256_set_m128i(
+                            _mm_shuffle_epi32::<0b11_11_11_11>(mins),
+                            _mm_shuffle_epi32::<0b01_01_01_01>(mins),
+                        );
+                        let mk02 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                            _mm256_unpacklo_epi32(lo, hi),
+                            m02,
+                        ));
+                        let mk13 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                            _mm256_unpackhi_epi32(lo, hi),
+                            m13,
+                        ));
+                        // the scaled sums of each 64 (k), rows in lanes, two k
+                        // per vector: [2kp | 2kp + 1]
+                        for kp in 0..2 {
+                            let mut h = [zero; 2];
+                            for (k, h) in (2 * kp..2 * kp + 2).zip(&mut h) {
+                                let j = 2 * k;
+                                let mut s = [zero; 4];
+                                for r in 0..4 {
+                                    let p = _mm256_maddubs_epi16(q[j], y8(y[r], j));
+                                    s[r] = $madd(zero, sc[j], p);
+                                    let p = _mm256_maddubs_epi16(q[j + 1], y8(y[r], j + 1));
+                                    s[r] = $madd(s[r], sc[j + 1], p);
+                                }
+                                *h = _mm256_hadd_epi32(
+                                    _mm256_hadd_epi32(s[0], s[1]),
+                                    _mm256_hadd_epi32(s[2], s[3]),
+                                );
+                            }
+                            let sums = _mm256_cvtepi32_ps(_mm256_add_epi32(
+                                _mm256_permute2x128_si256::<0x20>(h[0], h[1]),
+                                _mm256_permute2x128_si256::<0x31>(h[0], h[1]),
+                            ));
+                            let half = |v: __m256| {
+                                if kp == 0 {
+                                    _mm256_castps256_ps128(v)
+                                } else {
+                                    _mm256_extractf128_ps::<1>(v)
+                                }
+                            };
+                            acc4 = _mm_fmadd_ps(_mm256_castps256_ps128(sums), dd, acc4);
+                            acc4_m = _mm_fmadd_ps(half(mk02), dm, acc4_m);
+                            acc4 = _mm_fmadd_ps(_mm256_extractf128_ps::<1>(sums), dd, acc4);
+                            acc4_m = _mm_fmadd_ps(half(mk13), dm, acc4_m);
                         }
-                        let dd = _mm256_set1_ps(d * y.d);
-                        acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi), acc[r]);
+                    } else {
+                        // lanes 0, 1: the scaled sum and the minimum term
+                        let dmins = _mm_setr_ps(d, dmin, 0.0, 0.0);
+                        for r in 0..R {
+                            let y = &*a.add(r * nb + i);
+                            let mut sumi = zero;
+                            for j in 0..8 {
+                                sumi = $madd(sumi, sc[j], _mm256_maddubs_epi16(q[j], y8(y, j)));
+                            }
+                            // [s01 s23 m01 m23 | s45 s67 0 0] -> [S, M, S, M]
+                            let m = _mm256_zextsi128_si256(mins64(mins, y));
+                            let h = _mm256_hadd_epi32(sumi, m);
+                            let h = _mm_add_epi32(
+                                _mm256_castsi256_si128(h),
+                                _mm256_extracti128_si256::<1>(h),
+                            );
+                            let sm = _mm_cvtepi32_ps(_mm_hadd_epi32(h, h));
+                            let dd = _mm_mul_ps(dmins, _mm_set1_ps(y.d));
+                            acc2[r] = _mm_fmadd_ps(sm, dd, acc2[r]);
+                        }
                     }
                 }
-                for r in 0..R {
-                    out[r] = hsum(acc[r]) + hsum128(acc_m[r]);
+                if R == 4 {
+                    let mut v = [0f32; 4];
+                    _mm_storeu_ps(v.as_mut_ptr(), _mm_sub_ps(acc4, acc4_m));
+                    out.copy_from_slice(&v[..R]);
+                } else {
+                    for r in 0..R {
+                        let mut v = [0f32; 4];
+                        _mm_storeu_ps(v.as_mut_ptr(), acc2[r]);
+                        out[r] = v[0] - v[1];
+                    }
                 }
             }
 
-            /// Q6_K: `out[r]` = dot(weight row, activation row r).
+            /// Q6_K: `out[r]` = dot(weight row, activation row r), in
+            /// `scalar::dot_q6_k`'s order (`tiled`: a batch of 8+ rows).
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn tile_q6k<const R: usize>(
                 w: *const u8,
                 a: *const BlockQ8K,
                 nb: usize,
+                tiled: bool,
                 out: &mut [f32; R],
             ) {
                 let m4 = _mm256_set1_epi8(0xf);
                 let m2 = _mm256_set1_epi8(3);
                 let zero = _mm256_setzero_si256();
                 let mut acc = [_mm256_setzero_ps(); R];
+                let mut sum = [0f32; R];
+                // tiled, 4 rows: rows in lanes
+                let mut sum4 = _mm_setzero_ps();
+                let mut sumis = [zero; R];
                 for i in 0..nb {
                     let x = w.add(i * Q6_K_BYTES);
                     for line in (0..Q6_K_BYTES).step_by(64) {
@@ -705,12 +884,39 @@ macro_rules! k_isa {
                         let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
                         let corr = _mm256_madd_epi16(scales16, bsums);
                         sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
-                        let dd = _mm256_set1_ps(d * y.d);
-                        acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi), acc[r]);
+                        if tiled && R == 4 {
+                            sumis[r] = sumi;
+                        } else if tiled {
+                            sum[r] = (hsum_i32(sumi) as f32 * d).mul_add(y.d, sum[r]);
+                        } else {
+                            let dd = _mm256_set1_ps(y.d * d);
+                            acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi), acc[r]);
+                        }
+                    }
+                    if tiled && R == 4 {
+                        // the 4 rows' super-block sums in 4 lanes
+                        let h = _mm256_hadd_epi32(
+                            _mm256_hadd_epi32(sumis[0], sumis[1]),
+                            _mm256_hadd_epi32(sumis[2], sumis[3 % R]),
+                        );
+                        let sums = _mm_add_epi32(
+                            _mm256_castsi256_si128(h),
+                            _mm256_extracti128_si256(h, 1),
+                        );
+                        let y = |r: usize| (*a.add(r * nb + i)).d;
+                        let ad = _mm_setr_ps(y(0), y(1), y(2), y(3 % R));
+                        let res = _mm_mul_ps(_mm_cvtepi32_ps(sums), _mm_set1_ps(d));
+                        sum4 = _mm_fmadd_ps(res, ad, sum4);
                     }
                 }
+                if tiled && R == 4 {
+                    let mut v = [0f32; 4];
+                    _mm_storeu_ps(v.as_mut_ptr(), sum4);
+                    out.copy_from_slice(&v[..R]);
+                    return;
+                }
                 for r in 0..R {
-                    out[r] = hsum(acc[r]);
+                    out[r] = if tiled { sum[r] } else { hsum(acc[r]) };
                 }
             }
 
@@ -730,7 +936,7 @@ macro_rules! k_isa {
                     match F {
                         Q4K => tile_q45k::<false, R>(w, a, job.nb, &mut out),
                         Q5K => tile_q45k::<true, R>(w, a, job.nb, &mut out),
-                        _ => tile_q6k::<R>(w, a, job.nb, &mut out),
+                        _ => tile_q6k::<R>(w, a, job.nb, job.m >= 8, &mut out),
                     }
                     job.store(&out.map(|v| [v]), r0, c);
                 }
