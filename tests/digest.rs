@@ -497,3 +497,57 @@ fn setup_errors_exit_2_with_one_line() {
         assert!(lines[0].contains(want), "{err}");
     }
 }
+
+/// The text of the markdown section under `heading`, up to the next heading.
+fn section<'a>(md: &'a str, heading: &str) -> Option<&'a str> {
+    let start = md.find(&format!("\n{heading}\n"))? + heading.len() + 2;
+    let rest = &md[start..];
+    let end = rest.find("\n## ").unwrap_or(rest.len());
+    Some(rest[..end].trim())
+}
+
+#[test]
+fn bullets_and_full_translation_keep_their_layout() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let story = std::fs::read_to_string(articles_fixture().join("story.txt")).unwrap();
+    // The headline and two paragraphs.
+    let text: Vec<&str> = story.split("\n\n").take(3).collect();
+    let input = tmp.path().join("lanes.txt");
+    std::fs::write(&input, text.join("\n\n")).unwrap();
+
+    let args = [
+        "--to",
+        "fr",
+        "--translate-full",
+        "--style",
+        "bullets",
+        "--sentences",
+        "2",
+    ];
+    let o = run(&mut digest(hf.path(), &[&input], &out, &args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = &manifest(&out)[0];
+    let md = std::fs::read_to_string(out.join(e["output"].as_str().unwrap())).unwrap();
+
+    let summary = section(&md, "## Summary").unwrap();
+    let points: Vec<&str> = summary.lines().collect();
+    assert!((1..=3).contains(&points.len()), "{summary}");
+    assert!(points.iter().all(|p| p.starts_with("- ")), "{summary}");
+
+    match section(&md, "## French (full text)") {
+        Some(full) if !full.starts_with("_Translation failed") => {
+            assert_eq!(full.split("\n\n").count(), 3, "one paragraph each: {full}");
+            assert_eq!(
+                abridge::lang::check_language(full, "fr"),
+                abridge::lang::LanguageCheck::Match,
+                "{full}"
+            );
+        }
+        other => assert!(
+            e["warnings"].to_string().contains("translation failed"),
+            "{other:?} {e}"
+        ),
+    }
+}

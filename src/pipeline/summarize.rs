@@ -147,39 +147,90 @@ fn summary(
         ask.strict = true;
         answer = runner.answer(&Prompt::summary_of(text, &ask, chat), spec.answer_tokens())?;
     }
-    let units = units(&answer, spec.style);
-    if units.len() > spec.sentences + 1 {
+    let mut items = units(&answer, spec.style);
+    let cut = items.len() > spec.sentences + 1;
+    if cut {
         warnings.push(format!(
             "the summary ran to {} {}; cut to {}",
-            units.len(),
-            if spec.style == Style::Bullets {
-                "lines"
-            } else {
-                "sentences"
+            items.len(),
+            match spec.style {
+                Style::Paragraph => "sentences",
+                Style::Bullets => "points",
             },
             spec.sentences
         ));
-        let separator = if spec.style == Style::Bullets {
-            "\n"
-        } else {
-            " "
-        };
-        answer = units[..spec.sentences].join(separator);
+        items.truncate(spec.sentences);
     }
-    if answer.is_empty() {
+    let summary = match spec.style {
+        Style::Paragraph if !cut => answer,
+        Style::Paragraph => items.join(" "),
+        // Always re-laid out: the model may answer in prose or number its points.
+        Style::Bullets => items
+            .iter()
+            .map(|item| format!("- {item}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    if summary.trim().is_empty() {
         return Err(Error::Model("the model gave an empty summary".into()));
     }
-    Ok(answer)
+    Ok(summary)
 }
 
-/// The sentences (or, for bullets, the lines) of an answer.
-fn units(answer: &str, style: Style) -> Vec<&str> {
+/// The sentences of an answer, or for bullets its points: the marked lines
+/// (markers removed), or its sentences when it answered in prose.
+fn units(answer: &str, style: Style) -> Vec<String> {
+    let sentences = || {
+        sentences(answer)
+            .iter()
+            .map(|s| s.text(answer).to_string())
+            .collect()
+    };
     match style {
-        Style::Paragraph => sentences(answer).iter().map(|s| s.text(answer)).collect(),
-        Style::Bullets => answer
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect(),
+        Style::Paragraph => sentences(),
+        Style::Bullets => {
+            let points: Vec<String> = answer
+                .lines()
+                .filter_map(|l| strip_marker(l.trim()))
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            if points.is_empty() {
+                sentences()
+            } else {
+                points
+            }
+        }
+    }
+}
+
+/// The text of a list item (`- `, `* `, `• `, `1. `, `1) `), or None.
+fn strip_marker(line: &str) -> Option<&str> {
+    if let Some(rest) = ["- ", "* ", "• "].iter().find_map(|m| line.strip_prefix(m)) {
+        return Some(rest.trim());
+    }
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let rest = &line[digits..];
+    (digits > 0 && (rest.starts_with(". ") || rest.starts_with(") "))).then(|| rest[2..].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_of_a_bulleted_answer() {
+        let answer = "Here are the points:\n- One.\n* Two.\n3) Three.\n4. Four.";
+        assert_eq!(
+            units(answer, Style::Bullets),
+            ["One.", "Two.", "Three.", "Four."]
+        );
+        // Prose where bullets were asked for: its sentences become the points.
+        assert_eq!(
+            units("A happened. B followed.", Style::Bullets),
+            ["A happened.", "B followed."]
+        );
+        assert_eq!(units("A happened. B followed.", Style::Paragraph).len(), 2);
+        assert_eq!(strip_marker("2024 was a year."), None);
     }
 }
