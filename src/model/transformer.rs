@@ -592,6 +592,16 @@ mod ggml {
         round_f16_soft(x)
     }
 
+    /// [`round_f16`] on every value, eight at a time with F16C.
+    pub fn round_f16_all(xs: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("f16c") {
+            // SAFETY: F16C was just detected.
+            return unsafe { simd::round_f16_all(xs) };
+        }
+        xs.iter_mut().for_each(|x| *x = round_f16_soft(*x));
+    }
+
     /// [`round_f16`] without F16C.
     pub fn round_f16_soft(x: f32) -> f32 {
         let e = ((x.to_bits() >> 23) & 0xff) as i32 - 127;
@@ -774,6 +784,18 @@ mod ggml {
             }
         }
 
+        #[target_feature(enable = "avx,f16c")]
+        pub unsafe fn round_f16_all(xs: &mut [f32]) {
+            let mut chunks = xs.chunks_exact_mut(8);
+            for c in &mut chunks {
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(c.as_ptr()));
+                _mm256_storeu_ps(c.as_mut_ptr(), _mm256_cvtph_ps(h));
+            }
+            for x in chunks.into_remainder() {
+                *x = round_f16(*x);
+            }
+        }
+
         #[target_feature(enable = "f16c")]
         pub unsafe fn round_f16(x: f32) -> f32 {
             let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(x));
@@ -820,10 +842,8 @@ mod ggml {
         let mut out = vec![0f32; t * n_head * hd];
         out.par_chunks_mut(hd).enumerate().for_each(|(r, out)| {
             let (qp, kv_head) = (pos + r / n_head, r % n_head / group);
-            let q: Vec<f32> = q[r * hd..(r + 1) * hd]
-                .iter()
-                .map(|&x| round_f16(x))
-                .collect();
+            let mut q = q[r * hd..(r + 1) * hd].to_vec();
+            round_f16_all(&mut q);
             // keys lo..=qp are visible; work on whole 64-position chunks from
             // `from` so every position keeps its lane in llama.cpp's sums
             let lo = window.map_or(0, |w| (qp + 1).saturating_sub(w));
@@ -850,8 +870,9 @@ mod ggml {
             }
             let inv = (1.0 / sum) as f32;
             for x in &mut p {
-                *x = round_f16(*x * inv);
+                *x *= inv;
             }
+            round_f16_all(&mut p);
             for (d, o) in out.iter_mut().enumerate() {
                 *o = dot(batched, cache.values(kv_head, d, from, to), &p);
             }
@@ -889,6 +910,9 @@ mod tests {
             let v = f32::from_bits(x);
             if !v.is_nan() {
                 assert_eq!(ggml::round_f16(v), ggml::round_f16_soft(v), "{v:e}");
+                let mut all = [v; 11];
+                ggml::round_f16_all(&mut all);
+                assert_eq!(all, [ggml::round_f16_soft(v); 11], "{v:e}");
             }
         }
     }
