@@ -98,6 +98,23 @@ unsafe fn fifth_bits_bw(p: *const u8) -> __m256i {
 
 /// Declares a `Block32` format: name, block bytes, offset, has-min, signed,
 /// fifth-bits offset, and how to unpack block pointer `p`.
+/// Runs `$rows::<$g, R>` over successive tiles of R rows for columns c0..c1:
+/// R is `$max`, or one of the smaller `$n` heights for the last tile (row
+/// counts are const generics, so each height is its own kernel).
+macro_rules! row_tiles {
+    ($job:expr, $c0:expr, $c1:expr, $rows:ident::<$g:tt>, [$($n:literal),+], $max:literal) => {{
+        let mut r0 = 0;
+        while r0 < $job.m {
+            let n = ($job.m - r0).min($max);
+            match n {
+                $($n => $rows::<$g, $n>($job, r0, $c0, $c1),)+
+                _ => $rows::<$g, $max>($job, r0, $c0, $c1),
+            }
+            r0 += n;
+        }
+    }};
+}
+
 macro_rules! block32 {
     ($name:ident, $bytes:expr, $offset:expr, $min:expr, $signed:expr, $qh:expr, |$p:ident| $unpack:expr) => {
         pub struct $name;
@@ -362,21 +379,8 @@ macro_rules! tile_isa {
             /// $rows rows x $cols columns.
             #[target_feature(enable = $features)]
             pub unsafe fn chunk<T: Block32>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
-                let mut r0 = 0;
-                while r0 < job.m {
-                    let n = (job.m - r0).min($rows);
-                    match n {
-                        1 => rows::<T, 1>(job, r0, c0, c1),
-                        2 => rows::<T, 2>(job, r0, c0, c1),
-                        3 => rows::<T, 3>(job, r0, c0, c1),
-                        4 => rows::<T, 4>(job, r0, c0, c1),
-                        5 => rows::<T, 5>(job, r0, c0, c1),
-                        6 => rows::<T, 6>(job, r0, c0, c1),
-                        7 => rows::<T, 7>(job, r0, c0, c1),
-                        _ => rows::<T, 8>(job, r0, c0, c1),
-                    }
-                    r0 += n;
-                }
+                const _: () = assert!($rows == 4, "row_tiles! below lists the heights under 4");
+                row_tiles!(job, c0, c1, rows::<T>, [1, 2, 3], 4);
             }
         }
     };
@@ -531,21 +535,7 @@ pub mod lanes512 {
     /// 4 columns.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
     pub unsafe fn chunk<T: Block32>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
-        let mut r0 = 0;
-        while r0 < job.m {
-            let n = (job.m - r0).min(8);
-            match n {
-                1 => rows::<T, 1>(job, r0, c0, c1),
-                2 => rows::<T, 2>(job, r0, c0, c1),
-                3 => rows::<T, 3>(job, r0, c0, c1),
-                4 => rows::<T, 4>(job, r0, c0, c1),
-                5 => rows::<T, 5>(job, r0, c0, c1),
-                6 => rows::<T, 6>(job, r0, c0, c1),
-                7 => rows::<T, 7>(job, r0, c0, c1),
-                _ => rows::<T, 8>(job, r0, c0, c1),
-            }
-            r0 += n;
-        }
+        row_tiles!(job, c0, c1, rows::<T>, [1, 2, 3, 4, 5, 6, 7], 8);
     }
 }
 
@@ -945,17 +935,7 @@ macro_rules! k_isa {
             /// Columns `c0..c1` of the output, all rows, 4 rows at a time.
             #[target_feature(enable = $features)]
             pub unsafe fn chunk<const F: u8>(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
-                let mut r0 = 0;
-                while r0 < job.m {
-                    let n = (job.m - r0).min(4);
-                    match n {
-                        1 => rows::<F, 1>(job, r0, c0, c1),
-                        2 => rows::<F, 2>(job, r0, c0, c1),
-                        3 => rows::<F, 3>(job, r0, c0, c1),
-                        _ => rows::<F, 4>(job, r0, c0, c1),
-                    }
-                    r0 += n;
-                }
+                row_tiles!(job, c0, c1, rows::<F>, [1, 2, 3], 4);
             }
         }
     };
