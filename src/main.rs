@@ -9,10 +9,11 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use abridge::article::Article;
-use abridge::model::resolve::{local_models, DEFAULT_MODEL};
+use abridge::model::resolve::{local_models, models_dir, ModelSpec, ALIASES, DEFAULT_MODEL};
 use abridge::model::{gguf::Gguf, GenerateOptions, Model};
+use abridge::pipeline::runner::Runner;
 use abridge::prompts::{Prompt, Style};
-use abridge::{bench, lang, pipeline, progress};
+use abridge::{bench, lang, pipeline, progress, render};
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +45,7 @@ struct ModelArgs {
 #[derive(Args, Clone)]
 struct SamplingArgs {
     /// Most tokens to generate.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     max_tokens: usize,
     /// Sampling temperature; 0 is greedy (deterministic).
     #[arg(long, default_value_t = 0.0)]
@@ -73,37 +74,91 @@ impl SamplingArgs {
     }
 }
 
+/// How an article is summarized and translated (the digest and `summarize`).
+#[derive(Args, Clone)]
+struct ArticleArgs {
+    /// Languages to translate summaries into: ISO codes or English names, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    to: Vec<String>,
+    /// Length of each summary, in sentences (or bullet points).
+    #[arg(long, default_value_t = 3)]
+    sentences: usize,
+    #[arg(long, value_enum, default_value_t = StyleArg::Paragraph)]
+    style: StyleArg,
+    /// Also translate each whole article, paragraph by paragraph.
+    #[arg(long)]
+    translate_full: bool,
+    /// Tokens per generation, prompt plus answer (default: the model's context, at most 4096).
+    #[arg(long)]
+    context: Option<usize>,
+    /// Tokens of context repeated between consecutive chunks of a long article.
+    #[arg(long, default_value_t = 0)]
+    overlap: usize,
+}
+
+impl ArticleArgs {
+    fn options(&self) -> Result<pipeline::ArticleOptions> {
+        anyhow::ensure!(self.sentences > 0, "--sentences must be at least 1");
+        let languages = self
+            .to
+            .iter()
+            .map(|l| {
+                lang::language_code(l).map(str::to_string).with_context(|| {
+                    format!("unknown language `{l}` in --to: give ISO 639-1 codes or English names (fr,de or French,German)")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(pipeline::ArticleOptions {
+            languages,
+            sentences: self.sentences,
+            style: match self.style {
+                StyleArg::Paragraph => Style::Paragraph,
+                StyleArg::Bullets => Style::Bullets,
+            },
+            translate_full: self.translate_full,
+            window: self.context,
+            overlap: self.overlap,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Summarize one article (a file, or - for stdin).
+    /// Summarize one article (a file, or - for stdin): a grounded summary, each
+    /// sentence citing the article sentences that support it, checked like the digest's.
     Summarize {
         input: PathBuf,
-        /// Length of the summary, in sentences.
-        #[arg(long, default_value_t = 3)]
-        sentences: usize,
+        #[command(flatten)]
+        article: ArticleArgs,
+        /// Print one JSON object (summary, support, translations, checks, warnings).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         model: ModelArgs,
-        #[command(flatten)]
-        sampling: SamplingArgs,
     },
-    /// Translate one article (a file, or - for stdin).
+    /// Translate one article (a file, or - for stdin), paragraph by paragraph, with
+    /// its numbers and names checked.
     Translate {
         input: PathBuf,
         /// Target language: ISO code or English name (fr, German, ...).
         #[arg(long)]
         to: String,
+        /// Tokens per generation, prompt plus answer (default: the model's context, at most 4096).
+        #[arg(long)]
+        context: Option<usize>,
+        /// Print one JSON object (translation, checks).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         model: ModelArgs,
-        #[command(flatten)]
-        sampling: SamplingArgs,
     },
     /// Feed a file's text to the model exactly as written (no template) and print
     /// the greedy completion, like `llama-cli -p`.
     Generate {
         #[arg(long)]
         prompt_file: PathBuf,
-        #[arg(long, default_value_t = 128)]
-        max_tokens: usize,
+        #[command(flatten)]
+        sampling: SamplingArgs,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -116,29 +171,14 @@ enum Command {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
-        /// Languages to translate summaries into: ISO codes or English names, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        to: Vec<String>,
-        /// Length of each summary, in sentences (or bullet points).
-        #[arg(long, default_value_t = 3)]
-        sentences: usize,
-        #[arg(long, value_enum, default_value_t = StyleArg::Paragraph)]
-        style: StyleArg,
-        /// Also translate each whole article, paragraph by paragraph.
-        #[arg(long)]
-        translate_full: bool,
+        #[command(flatten)]
+        article: ArticleArgs,
         /// Articles worked on at once (default: the machine's cores, at most 4).
         #[arg(long)]
         jobs: Option<usize>,
         /// Redo articles even when input, model and settings are unchanged.
         #[arg(long)]
         force: bool,
-        /// Tokens per generation, prompt plus answer (default: the model's context, at most 4096).
-        #[arg(long)]
-        context: Option<usize>,
-        /// Tokens of context repeated between consecutive chunks of a long article.
-        #[arg(long, default_value_t = 0)]
-        overlap: usize,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -265,43 +305,104 @@ fn run(command: Command) -> Result<()> {
     match command {
         Command::Summarize {
             input,
-            sentences,
+            article,
+            json,
             model,
-            sampling,
         } => {
-            anyhow::ensure!(sentences > 0, "--sentences must be at least 1");
+            let opts = article.options()?;
             let article = Article::read(&input)?;
             let model = load(&model.model)?;
-            let prompt = Prompt::summary(&article.text, sentences, model.is_chat());
-            print_generation(&model, &prompt, sampling.options())
+            let runner = Runner::new(&model, opts.window(&model));
+            let done = pipeline::process_article(&runner, &article.text, &opts)?;
+            let mut warnings = article.warnings.clone();
+            warnings.extend(done.summary.warnings.iter().cloned());
+            if json {
+                let value = serde_json::json!({
+                    "input": article.input,
+                    "title": article.title,
+                    "model": model.name,
+                    "summary": done.summary.text,
+                    "support": done.summary.support,
+                    "translations": done.translations.iter().filter_map(|t| {
+                        Some((t.lang.clone(), t.outcome.clone().ok()?))
+                    }).collect::<std::collections::BTreeMap<_, _>>(),
+                    "checks": done.translations.iter().map(|t| {
+                        (t.lang.clone(), t.checks.clone())
+                    }).collect::<std::collections::BTreeMap<_, _>>(),
+                    "warnings": warnings,
+                });
+                println!("{value}");
+            } else {
+                print!(
+                    "{}",
+                    render::plain_summary(&done.summary.text, &done.summary.support, opts.style)
+                );
+                for t in &done.translations {
+                    let name = lang::language_name(&t.lang).unwrap_or(&t.lang);
+                    match &t.outcome {
+                        Ok(text) => println!("\n{name}:\n{text}"),
+                        Err(reason) => println!("\n{name}: translation failed: {reason}"),
+                    }
+                }
+                for w in &warnings {
+                    tracing::warn!("{w}");
+                }
+            }
+            Ok(())
         }
         Command::Translate {
             input,
             to,
+            context,
+            json,
             model,
-            sampling,
         } => {
-            let language = lang::language_name(&to).with_context(|| {
+            let code = lang::language_code(&to).with_context(|| {
                 format!("unknown language `{to}`: give an ISO 639-1 code or English name (fr, German, ...)")
             })?;
             let article = Article::read(&input)?;
             let model = load(&model.model)?;
-            let prompt = Prompt::translation(&article.text, language, model.is_chat(), false);
-            print_generation(&model, &prompt, sampling.options())
+            let window = context
+                .unwrap_or(pipeline::DEFAULT_WINDOW)
+                .min(model.context_length());
+            let runner = Runner::new(&model, window);
+            let t = pipeline::translate::translate(&runner, &article.text, code);
+            if json {
+                let value = serde_json::json!({
+                    "input": article.input,
+                    "lang": t.lang,
+                    "translation": t.outcome.as_ref().ok(),
+                    "error": t.outcome.as_ref().err(),
+                    "checks": t.checks,
+                });
+                println!("{value}");
+            }
+            match t.outcome {
+                Ok(text) => {
+                    if !json {
+                        println!("{text}");
+                    }
+                    if let Some(w) = t.warning {
+                        tracing::warn!("{w}");
+                    }
+                    Ok(())
+                }
+                Err(reason) => anyhow::bail!(
+                    "the {} translation of {} was not published: {reason}",
+                    lang::language_name(code).unwrap_or(code),
+                    article.input
+                ),
+            }
         }
         Command::Generate {
             prompt_file,
-            max_tokens,
+            sampling,
             model,
         } => {
             let text = read_prompt_file(&prompt_file)?;
             let model = load(&model.model)?;
             let prompt = model.raw_prompt(&text)?;
-            let opts = GenerateOptions {
-                max_tokens,
-                ..Default::default()
-            };
-            print_tokens(&model, &prompt, &opts)
+            print_tokens(&model, &prompt, &sampling.options())
         }
         Command::Digest { .. } => unreachable!("handled by digest()"),
         Command::Models => list_models(),
@@ -352,14 +453,9 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
     let Command::Digest {
         inputs,
         out,
-        to,
-        sentences,
-        style,
-        translate_full,
+        article,
         jobs,
         force,
-        context,
-        overlap,
         model,
     } = command
     else {
@@ -367,32 +463,16 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
     };
     let reporter = progress::Reporter::new(std::io::stderr().is_terminal(), quiet);
     let run = || -> Result<pipeline::DigestReport> {
-        anyhow::ensure!(sentences > 0, "--sentences must be at least 1");
-        let languages = to
-            .iter()
-            .map(|l| {
-                lang::language_code(l).map(str::to_string).with_context(|| {
-                    format!("unknown language `{l}` in --to: give ISO 639-1 codes or English names (fr,de or French,German)")
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let article = article.options()?;
         let jobs = jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)));
         anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
         let model = load(&model.model)?;
         let opts = pipeline::DigestOptions {
             out,
-            languages,
-            sentences,
-            style: match style {
-                StyleArg::Paragraph => Style::Paragraph,
-                StyleArg::Bullets => Style::Bullets,
-            },
-            translate_full,
+            article,
             jobs,
             force,
-            window: context,
-            overlap,
         };
         Ok(pipeline::digest(&model, &inputs, &opts, &reporter)?)
     };
@@ -420,11 +500,6 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn print_generation(model: &Model, prompt: &Prompt, mut opts: GenerateOptions) -> Result<()> {
-    opts.stop = prompt.stop().iter().map(|s| s.to_string()).collect();
-    print_tokens(model, &model.prompt_tokens(prompt)?, &opts)
 }
 
 /// Streams the text to a terminal as it comes; otherwise prints it whole.
@@ -457,11 +532,26 @@ fn print_tokens(model: &Model, prompt: &[u32], opts: &GenerateOptions) -> Result
 }
 
 fn list_models() -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "aliases (--model NAME; * is the default):")?;
+    for (alias, spec, what) in ALIASES {
+        let mark = if *spec == DEFAULT_MODEL { "*" } else { " " };
+        // Only local look-ups: listing must not download anything.
+        let present = match ModelSpec::parse(spec) {
+            Ok(ModelSpec::Hub { file, .. }) => models_dir().join(file).is_file(),
+            Ok(ModelSpec::Path(p)) => p.is_file(),
+            Err(_) => false,
+        };
+        let here = if present { "present" } else { "missing" };
+        writeln!(out, "  {alias:<8}{mark} {spec}  ({here}; {what})")?;
+    }
+    writeln!(out)?;
+    drop(out);
     let found = local_models();
     if found.is_empty() {
         eprintln!(
             "no models found in {} or the hf-hub cache; run scripts/fetch-models.sh",
-            abridge::model::resolve::models_dir().display()
+            models_dir().display()
         );
         return Ok(());
     }

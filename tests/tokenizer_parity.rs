@@ -88,6 +88,11 @@ fn qwen_matches_llama_cpp() {
 }
 
 #[test]
+fn qwen15_matches_llama_cpp() {
+    check_plain_fixture(common::QWEN15, "tokenize-qwen2.5-coder-1.5b.json");
+}
+
+#[test]
 fn gemma3_matches_llama_cpp() {
     check_plain_fixture(common::GEMMA3, "tokenize-gemma-3-270m.json");
 }

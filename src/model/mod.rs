@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::prompts::Prompt;
 use gguf::Gguf;
 use resolve::ModelSpec;
-use template::{Message, PromptFormat};
+use template::{ChatTemplate, Message, PromptFormat, Segment};
 use tokenizer::TextTokenizer;
 use transformer::Transformer;
 
@@ -67,23 +67,22 @@ impl Model {
         self.weights.config.context_length
     }
 
-    /// Token ids of a task prompt, in the form this model takes.
+    /// Token ids of a task prompt, in the form this model takes. Text from an article
+    /// never becomes control tokens (see [`Model::chat_prompt`]).
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
         match prompt {
             Prompt::Chat(messages) => self.chat_prompt(messages),
-            Prompt::Completion { text, .. } => self.raw_prompt(text),
+            Prompt::Completion { text, .. } => self.completion_prompt(text, false),
         }
     }
 
-    /// Token ids of a chat request: rendered with the model's template and
-    /// tokenized with special tokens parsed, never adding BOS again (templates
-    /// that want one write it themselves).
+    /// Token ids of a chat request: the template's own text is tokenized with control
+    /// tokens parsed, message contents with them as plain text (so a `<|im_end|>`
+    /// inside an article is just characters), never adding BOS again (templates that
+    /// want one write it themselves).
     pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
         match &*self.format {
-            PromptFormat::Chat(t) => {
-                let text = t.render(messages, true)?;
-                self.tokenizer.encode(&text, true)
-            }
+            PromptFormat::Chat(t) => chat_tokens(t, &self.tokenizer, messages),
             PromptFormat::Completion => Err(crate::Error::Model(format!(
                 "{} has no chat template (a base model): use a completion prompt",
                 self.name
@@ -91,18 +90,40 @@ impl Model {
         }
     }
 
-    /// Token ids of raw text fed as written (like `llama-cli -p`): special
-    /// tokens parsed, BOS only if the model's metadata asks for it.
+    /// Token ids of raw text fed as written (like `llama-cli -p`): special tokens
+    /// parsed, BOS only if the model's metadata asks for it. For a user's own prompt,
+    /// never for article text.
     pub fn raw_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        self.completion_prompt(text, true)
+    }
+
+    fn completion_prompt(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         if self.tokenizer.add_bos() {
             ids.extend(self.tokenizer.bos_id());
         }
-        ids.extend(self.tokenizer.encode(text, true)?);
+        ids.extend(self.tokenizer.encode(text, parse_special)?);
         Ok(ids)
     }
 
     pub fn is_chat(&self) -> bool {
         matches!(&*self.format, PromptFormat::Chat(_))
     }
+}
+
+/// A conversation's token ids, ready for the answer: the template's text with control
+/// tokens parsed, message contents with them as plain text.
+pub fn chat_tokens(
+    template: &ChatTemplate,
+    tokenizer: &TextTokenizer,
+    messages: &[Message],
+) -> Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    for segment in template.render_segments(messages, true)? {
+        match segment {
+            Segment::Template(text) => ids.extend(tokenizer.encode(&text, true)?),
+            Segment::Content(text) => ids.extend(tokenizer.encode(&text, false)?),
+        }
+    }
+    Ok(ids)
 }

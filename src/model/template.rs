@@ -46,6 +46,20 @@ impl Message {
     }
 }
 
+/// Private-use characters around a message's index stand in for its content while
+/// the template renders; they never occur in template text.
+const SENTINEL_OPEN: &str = "\u{f8f0}abridge-message-";
+const SENTINEL_CLOSE: &str = "\u{f8f1}";
+
+/// A piece of a rendered chat prompt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// Written by the template: control tokens in it are real.
+    Template(String),
+    /// A message's content: data, tokenized with control tokens as plain text.
+    Content(String),
+}
+
 /// How prompts are written for a given model.
 #[derive(Clone, Debug)]
 pub enum PromptFormat {
@@ -161,6 +175,54 @@ impl ChatTemplate {
                 documents => Value::from(()),
             })
             .map_err(template_error)
+    }
+
+    /// Renders the conversation as alternating template text and message contents, so
+    /// that only the template's own text can become control tokens: a `<|im_end|>`
+    /// written inside an article must stay text. Each content is swapped for a
+    /// sentinel the template cannot produce, the result is cut at the sentinels, and
+    /// a template that drops, repeats or rewrites a message is refused.
+    pub fn render_segments(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<Segment>> {
+        let sentinel = |i: usize| format!("{SENTINEL_OPEN}{i}{SENTINEL_CLOSE}");
+        let stand_ins: Vec<Message> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Message::new(m.role.clone(), sentinel(i)))
+            .collect();
+        let rendered = self.render(&stand_ins, add_generation_prompt)?;
+        let mut segments = Vec::new();
+        let mut rest = rendered.as_str();
+        for (i, message) in messages.iter().enumerate() {
+            let mark = sentinel(i);
+            let Some((before, after)) = rest.split_once(&mark) else {
+                return Err(Error::Template(format!(
+                    "the chat template does not write message {} ({}) once, in order: \
+                     abridge cannot keep its text apart from the template's control tokens",
+                    i + 1,
+                    message.role
+                )));
+            };
+            segments.push(Segment::Template(before.to_string()));
+            segments.push(Segment::Content(message.content.clone()));
+            rest = after;
+        }
+        segments.push(Segment::Template(rest.to_string()));
+        if segments.iter().any(|s| match s {
+            Segment::Template(t) => t.contains(SENTINEL_OPEN) || t.contains(SENTINEL_CLOSE),
+            Segment::Content(_) => false,
+        }) {
+            return Err(Error::Template(
+                "the chat template repeats or alters message text: abridge cannot keep it \
+                 apart from the template's control tokens"
+                    .into(),
+            ));
+        }
+        segments.retain(|s| !matches!(s, Segment::Template(t) if t.is_empty()));
+        Ok(segments)
     }
 
     /// The BOS text the template may already emit; callers must not add a second one.

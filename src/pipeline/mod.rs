@@ -26,31 +26,83 @@ use crate::render::{
     INDEX_FILE, MANIFEST_FILE,
 };
 use runner::Runner;
-use summarize::{summarize, SummarySpec};
+use summarize::{summarize, Summary, SummarySpec};
 use translate::{translate, Translation};
 
 /// Working window when the model's context is larger: small models lose the
 /// thread on long inputs, and map-reduce covers articles of any length anyway.
 pub const DEFAULT_WINDOW: usize = 4096;
 
+/// How each article is summarized and translated, in the digest and the editor
+/// commands alike.
 #[derive(Debug, Clone)]
-pub struct DigestOptions {
-    pub out: PathBuf,
+pub struct ArticleOptions {
     /// ISO 639-1 codes to translate each summary into.
     pub languages: Vec<String>,
     pub sentences: usize,
     pub style: Style,
     /// Also translate whole articles.
     pub translate_full: bool,
-    /// Articles worked on at once.
-    pub jobs: usize,
-    /// Redo articles even when their input, model and settings are unchanged.
-    pub force: bool,
     /// Tokens of prompt plus answer per generation (default: the model's context,
     /// at most [`DEFAULT_WINDOW`]).
     pub window: Option<usize>,
     /// Tokens of context repeated between consecutive chunks.
     pub overlap: usize,
+}
+
+impl ArticleOptions {
+    /// The working window on `model`.
+    pub fn window(&self, model: &Model) -> usize {
+        self.window
+            .unwrap_or(DEFAULT_WINDOW)
+            .min(model.context_length())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DigestOptions {
+    pub out: PathBuf,
+    pub article: ArticleOptions,
+    /// Articles worked on at once.
+    pub jobs: usize,
+    /// Redo articles even when their input, model and settings are unchanged.
+    pub force: bool,
+}
+
+/// One article's checked summary and translations.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub summary: Summary,
+    pub translations: Vec<Translation>,
+    pub full_translations: Vec<Translation>,
+}
+
+/// Summarizes `text`, checks and grounds the summary, and translates it (and, if
+/// asked, the whole text) with checks: the one path behind every front door.
+pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Result<Processed> {
+    let spec = SummarySpec {
+        sentences: opts.sentences,
+        style: opts.style,
+        overlap: opts.overlap,
+    };
+    let summary = summarize(runner, text, &spec)?;
+    let all = |text: &str| -> Vec<Translation> {
+        opts.languages
+            .iter()
+            .map(|lang| translate(runner, text, lang))
+            .collect()
+    };
+    let translations = all(&summary.text);
+    let full_translations = if opts.translate_full {
+        all(text)
+    } else {
+        Vec::new()
+    };
+    Ok(Processed {
+        summary,
+        translations,
+        full_translations,
+    })
 }
 
 /// What a run did, for the final line and the exit code.
@@ -87,10 +139,7 @@ pub fn digest(
     if stale > 0 {
         tracing::info!("removed {stale} temporary files left by an interrupted run");
     }
-    let window = opts
-        .window
-        .unwrap_or(DEFAULT_WINDOW)
-        .min(model.context_length());
+    let window = opts.article.window(model);
 
     let mut items = Vec::new();
     for source in article::expand_inputs(inputs)? {
@@ -152,7 +201,7 @@ pub fn digest(
         info: IndexInfo {
             date: chrono::Local::now().format("%Y-%m-%d").to_string(),
             model: model.name.clone(),
-            languages: opts.languages.clone(),
+            languages: opts.article.languages.clone(),
         },
     });
     let work = |(i, article, output): &(usize, &Article, String)| {
@@ -204,7 +253,7 @@ struct Settings<'a> {
 impl Settings<'_> {
     /// A digest of everything that shapes an article's output.
     fn key(&self, article: &Article) -> String {
-        let o = self.opts;
+        let o = &self.opts.article;
         let described = serde_json::json!({
             "abridge": env!("CARGO_PKG_VERSION"),
             "input": article.input_sha256,
@@ -281,6 +330,12 @@ fn run_article(
                     .iter()
                     .filter_map(|t| Some((t.lang.clone(), t.text.clone()?)))
                     .collect(),
+                support: doc.support.clone(),
+                checks: doc
+                    .translations
+                    .iter()
+                    .map(|t| (t.lang.clone(), t.checks.clone()))
+                    .collect(),
                 warnings: doc.meta.warnings.clone(),
                 tokens_in,
                 tokens_out,
@@ -308,28 +363,17 @@ fn run_article(
 }
 
 fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Result<ArticleDoc> {
-    let opts = settings.opts;
-    let spec = SummarySpec {
-        sentences: opts.sentences,
-        style: opts.style,
-        overlap: opts.overlap,
-    };
-    let summary = summarize(runner, &article.text, &spec)?;
+    let opts = &settings.opts.article;
+    let done = process_article(runner, &article.text, opts)?;
     let mut warnings = article.warnings.clone();
-    warnings.extend(summary.warnings.iter().cloned());
-    let mut docs = |text: &str| -> Vec<TranslationDoc> {
-        opts.languages
-            .iter()
-            .map(|lang| translate(runner, text, lang))
+    warnings.extend(done.summary.warnings.iter().cloned());
+    let mut docs = |ts: Vec<Translation>| -> Vec<TranslationDoc> {
+        ts.into_iter()
             .map(|t| translation_doc(t, &mut warnings))
             .collect()
     };
-    let translations = docs(&summary.text);
-    let full_translations = if opts.translate_full {
-        docs(&article.text)
-    } else {
-        Vec::new()
-    };
+    let translations = docs(done.translations);
+    let full_translations = docs(done.full_translations);
     Ok(ArticleDoc {
         meta: ArticleMeta {
             title: article.title.clone(),
@@ -338,7 +382,7 @@ fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Resul
             model: settings.model.to_string(),
             model_sha256: settings.model_sha256.to_string(),
             languages: opts.languages.clone(),
-            chunks: summary.chunks,
+            chunks: done.summary.chunks,
             // Filled in once the article is done.
             tokens_in: 0,
             tokens_out: 0,
@@ -346,7 +390,9 @@ fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Resul
             key: settings.key(article),
             warnings,
         },
-        summary: summary.text,
+        summary: done.summary.text,
+        style: opts.style,
+        support: done.summary.support,
         translations,
         full_translations,
     })
@@ -365,6 +411,7 @@ fn translation_doc(t: Translation, warnings: &mut Vec<String>) -> TranslationDoc
         lang: t.lang,
         text,
         error,
+        checks: t.checks,
     }
 }
 
@@ -383,6 +430,8 @@ fn failed_entry(input: &str, id: &str, reason: String, warnings: Vec<String>) ->
         title: None,
         summary: None,
         translations: Default::default(),
+        support: Vec::new(),
+        checks: Default::default(),
         warnings,
         tokens_in: 0,
         tokens_out: 0,

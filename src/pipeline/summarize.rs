@@ -1,13 +1,17 @@
-//! Map-reduce summarization: an article longer than the window is cut into chunks,
-//! each chunk is summarized, and the partial summaries are combined (in rounds,
-//! while they are still too long) into one summary.
+//! Map-reduce summarization with checks: an article longer than the window is cut
+//! into chunks, each chunk is summarized, and the partial summaries are combined (in
+//! rounds, while they are still too long) into one summary. The summary is then
+//! checked: an answer that is not about the article (or obeyed orders written in it)
+//! is asked again with those orders withheld, and one with sentences the article does
+//! not support is asked again to stick to the article; what still fails is flagged.
 
 use rayon::prelude::*;
 
 use super::runner::Runner;
+use crate::check::{ground, off_article, SentenceSupport, SourceIndex};
 use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
-use crate::prompts::{Prompt, Source, Style, SummaryAsk};
+use crate::prompts::{Prompt, Retry, Source, Style, SummaryAsk};
 
 #[derive(Debug, Clone)]
 pub struct SummarySpec {
@@ -27,6 +31,8 @@ impl SummarySpec {
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub text: String,
+    /// Each sentence (or bullet point) with the article sentences supporting it.
+    pub support: Vec<SentenceSupport>,
     /// Chunks the article was cut into (1 when it fit the window whole).
     pub chunks: usize,
     /// Combination rounds after the first pass (0 when it fit whole).
@@ -38,115 +44,200 @@ pub struct Summary {
 const MAX_ROUNDS: usize = 16;
 
 pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summary> {
-    let answer = spec.answer_tokens();
-    let summaries = SummaryAsk {
-        source: Source::Summaries,
-        sentences: spec.sentences,
-        style: spec.style,
-        strict: true,
-    };
-    // The strict combining prompt is the longest; one budget for every step.
-    let chat = runner.model.is_chat();
-    let overhead = runner.overhead(&Prompt::summary_of("", &summaries, chat))?;
-    let budget = chunk_budget(runner.window, overhead, answer)
-        .filter(|&b| b >= 2 * answer + 16)
-        .ok_or_else(|| {
-            Error::Context(format!(
-                "a {}-token window leaves no room to summarize in chunks of {answer}-token \
-                 answers: use a larger --context or fewer --sentences",
-                runner.window
-            ))
-        })?;
-    let options = ChunkOptions {
-        budget,
-        overlap: spec.overlap,
-    };
-    let tokenizer = &*runner.model.tokenizer;
+    let index = SourceIndex::new(text);
     let mut warnings = Vec::new();
+    // Sentences that give the model orders never reach it: a story that quotes one
+    // loses that quote, which is cheaper than a summary that obeys it.
+    let orders = index.order_numbers();
+    let shown = if orders.is_empty() {
+        text.to_string()
+    } else {
+        let cited: Vec<String> = orders.iter().map(|n| format!("S{n}")).collect();
+        warnings.push(format!(
+            "{} sentence(s) read as orders to the model and were withheld from it: {}",
+            orders.len(),
+            cited.join(", ")
+        ));
+        index.without_orders()
+    };
+    let plan = Plan::new(runner, &shown, spec)?;
+    let mut draft = plan.finish(runner, spec, Retry::First)?;
 
-    let chunks = chunk(text, tokenizer, &options)?;
-    if chunks.len() <= 1 {
-        let text = summary(runner, text, Source::Article, spec, &mut warnings)?;
-        return Ok(Summary {
-            text,
-            chunks: 1,
-            rounds: 0,
-            warnings,
-        });
+    if let Some(reason) = off_article(&draft.units, &index) {
+        tracing::info!("summary is off the article ({reason}); asking again");
+        draft = plan.finish(runner, spec, Retry::OnTopic)?;
+        if let Some(reason) = off_article(&draft.units, &index) {
+            warnings.push(format!(
+                "the summary may not be about the article, even when asked again: {reason}"
+            ));
+        }
     }
 
-    // Map: chunks are independent jobs on the pool. Partial summaries are plain
-    // paragraphs whatever the final style; only the last step lays it out.
-    let partial = SummarySpec {
-        style: Style::Paragraph,
-        ..spec.clone()
-    };
-    let summarize_all = |texts: Vec<&str>, source| -> Result<Vec<String>> {
-        texts
-            .into_par_iter()
-            .map(|t| summary(runner, t, source, &partial, &mut Vec::new()))
-            .collect()
-    };
-    let mut parts = summarize_all(
-        chunks.iter().map(|c| c.text.as_str()).collect(),
-        Source::Part,
-    )?;
+    let mut support = ground(&draft.units, &index);
+    if support.iter().any(|s| !s.supported) {
+        tracing::info!("summary has unsupported sentences; asking again");
+        let again = plan.finish(runner, spec, Retry::Faithful)?;
+        let again_support = ground(&again.units, &index);
+        let unsupported = |s: &[SentenceSupport]| s.iter().filter(|x| !x.supported).count();
+        // The retry wins unless it is worse, or it wandered off the article.
+        if unsupported(&again_support) <= unsupported(&support)
+            && off_article(&again.units, &index).is_none()
+        {
+            draft = again;
+            support = again_support;
+        }
+    }
+    for (i, s) in support.iter().enumerate() {
+        if let Some(problem) = s.problem() {
+            warnings.push(format!(
+                "summary sentence {} is unsupported: {problem}",
+                i + 1
+            ));
+        }
+    }
+    warnings.extend(draft.warnings);
+    Ok(Summary {
+        text: draft.text,
+        support,
+        chunks: plan.chunks,
+        rounds: plan.rounds,
+        warnings,
+    })
+}
 
-    // Reduce: combine the parts once they fit, else summarize groups of them.
-    let no_overlap = ChunkOptions { budget, overlap: 0 };
-    for round in 1..=MAX_ROUNDS {
-        let joined = parts.join("\n\n");
-        if runner.count(&joined)? <= budget {
-            let text = summary(runner, &joined, Source::Summaries, spec, &mut warnings)?;
-            return Ok(Summary {
-                text,
-                chunks: chunks.len(),
-                rounds: round,
-                warnings,
+/// One answer for the final step of a summary.
+struct Draft {
+    text: String,
+    units: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Everything up to the final summary step, done once and reused by its retries:
+/// the text the last prompt summarizes (the article, or its parts' summaries).
+struct Plan {
+    input: String,
+    source: Source,
+    chunks: usize,
+    rounds: usize,
+}
+
+impl Plan {
+    fn new(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Self> {
+        let answer = spec.answer_tokens();
+        let summaries = SummaryAsk {
+            source: Source::Summaries,
+            sentences: spec.sentences,
+            style: spec.style,
+            retry: Retry::OnTopic,
+        };
+        // The longest prompt (combining, with a retry's words); one budget for every step.
+        let chat = runner.model.is_chat();
+        let overhead = runner.overhead(&Prompt::summary_of("", &summaries, chat))?;
+        let budget = chunk_budget(runner.window, overhead, answer)
+            .filter(|&b| b >= 2 * answer + 16)
+            .ok_or_else(|| {
+                Error::Context(format!(
+                    "a {}-token window leaves no room to summarize in chunks of {answer}-token \
+                     answers: use a larger --context or fewer --sentences",
+                    runner.window
+                ))
+            })?;
+        let options = ChunkOptions {
+            budget,
+            overlap: spec.overlap,
+        };
+        let tokenizer = &*runner.model.tokenizer;
+        let chunks = chunk(text, tokenizer, &options)?;
+        if chunks.len() <= 1 {
+            return Ok(Plan {
+                input: text.to_string(),
+                source: Source::Article,
+                chunks: 1,
+                rounds: 0,
             });
         }
-        let groups = chunk(&joined, tokenizer, &no_overlap)?;
-        if groups.len() >= parts.len() {
-            return Err(Error::Context(format!(
-                "partial summaries do not shrink ({} parts, {} groups): the window is \
-                 too small for this article",
-                parts.len(),
-                groups.len()
-            )));
-        }
-        parts = summarize_all(
-            groups.iter().map(|g| g.text.as_str()).collect(),
-            Source::Summaries,
+
+        // Map: chunks are independent jobs on the pool. Partial summaries are plain
+        // paragraphs whatever the final style; only the last step lays it out.
+        let partial = SummarySpec {
+            style: Style::Paragraph,
+            ..spec.clone()
+        };
+        let summarize_all = |texts: Vec<&str>, source| -> Result<Vec<String>> {
+            texts
+                .into_par_iter()
+                .map(|t| summary(runner, t, source, &partial, Retry::First).map(|d| d.text))
+                .collect()
+        };
+        let mut parts = summarize_all(
+            chunks.iter().map(|c| c.text.as_str()).collect(),
+            Source::Part,
         )?;
+
+        // Reduce: combine the parts once they fit, else summarize groups of them.
+        let no_overlap = ChunkOptions { budget, overlap: 0 };
+        for round in 1..=MAX_ROUNDS {
+            let joined = parts.join("\n\n");
+            if runner.count(&joined)? <= budget {
+                return Ok(Plan {
+                    input: joined,
+                    source: Source::Summaries,
+                    chunks: chunks.len(),
+                    rounds: round,
+                });
+            }
+            let groups = chunk(&joined, tokenizer, &no_overlap)?;
+            if groups.len() >= parts.len() {
+                return Err(Error::Context(format!(
+                    "partial summaries do not shrink ({} parts, {} groups): the window is \
+                     too small for this article",
+                    parts.len(),
+                    groups.len()
+                )));
+            }
+            parts = summarize_all(
+                groups.iter().map(|g| g.text.as_str()).collect(),
+                Source::Summaries,
+            )?;
+        }
+        Err(Error::Context(format!(
+            "the summary did not converge in {MAX_ROUNDS} rounds"
+        )))
     }
-    Err(Error::Context(format!(
-        "the summary did not converge in {MAX_ROUNDS} rounds"
-    )))
+
+    fn finish(&self, runner: &Runner, spec: &SummarySpec, retry: Retry) -> Result<Draft> {
+        summary(runner, &self.input, self.source, spec, retry)
+    }
 }
 
 /// One summary of the requested length. An answer that runs long (small models
-/// sometimes copy the article) is asked again with the strict wording, and if it
+/// sometimes copy the article) is asked again with the length wording, and if it
 /// is still long, cut to length with a warning.
 fn summary(
     runner: &Runner,
     text: &str,
     source: Source,
     spec: &SummarySpec,
-    warnings: &mut Vec<String>,
-) -> Result<String> {
+    retry: Retry,
+) -> Result<Draft> {
     let chat = runner.model.is_chat();
     let mut ask = SummaryAsk {
         source,
         sentences: spec.sentences,
         style: spec.style,
-        strict: false,
+        retry,
     };
-    let mut answer = runner.answer(&Prompt::summary_of(text, &ask, chat), spec.answer_tokens())?;
+    let ask_model = |ask: &SummaryAsk| -> Result<String> {
+        let answer = runner.answer(&Prompt::summary_of(text, ask, chat), spec.answer_tokens())?;
+        Ok(crate::prompts::unfence(&answer))
+    };
+    let mut answer = ask_model(&ask)?;
     // One sentence of slack: segmenters and models disagree on what a sentence is.
-    if units(&answer, spec.style).len() > spec.sentences + 1 && chat {
-        ask.strict = true;
-        answer = runner.answer(&Prompt::summary_of(text, &ask, chat), spec.answer_tokens())?;
+    if units(&answer, spec.style).len() > spec.sentences + 1 && chat && retry == Retry::First {
+        ask.retry = Retry::Length;
+        answer = ask_model(&ask)?;
     }
+    let mut warnings = Vec::new();
     let mut items = units(&answer, spec.style);
     let cut = items.len() > spec.sentences + 1;
     if cut {
@@ -174,7 +265,11 @@ fn summary(
     if summary.trim().is_empty() {
         return Err(Error::Model("the model gave an empty summary".into()));
     }
-    Ok(summary)
+    Ok(Draft {
+        units: units(&summary, spec.style),
+        text: summary,
+        warnings,
+    })
 }
 
 /// The sentences of an answer, or for bullets its points: the marked lines

@@ -1,12 +1,15 @@
-//! Translations checked for their language: small models often answer in English
-//! when asked for German, so every answer is identified, retried once with the
-//! stricter prompt, and marked failed rather than published in the wrong language.
+//! Checked translations. Small models answer in English when asked for German, drop
+//! numbers and swap names (Beijing became Berlin), so every answer is checked for its
+//! language, its numbers and its names. A failed check is retried sentence by
+//! sentence with the strict prompt; if that fails too the language is marked failed
+//! rather than published wrong.
 
 use super::runner::Runner;
-use crate::chunk::{chunk, chunk_budget, ChunkOptions};
+use crate::check::{check_names, check_numbers, Check, TranslationChecks};
+use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
 use crate::lang::{check_language, language_name, LanguageCheck};
-use crate::prompts::Prompt;
+use crate::prompts::{unfence, Prompt};
 
 /// A translation into one language: the text, or why there is none.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,66 +19,98 @@ pub struct Translation {
     pub outcome: std::result::Result<String, String>,
     /// Worth knowing but not a failure (e.g. a language no identifier covers).
     pub warning: Option<String>,
+    pub checks: TranslationChecks,
 }
 
 /// Translates `text` into `lang` (a code), keeping its paragraph breaks.
 pub fn translate(runner: &Runner, text: &str, lang: &str) -> Translation {
     let language = language_name(lang).unwrap_or(lang);
-    let mut found = None;
-    for strict in [false, true] {
-        let answer = match translate_paragraphs(runner, text, language, strict) {
+    let mut last = TranslationChecks::default();
+    for attempt in [Attempt::Whole, Attempt::Sentences] {
+        let answer = match translate_with(runner, text, language, attempt) {
             Ok(answer) => answer,
-            Err(e) => return failed(lang, format!("{e}")),
+            Err(e) => return failed(lang, format!("{e}"), last),
         };
-        if answer.trim().is_empty() {
-            found = Some("nothing (an empty answer)");
-            continue;
+        let checks = check(text, &answer, lang, language, attempt as u32);
+        if checks.failures().is_empty() {
+            let warning = checks.language.as_ref().and_then(|c| c.detail.clone());
+            return Translation {
+                lang: lang.to_string(),
+                outcome: Ok(answer),
+                warning,
+                checks,
+            };
         }
-        match check_language(&answer, lang) {
-            LanguageCheck::Match => return ok(lang, answer, None),
-            LanguageCheck::Unknown => {
-                let warning = format!("{language} translation not language-checked");
-                return ok(lang, answer, Some(warning));
-            }
-            LanguageCheck::Mismatch(other) => found = Some(other),
-        }
+        tracing::info!(
+            "{language} translation failed its checks: {:?}",
+            checks.failures()
+        );
+        last = checks;
     }
-    let found = found.unwrap_or("another language");
+    let reasons = last.failures().join("; ");
     failed(
         lang,
-        format!("the model answered in {found}, not {language}, even with the strict prompt"),
+        format!("{reasons} (also when translated sentence by sentence)"),
+        last,
     )
 }
 
-fn ok(lang: &str, text: String, warning: Option<String>) -> Translation {
-    Translation {
-        lang: lang.to_string(),
-        outcome: Ok(text),
-        warning,
+fn check(
+    english: &str,
+    answer: &str,
+    lang: &str,
+    language: &str,
+    attempts: u32,
+) -> TranslationChecks {
+    let language_check = if answer.trim().is_empty() {
+        Check::failed("the answer is empty")
+    } else {
+        match check_language(answer, lang) {
+            LanguageCheck::Match => Check::passed(),
+            LanguageCheck::Unknown => {
+                Check::noted(format!("{language} translation not language-checked"))
+            }
+            LanguageCheck::Mismatch(other) => {
+                Check::failed(format!("the model answered in {other}, not {language}"))
+            }
+        }
+    };
+    TranslationChecks {
+        language: Some(language_check),
+        numbers: Some(check_numbers(english, answer, lang)),
+        names: Some(check_names(english, answer, lang)),
+        attempts,
     }
 }
 
-fn failed(lang: &str, reason: String) -> Translation {
+fn failed(lang: &str, reason: String, checks: TranslationChecks) -> Translation {
     Translation {
         lang: lang.to_string(),
         outcome: Err(reason),
         warning: None,
+        checks,
     }
 }
 
-/// Paragraph by paragraph (pieces of a long one joined back with spaces); base
-/// models, whose completion prompt ends at a newline, go line by line.
-fn translate_paragraphs(
-    runner: &Runner,
-    text: &str,
-    language: &str,
-    strict: bool,
-) -> Result<String> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// Paragraph by paragraph (pieces of a long one joined back with spaces).
+    Whole = 1,
+    /// Sentence by sentence with the strict prompt: short pieces keep small models
+    /// from dropping or inventing.
+    Sentences = 2,
+}
+
+/// Base models, whose completion prompt ends at a newline, go line by line.
+fn translate_with(runner: &Runner, text: &str, language: &str, attempt: Attempt) -> Result<String> {
     let chat = runner.model.is_chat();
+    let strict = attempt == Attempt::Sentences;
     let prompt = |t: &str| Prompt::translation(t, language, chat, strict);
     let overhead = runner.overhead(&prompt(""))?;
-    // A translation can run to twice its source's tokens: leave it room.
-    let budget = chunk_budget(runner.window, overhead, 0)
+    // A translation can run to twice its source's tokens, plus the answer's margin:
+    // pieces of `budget` tokens get 2 * budget + MARGIN of answer.
+    const MARGIN: usize = 32;
+    let budget = chunk_budget(runner.window, overhead, MARGIN)
         .map(|room| room / 3)
         .filter(|&b| b >= 16)
         .ok_or_else(|| {
@@ -92,12 +127,31 @@ fn translate_paragraphs(
         .map(str::trim)
         .filter(|p| !p.is_empty())
     {
-        let mut pieces = Vec::new();
-        for piece in chunk(paragraph, &*runner.model.tokenizer, &options)? {
-            let max_tokens = 2 * piece.tokens + 32;
-            pieces.push(runner.answer(&prompt(&piece.text), max_tokens)?);
+        let pieces: Vec<String> = match attempt {
+            Attempt::Whole => chunk(paragraph, &*runner.model.tokenizer, &options)?
+                .into_iter()
+                .map(|c| c.text)
+                .collect(),
+            Attempt::Sentences => sentences(paragraph)
+                .iter()
+                .map(|s| s.text(paragraph).trim().to_string())
+                .filter(|s| !s.is_empty())
+                .flat_map(|s| {
+                    // A sentence over the budget is still cut to fit.
+                    match chunk(&s, &*runner.model.tokenizer, &options) {
+                        Ok(c) => c.into_iter().map(|c| Ok(c.text)).collect::<Vec<_>>(),
+                        Err(e) => vec![Err(e)],
+                    }
+                })
+                .collect::<Result<_>>()?,
+        };
+        let mut translated = Vec::new();
+        for piece in pieces {
+            let tokens = runner.count(&piece)?;
+            let answer = runner.answer(&prompt(&piece), 2 * tokens + MARGIN)?;
+            translated.push(unfence(&answer));
         }
-        out.push(pieces.join(" "));
+        out.push(translated.join(" "));
     }
     Ok(out.join(separator))
 }

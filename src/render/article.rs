@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::markdown::{escape_block, escape_inline};
+use crate::check::{SentenceSupport, SourceSentence, TranslationChecks};
 use crate::lang::language_name;
+use crate::prompts::Style;
 
 /// What an article file was made from and with: its YAML front matter. Resuming reads
 /// it back ([`parse_front_matter`]) to tell whether the file is still current.
@@ -39,6 +41,9 @@ pub struct TranslationDoc {
     /// Set when the translation failed or was rejected (e.g. wrong language); `text` is
     /// then not shown.
     pub error: Option<String>,
+    /// The language, number and name checks of the last attempt.
+    #[serde(default)]
+    pub checks: TranslationChecks,
 }
 
 /// Everything in one article file.
@@ -46,6 +51,13 @@ pub struct TranslationDoc {
 pub struct ArticleDoc {
     pub meta: ArticleMeta,
     pub summary: String,
+    /// How the summary is laid out.
+    #[serde(default)]
+    pub style: Style,
+    /// Each summary sentence (or point) with the article sentences supporting it; the
+    /// summary is shown from these when present.
+    #[serde(default)]
+    pub support: Vec<SentenceSupport>,
     /// Translations of the summary.
     pub translations: Vec<TranslationDoc>,
     /// Translations of the whole article; empty unless asked for.
@@ -162,8 +174,11 @@ pub fn render_article(doc: &ArticleDoc) -> String {
     out.push_str(&format!("\n# {title}\n\n## Summary\n\n"));
     if doc.summary.trim().is_empty() {
         out.push_str("_No summary._\n");
-    } else {
+    } else if doc.support.is_empty() {
         out.push_str(&escape_block(&doc.summary));
+    } else {
+        out.push_str(&grounded_summary(&doc.support, doc.style));
+        out.push_str(&sources(&doc.support));
     }
     for t in &doc.translations {
         push_translation(&mut out, &language_heading(&t.lang), t);
@@ -171,6 +186,95 @@ pub fn render_article(doc: &ArticleDoc) -> String {
     for t in &doc.full_translations {
         let heading = format!("{} (full text)", language_heading(&t.lang));
         push_translation(&mut out, &heading, t);
+    }
+    out
+}
+
+/// A sentence's reference: the article sentences it rests on (`[S2, S5]`), or a flag.
+pub fn reference(s: &SentenceSupport) -> String {
+    if s.supported {
+        let cited: Vec<String> = s.sources.iter().map(|c| format!("S{}", c.n)).collect();
+        format!("[{}]", cited.join(", "))
+    } else {
+        "[unsupported]".to_string()
+    }
+}
+
+/// The summary with a source reference after each sentence (or point).
+pub fn grounded_summary(support: &[SentenceSupport], style: Style) -> String {
+    let marked = |s: &SentenceSupport| format!("{} {}", escape_inline(&s.sentence), reference(s));
+    match style {
+        Style::Paragraph => {
+            let sentences: Vec<String> = support.iter().map(marked).collect();
+            format!("{}\n", sentences.join(" "))
+        }
+        Style::Bullets => support
+            .iter()
+            .map(|s| format!("- {}\n", marked(s)))
+            .collect(),
+    }
+}
+
+/// The summary for a terminal: each sentence with its reference, then the cited
+/// sentences; plain text (no markdown escapes).
+pub fn plain_summary(summary: &str, support: &[SentenceSupport], style: Style) -> String {
+    if support.is_empty() {
+        return format!("{}\n", summary.trim());
+    }
+    let marked = |s: &SentenceSupport| format!("{} {}", s.sentence, reference(s));
+    let mut out = match style {
+        Style::Paragraph => {
+            let sentences: Vec<String> = support.iter().map(marked).collect();
+            format!("{}\n", sentences.join(" "))
+        }
+        Style::Bullets => support
+            .iter()
+            .map(|s| format!("- {}\n", marked(s)))
+            .collect(),
+    };
+    out.push_str("\nSources:\n");
+    for c in cited(support) {
+        out.push_str(&format!("  S{} (¶{}): {}\n", c.n, c.paragraph, c.text));
+    }
+    for (i, s) in support.iter().enumerate() {
+        if let Some(problem) = s.problem() {
+            out.push_str(&format!("  unsupported (sentence {}): {problem}\n", i + 1));
+        }
+    }
+    out
+}
+
+/// The article sentences the supported summary sentences cite, in article order.
+fn cited(support: &[SentenceSupport]) -> Vec<&SourceSentence> {
+    let mut cited: Vec<&SourceSentence> = support
+        .iter()
+        .filter(|s| s.supported)
+        .flat_map(|s| &s.sources)
+        .collect();
+    cited.sort_by_key(|c| c.n);
+    cited.dedup_by_key(|c| c.n);
+    cited
+}
+
+/// The cited article sentences in article order, and why flagged sentences are flagged.
+fn sources(support: &[SentenceSupport]) -> String {
+    let mut out = String::from("\n### Sources\n\n");
+    for c in cited(support) {
+        out.push_str(&format!(
+            "- **S{}** (¶{}): {}\n",
+            c.n,
+            c.paragraph,
+            escape_inline(&c.text)
+        ));
+    }
+    for (i, s) in support.iter().enumerate() {
+        if let Some(problem) = s.problem() {
+            out.push_str(&format!(
+                "- **unsupported** (summary sentence {}): {}\n",
+                i + 1,
+                escape_inline(&problem)
+            ));
+        }
     }
     out
 }
@@ -213,16 +317,20 @@ mod tests {
                 warnings: vec!["chunk 2: output truncated".into()],
             },
             summary: "The bank raised rates.\n\n- by 0.25 points".into(),
+            style: Style::Paragraph,
+            support: vec![],
             translations: vec![
                 TranslationDoc {
                     lang: "fr".into(),
                     text: Some("La banque a relevé ses taux.".into()),
                     error: None,
+                    checks: Default::default(),
                 },
                 TranslationDoc {
                     lang: "de".into(),
                     text: Some("The bank raised rates.".into()),
                     error: Some("output is in English, not German.".into()),
+                    checks: Default::default(),
                 },
             ],
             full_translations: vec![],
@@ -264,11 +372,13 @@ mod tests {
                 lang: "fr".into(),
                 text: Some("Texte intégral.".into()),
                 error: None,
+                checks: Default::default(),
             },
             TranslationDoc {
                 lang: "tlh".into(),
                 text: None,
                 error: None,
+                checks: Default::default(),
             },
         ];
         let md = render_article(&d);

@@ -122,6 +122,8 @@ mod tests {
             title: None,
             summary: None,
             translations: BTreeMap::new(),
+            support: vec![],
+            checks: BTreeMap::new(),
             warnings: vec![],
             tokens_in: 0,
             tokens_out: 0,

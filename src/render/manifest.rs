@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::check::{SentenceSupport, TranslationChecks};
 use crate::error::{Error, Result};
 
 /// What became of one input.
@@ -39,6 +40,13 @@ pub struct ManifestEntry {
     /// language check.
     #[serde(default)]
     pub translations: BTreeMap<String, String>,
+    /// Each summary sentence with the article sentences supporting it.
+    #[serde(default)]
+    pub support: Vec<SentenceSupport>,
+    /// Language code -> the language, number and name checks of its translation
+    /// (passed or not).
+    #[serde(default)]
+    pub checks: BTreeMap<String, TranslationChecks>,
     #[serde(default)]
     pub warnings: Vec<String>,
     #[serde(default)]
@@ -122,6 +130,8 @@ mod tests {
             title: Some("Rates \"rise\"\nagain".into()),
             summary: Some("Rates rose.".into()),
             translations: BTreeMap::from([("fr".into(), "Les taux ont augmenté.".into())]),
+            support: vec![],
+            checks: Default::default(),
             warnings: vec!["truncated".into()],
             tokens_in: 10,
             tokens_out: 5,

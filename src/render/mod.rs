@@ -11,7 +11,10 @@ mod manifest;
 mod markdown;
 mod slug;
 
-pub use article::{parse_front_matter, render_article, ArticleDoc, ArticleMeta, TranslationDoc};
+pub use article::{
+    grounded_summary, parse_front_matter, plain_summary, reference, render_article, ArticleDoc,
+    ArticleMeta, TranslationDoc,
+};
 pub use atomic::{remove_stale_temps, write_atomic};
 pub use index::{render_index, IndexInfo};
 pub use manifest::{parse_manifest, read_manifest, render_manifest, ManifestEntry, Status};

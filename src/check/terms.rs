@@ -1,0 +1,379 @@
+//! The words the checks compare: content words (stemmed), numbers (normalized across
+//! languages' separators) and names (capitalized where capitals mean something).
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// One word of a text, with where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word<'a> {
+    pub text: &'a str,
+    /// Byte offset in the text it came from.
+    pub start: usize,
+    /// The first word of its sentence, where a capital says nothing.
+    pub sentence_initial: bool,
+}
+
+/// The words (UAX #29) of `text`, marking each sentence's first word.
+pub fn words(text: &str) -> Vec<Word<'_>> {
+    let mut out = Vec::new();
+    for sentence in crate::chunk::sentences(text) {
+        let s = sentence.text(text);
+        let base = s.as_ptr() as usize - text.as_ptr() as usize;
+        for (i, (at, w)) in s.unicode_word_indices().enumerate() {
+            out.push(Word {
+                text: w,
+                start: base + at,
+                sentence_initial: i == 0,
+            });
+        }
+    }
+    out
+}
+
+/// Lowercase, without diacritics or a possessive `'s`: how words are compared.
+pub fn fold(word: &str) -> String {
+    let lower: String = word
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == '\u{2019}' { '\'' } else { c })
+        .collect();
+    lower
+        .strip_suffix("'s")
+        .map(str::to_string)
+        .unwrap_or(lower)
+}
+
+/// The English stem of a folded word (Snowball), so "resigned" meets "resignation".
+pub fn stem(folded: &str) -> String {
+    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
+    STEMMER
+        .get_or_init(|| Stemmer::create(Algorithm::English))
+        .stem(folded)
+        .into_owned()
+}
+
+/// A function word, carrying no content of its own (folded English).
+pub fn is_stopword(folded: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| STOPWORDS.split_whitespace().collect())
+        .contains(folded)
+}
+
+const STOPWORDS: &str = "a about above after again against all also am an and any are aren't \
+as at be because been before being below between both but by can can't cannot could couldn't \
+did didn't do does doesn't doing don't down during each either few for from further had hadn't \
+has hasn't have haven't having he he'd he'll her here hers herself him himself his how i i'd \
+i'll i'm i've if in into is isn't it it's its itself just let's may me might more most must \
+mustn't my myself neither no nor not now of off on once one only or other ought our ours \
+ourselves out over own per same shall she she'd she'll should shouldn't since so some such \
+than that that's the their theirs them themselves then there there's these they they'd \
+they'll they're they've this those though through thus to too under until up upon us very \
+was wasn't we we'd we'll we're we've were weren't what what's when when's where where's \
+whether which while who who's whom whose why why's will with within without won't would \
+wouldn't yet you you'd you'll you're you've your yours yourself yourselves said says say \
+told tell also mr mrs ms dr according new year years s t";
+
+/// Days and months: capitalized in English, lowercase in most target languages, and
+/// not names a reader checks.
+fn is_calendar_word(folded: &str) -> bool {
+    matches!(
+        folded,
+        "monday"
+            | "tuesday"
+            | "wednesday"
+            | "thursday"
+            | "friday"
+            | "saturday"
+            | "sunday"
+            | "january"
+            | "february"
+            | "march"
+            | "april"
+            | "may"
+            | "june"
+            | "july"
+            | "august"
+            | "september"
+            | "october"
+            | "november"
+            | "december"
+    )
+}
+
+/// A content word's key: its stem, or for numbers their digits.
+pub fn content_key(word: &str) -> Option<String> {
+    let folded = fold(word);
+    if folded.chars().any(|c| c.is_ascii_digit()) {
+        let digits: String = folded.chars().filter(char::is_ascii_digit).collect();
+        return Some(format!("#{digits}"));
+    }
+    if let Some(value) = number_word(&folded, "en") {
+        return Some(format!("#{value}"));
+    }
+    if folded.chars().count() < 2 || is_stopword(&folded) {
+        return None;
+    }
+    Some(stem(&folded))
+}
+
+/// The numbers written in `text` as digit strings: separators of any language removed
+/// (`1,000` / `1.000` / `1 000` / `1'000` are all `1000`, `19 %` is `19`), so the
+/// same number compares equal across languages. `2.5` and `25` collide: rare, and
+/// the safe direction for a check that a number was kept.
+pub fn numbers(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() || (i > 0 && chars[i - 1].is_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let mut digits = String::new();
+        loop {
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                digits.push(chars[i]);
+                i += 1;
+            }
+            let sep = chars.get(i).copied();
+            let next_digit = chars.get(i + 1).is_some_and(char::is_ascii_digit);
+            match sep {
+                Some('.' | ',' | '\'' | '\u{2019}') if next_digit => i += 1,
+                // A space groups thousands only before exactly three digits.
+                Some(' ' | '\u{a0}' | '\u{202f}' | '\u{2009}')
+                    if (1..=3).all(|k| chars.get(i + k).is_some_and(char::is_ascii_digit))
+                        && !chars.get(i + 4).is_some_and(char::is_ascii_digit) =>
+                {
+                    i += 1
+                }
+                _ => break,
+            }
+        }
+        // A letter glued to the digits (a model number, "3D") is not a quantity.
+        if !chars.get(i).is_some_and(|c| c.is_alphabetic()) {
+            out.push(digits);
+        }
+    }
+    out
+}
+
+/// Digit form of a number word ("three" -> "3") in `lang`. English "one" is left out:
+/// "one of the" is not a quantity to check.
+pub fn number_word(folded: &str, lang: &str) -> Option<&'static str> {
+    const VALUES: [&str; 20] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+        "17", "18", "19",
+    ];
+    let table: &[&str] = match lang {
+        "en" => &[
+            "zero",
+            "",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ],
+        "fr" => &[
+            "zero", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
+            "onze", "douze",
+        ],
+        "de" => &[
+            "null", "eins", "zwei", "drei", "vier", "funf", "sechs", "sieben", "acht", "neun",
+            "zehn", "elf", "zwolf",
+        ],
+        "es" => &[
+            "cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve",
+            "diez", "once", "doce",
+        ],
+        "it" => &[
+            "zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
+            "dieci", "undici", "dodici",
+        ],
+        "pt" => &[
+            "zero", "um", "dois", "tres", "quatro", "cinco", "seis", "sete", "oito", "nove", "dez",
+            "onze", "doze",
+        ],
+        _ => &[],
+    };
+    let extra: &[(&str, &str)] = match lang {
+        "en" => &[
+            ("twenty", "20"),
+            ("thirty", "30"),
+            ("forty", "40"),
+            ("fifty", "50"),
+            ("sixty", "60"),
+            ("seventy", "70"),
+            ("eighty", "80"),
+            ("ninety", "90"),
+            ("dozen", "12"),
+        ],
+        "fr" => &[
+            ("une", "1"),
+            ("vingt", "20"),
+            ("trente", "30"),
+            ("douzaine", "12"),
+        ],
+        "de" => &[
+            ("ein", "1"),
+            ("eine", "1"),
+            ("zwanzig", "20"),
+            ("dutzend", "12"),
+        ],
+        "es" => &[
+            ("un", "1"),
+            ("una", "1"),
+            ("veinte", "20"),
+            ("docena", "12"),
+        ],
+        "it" => &[
+            ("un", "1"),
+            ("una", "1"),
+            ("venti", "20"),
+            ("dozzina", "12"),
+        ],
+        "pt" => &[
+            ("uma", "1"),
+            ("duas", "2"),
+            ("vinte", "20"),
+            ("duzia", "12"),
+        ],
+        _ => &[],
+    };
+    if let Some(i) = table.iter().position(|w| !w.is_empty() && *w == folded) {
+        return Some(VALUES[i]);
+    }
+    extra.iter().find(|(w, _)| *w == folded).map(|(_, v)| *v)
+}
+
+/// Every number of `text`, in digits or (in `lang`) in words.
+pub fn number_values(text: &str, lang: &str) -> HashSet<String> {
+    let mut values: HashSet<String> = numbers(text).into_iter().collect();
+    for w in text.unicode_words() {
+        if let Some(v) = number_word(&fold(w), lang) {
+            values.insert(v.to_string());
+        }
+    }
+    values
+}
+
+/// Whether a word is written as a name: a capital that is not just the sentence's
+/// (or the sentence's first word, when the text capitalizes it elsewhere too), or
+/// an acronym. Function words and calendar words are not names.
+pub fn is_name(word: &Word, capitalized_elsewhere: &HashSet<String>) -> bool {
+    let mut chars = word.text.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    if !first.is_uppercase() || word.text.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let folded = fold(word.text);
+    if is_stopword(&folded) || is_calendar_word(&folded) || folded.chars().count() < 2 {
+        return false;
+    }
+    !word.sentence_initial || capitalized_elsewhere.contains(&folded)
+}
+
+/// The names in `text` (see [`is_name`]), folded, in order, each once.
+pub fn names(text: &str) -> Vec<String> {
+    let words = words(text);
+    let elsewhere: HashSet<String> = words
+        .iter()
+        .filter(|w| !w.sentence_initial && w.text.chars().next().is_some_and(char::is_uppercase))
+        .map(|w| fold(w.text))
+        .collect();
+    let mut seen = HashSet::new();
+    words
+        .iter()
+        .filter(|w| is_name(w, &elsewhere))
+        .map(|w| fold(w.text))
+        .filter(|f| seen.insert(f.clone()))
+        .collect()
+}
+
+/// Two folded names for the same thing across languages or forms: equal, or sharing a
+/// long prefix ("australia"/"australie", "israeli"/"israelien", "howard"/"howards").
+pub fn similar(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let shorter = a.chars().count().min(b.chars().count());
+    common >= 4 && common + 3 >= shorter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_across_separators() {
+        assert_eq!(
+            numbers("1,000 and 1.000 and 1 000 and 1\u{202f}000"),
+            ["1000"; 4]
+        );
+        assert_eq!(numbers("19% / 19 % / 2.5 / 2,5"), ["19", "19", "25", "25"]);
+        assert_eq!(numbers("In 2001, 3 people"), ["2001", "3"]);
+        assert_eq!(numbers("a 3D film and F16 jets"), Vec::<String>::new());
+        assert_eq!(
+            numbers("12 345 678 here, 12 3456"),
+            ["12345678", "12", "3456"]
+        );
+        assert_eq!(numbers("l'an 2001."), ["2001"]);
+    }
+
+    #[test]
+    fn number_words_in_several_languages() {
+        assert_eq!(number_word("three", "en"), Some("3"));
+        assert_eq!(number_word("one", "en"), None);
+        assert_eq!(number_word("trois", "fr"), Some("3"));
+        assert_eq!(number_word(&fold("zwölf"), "de"), Some("12"));
+        let v = number_values("Three men and 40 women", "en");
+        assert!(v.contains("3") && v.contains("40"));
+    }
+
+    #[test]
+    fn names_skip_sentence_capitals_and_function_words() {
+        let text = "Police said John Howard met the UN in Sydney on Monday. Howard left. \
+                    The talks ended.";
+        assert_eq!(names(text), ["john", "howard", "un", "sydney"]);
+    }
+
+    #[test]
+    fn folding_and_similarity() {
+        assert_eq!(fold("Pékin’s"), "pekin");
+        assert!(similar("australia", "australie"));
+        assert!(similar("israeli", "israelien"));
+        assert!(similar("howard", "howards"));
+        assert!(!similar("beijing", "berlin"));
+        assert!(!similar("bush", "busch"));
+    }
+
+    #[test]
+    fn content_keys_stem_and_drop_function_words() {
+        assert_eq!(content_key("resigned"), content_key("resigns"));
+        assert_eq!(content_key("the"), None);
+        assert_eq!(content_key("1,500"), Some("#1500".into()));
+        assert_eq!(content_key("five"), Some("#5".into()));
+    }
+}

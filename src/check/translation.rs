@@ -1,0 +1,280 @@
+//! Checks of a translation against its English text, beyond its language: every
+//! number kept (in any separator style, or as a number word of the target language),
+//! every name kept or written in a known target form, and no name introduced.
+//!
+//! "Introduced" needs to know what a name looks like in the translation. In French,
+//! Spanish, Italian and Portuguese a capital inside a sentence marks a name (or one
+//! of a few institutions, listed below). German capitalizes every noun, so there only
+//! the names of the gazetteer count: places and bodies that small models swap in
+//! (Beijing -> Berlin) are exactly the ones it lists.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::gazetteer::{contains_phrase, entries};
+use super::terms::{fold, is_stopword, names, number_values, similar, words};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub passed: bool,
+    /// What failed (or why the check could not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Check {
+    pub fn passed() -> Self {
+        Check {
+            passed: true,
+            detail: None,
+        }
+    }
+
+    pub fn failed(detail: impl Into<String>) -> Self {
+        Check {
+            passed: false,
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// Passed, but with something worth saying (e.g. no identifier for the language).
+    pub fn noted(detail: impl Into<String>) -> Self {
+        Check {
+            passed: true,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// What was checked on the published (or last) attempt, and how it was made.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TranslationChecks {
+    pub language: Option<Check>,
+    pub numbers: Option<Check>,
+    pub names: Option<Check>,
+    /// 1: the whole text at once; 2: retried sentence by sentence.
+    pub attempts: u32,
+}
+
+impl TranslationChecks {
+    /// What failed, one line each.
+    pub fn failures(&self) -> Vec<String> {
+        [&self.language, &self.numbers, &self.names]
+            .into_iter()
+            .flatten()
+            .filter(|c| !c.passed)
+            .filter_map(|c| c.detail.clone())
+            .collect()
+    }
+}
+
+/// English words capitalized as titles or institutions rather than names: a
+/// translation may drop or paraphrase them.
+const TITLES: &str = "president prime minister premier government parliament senate congress \
+state secretary chief general director leader spokesman spokeswoman police army court \
+foreign defence defense treasury attorney opposition labor labour party council committee \
+department ministry federal national commissioner governor mayor king queen prince princess \
+west east north south northern southern eastern western central";
+
+fn is_title(folded: &str) -> bool {
+    TITLES.split_whitespace().any(|t| t == folded)
+}
+
+/// Capitalized words of a target language that are not names: honorifics and
+/// institutions written with a capital.
+fn capitalized_common(folded: &str, lang: &str) -> bool {
+    let list = match lang {
+        "fr" => "m mme mlle me affaires etrangeres etat eglise parlement senat assemblee gouvernement premier ministre president cour conseil nord sud est ouest",
+        "es" => "sr sra srta don dona estado gobierno congreso senado ejercito policia presidente ministerio ministro primer tribunal consejo norte sur este oeste",
+        "it" => "sig sigra dott on stato governo parlamento senato camera presidente ministro primo consiglio tribunale nord sud est ovest",
+        "pt" => "sr sra dr estado governo congresso senado presidente ministro primeiro tribunal conselho norte sul leste oeste",
+        "de" => "herr frau dr",
+        _ => "",
+    };
+    list.split_whitespace().any(|w| w == folded)
+}
+
+/// Whether the translation's folded words render the English name `name`.
+fn rendered(name: &str, lang: &str, target: &HashSet<String>, target_text: &str) -> bool {
+    if target.contains(name) || target.iter().any(|w| similar(name, w)) {
+        return true;
+    }
+    entries()
+        .iter()
+        .filter(|e| e.forms("en").iter().any(|f| f == name))
+        .flat_map(|e| e.forms(lang).iter())
+        .any(|form| contains_phrase(target_text, form))
+}
+
+/// Numbers of `english` missing from `translated` (in `lang`).
+pub fn missing_numbers(english: &str, translated: &str, lang: &str) -> Vec<String> {
+    let have = number_values(translated, lang);
+    let mut missing: Vec<String> = number_values(english, "en")
+        .into_iter()
+        .filter(|v| !have.contains(v))
+        .collect();
+    missing.sort();
+    missing
+}
+
+/// Names of `english` neither kept nor rendered in `translated`.
+pub fn missing_names(english: &str, translated: &str, lang: &str) -> Vec<String> {
+    let target_text = fold(translated);
+    let target: HashSet<String> = words(translated).iter().map(|w| fold(w.text)).collect();
+    let english_text = fold(english);
+    let mut covered: HashSet<String> = HashSet::new();
+    let mut missing = Vec::new();
+    let english_names = names(english);
+    // Multi-word names first ("United States", "West Bank"), as phrases.
+    for entry in entries() {
+        for form in entry.forms("en").iter().filter(|f| f.contains(' ')) {
+            let first = form.split(' ').next().unwrap_or_default();
+            if !english_names.iter().any(|n| n == first) || !contains_phrase(&english_text, form) {
+                continue;
+            }
+            covered.extend(form.split(' ').map(str::to_string));
+            let kept = entry
+                .forms(lang)
+                .iter()
+                .chain(entry.forms("en"))
+                .any(|f| contains_phrase(&target_text, f));
+            if !kept && !form.split(' ').all(is_title) {
+                missing.push(form.clone());
+            }
+        }
+    }
+    for name in english_names {
+        if covered.contains(&name) || is_title(&name) {
+            continue;
+        }
+        if !rendered(&name, lang, &target, &target_text) {
+            missing.push(name);
+        }
+    }
+    missing
+}
+
+/// Names written in `translated` that `english` does not have in any form.
+pub fn introduced_names(english: &str, translated: &str, lang: &str) -> Vec<String> {
+    let english_words: HashSet<String> = words(english).iter().map(|w| fold(w.text)).collect();
+    let english_text = fold(english);
+    // Every form of every gazetteer name the English mentions.
+    let known: HashSet<&String> = entries()
+        .iter()
+        .filter(|e| {
+            e.forms("en")
+                .iter()
+                .any(|f| contains_phrase(&english_text, f))
+        })
+        .flat_map(|e| e.all_forms())
+        .collect();
+    let gazetteer_word = |w: &str| entries().iter().any(|e| e.all_forms().any(|f| f == w));
+    let translated_words = words(translated);
+    let mut seen = HashSet::new();
+    let mut introduced = Vec::new();
+    for w in &translated_words {
+        if w.sentence_initial || !w.text.chars().next().is_some_and(char::is_uppercase) {
+            continue;
+        }
+        let folded = fold(w.text);
+        if folded.chars().count() < 2
+            || w.text.chars().any(|c| c.is_ascii_digit())
+            || is_stopword(&folded)
+            || capitalized_common(&folded, lang)
+            || english_words.iter().any(|e| similar(&folded, e))
+            || known
+                .iter()
+                .any(|k| k.split([' ', '-']).any(|part| part == folded))
+        {
+            continue;
+        }
+        if lang == "de" && !gazetteer_word(&folded) {
+            continue;
+        }
+        if seen.insert(folded.clone()) {
+            introduced.push(w.text.to_string());
+        }
+    }
+    introduced
+}
+
+/// The number and name checks of one translation.
+pub fn check_numbers(english: &str, translated: &str, lang: &str) -> Check {
+    let missing = missing_numbers(english, translated, lang);
+    if missing.is_empty() {
+        Check::passed()
+    } else {
+        Check::failed(format!("numbers missing: {}", missing.join(", ")))
+    }
+}
+
+pub fn check_names(english: &str, translated: &str, lang: &str) -> Check {
+    let missing = missing_names(english, translated, lang);
+    let introduced = introduced_names(english, translated, lang);
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("names missing: {}", missing.join(", ")));
+    }
+    if !introduced.is_empty() {
+        problems.push(format!(
+            "names not in the English: {}",
+            introduced.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        Check::passed()
+    } else {
+        Check::failed(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EN: &str = "Foreign Minister Alexander Downer met officials in Beijing on Monday. \
+        The United States gave 1,000 tonnes of wheat, 19% more than in 2000.";
+
+    #[test]
+    fn a_faithful_french_translation_passes() {
+        let fr = "Le ministre des Affaires étrangères Alexander Downer a rencontré des \
+                  responsables à Pékin lundi. Les États-Unis ont donné 1 000 tonnes de blé, \
+                  19 % de plus qu'en 2000.";
+        assert_eq!(check_numbers(EN, fr, "fr"), Check::passed());
+        assert_eq!(check_names(EN, fr, "fr"), Check::passed());
+    }
+
+    #[test]
+    fn swapped_places_and_lost_numbers_fail() {
+        let de = "Außenminister Alexander Downer traf am Montag Beamte in Berlin. Die \
+                  Vereinigten Staaten gaben 1.000 Tonnen Weizen, mehr als im Jahr 2000.";
+        assert_eq!(
+            check_numbers(EN, de, "de").detail.unwrap(),
+            "numbers missing: 19"
+        );
+        let names = check_names(EN, de, "de").detail.unwrap();
+        assert!(names.contains("names missing: beijing"), "{names}");
+        assert!(
+            names.contains("names not in the English: Berlin"),
+            "{names}"
+        );
+        // German nouns have capitals: they are not taken for introduced names.
+        assert!(
+            !names.contains("Weizen") && !names.contains("Beamte"),
+            "{names}"
+        );
+    }
+
+    #[test]
+    fn spanish_number_words_and_introduced_names() {
+        let en = "Three soldiers were hurt near Kabul.";
+        let es = "Tres soldados resultaron heridos cerca de Kabul, dijo Reuters.";
+        assert_eq!(check_numbers(en, es, "es"), Check::passed());
+        assert_eq!(
+            check_names(en, es, "es").detail.unwrap(),
+            "names not in the English: Reuters"
+        );
+    }
+}
