@@ -322,6 +322,7 @@ fn run(command: Command) -> Result<()> {
                     "title": article.title,
                     "model": model.name,
                     "summary": done.summary.text,
+                    "chunks": done.summary.chunks,
                     "support": done.summary.support,
                     "translations": done.translations.iter().filter_map(|t| {
                         Some((t.lang.clone(), t.outcome.clone().ok()?))
@@ -543,7 +544,8 @@ fn list_models() -> Result<()> {
             Err(_) => false,
         };
         let here = if present { "present" } else { "missing" };
-        writeln!(out, "  {alias:<8}{mark} {spec}  ({here}; {what})")?;
+        let name = format!("{alias}{mark}");
+        writeln!(out, "  {name:<9} {spec}  ({here}; {what})")?;
     }
     writeln!(out)?;
     drop(out);

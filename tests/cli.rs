@@ -295,19 +295,32 @@ fn bad_inputs_get_one_line_errors() {
     }
 }
 
+/// A raw prompt past the context is refused; an article past it is map-reduced by
+/// `summarize` as by the digest.
 #[test]
-fn prompt_longer_than_context_is_refused() {
+fn long_inputs_refused_raw_and_map_reduced_as_articles() {
     let hf = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(seed()).unwrap();
     let long = dir.path().join("long.txt");
     std::fs::write(&long, text.repeat(16)).unwrap(); // ~11k tokens, SmolLM2 has 8192
     let o = run(abridge(hf.path())
-        .arg("summarize")
+        .args(["generate", "--prompt-file"])
         .arg(&long)
         .arg("--model")
         .arg(smollm2()));
     assert_clean_error(&o, "context of 8192 tokens");
+    let three = dir.path().join("three.txt");
+    std::fs::write(&three, text.repeat(3)).unwrap(); // ~2k tokens
+    let o = run(abridge(hf.path())
+        .args(["summarize", "--json", "--context", "1024"])
+        .arg(&three)
+        .arg("--model")
+        .arg(smollm2()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["chunks"].as_u64().unwrap() > 2, "{v}");
+    assert!(v["summary"].as_str().unwrap().contains("S-400"), "{v}");
 }
 
 #[test]

@@ -122,6 +122,17 @@ Sydney|Sydney|Sydney|Sídney/Sydney|Sydney|Sydney
 Canberra|Canberra|Canberra|Canberra|Canberra|Camberra/Canberra
 Melbourne|Melbourne|Melbourne|Melbourne|Melbourne|Melbourne
 Kabul|Kaboul|Kabul|Kabul|Kabul|Cabul
+Kashmir|Cachemire|Kaschmir|Cachemira|Kashmir|Caxemira
+New South Wales|Nouvelle-Galles du Sud|New South Wales/Neusüdwales|Nueva Gales del Sur|Nuovo Galles del Sud|Nova Gales do Sul
+Tasmania|Tasmanie|Tasmanien|Tasmania|Tasmania|Tasmânia
+Western Australia|Australie-Occidentale|Westaustralien|Australia Occidental|Australia Occidentale|Austrália Ocidental
+South Australia|Australie-Méridionale|Südaustralien|Australia Meridional|Australia Meridionale|Austrália Meridional
+Northern Territory|Territoire du Nord|Northern Territory/Nordterritorium|Territorio del Norte|Territorio del Nord|Território do Norte
+AIDS|sida|Aids|sida|AIDS|SIDA/Aids
+HIV|VIH|HIV|VIH|HIV|HIV/VIH
+WHO/World Health Organization|OMS/Organisation mondiale de la santé|WHO/Weltgesundheitsorganisation|OMS/Organización Mundial de la Salud|OMS/Organizzazione mondiale della sanità|OMS/Organização Mundial da Saúde
+IMF/International Monetary Fund|FMI/Fonds monétaire international|IWF/Internationaler Währungsfonds|FMI/Fondo Monetario Internacional|FMI/Fondo monetario internazionale|FMI/Fundo Monetário Internacional
+World Bank|Banque mondiale|Weltbank|Banco Mundial|Banca mondiale|Banco Mundial
 Gaza|Gaza|Gaza|Gaza|Gaza|Gaza
 West Bank|Cisjordanie|Westjordanland|Cisjordania|Cisgiordania|Cisjordânia
 United Nations/UN|Nations unies/ONU|Vereinte Nationen/UNO/UN|Naciones Unidas/ONU|Nazioni Unite/ONU|Nações Unidas/ONU

@@ -311,15 +311,37 @@ pub fn names(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Two folded names for the same thing across languages or forms: equal, or sharing a
-/// long prefix ("australia"/"australie", "israeli"/"israelien", "howard"/"howards").
+/// Two folded names for the same thing across languages or forms: equal, sharing a
+/// long prefix ("australia"/"australie", "israeli"/"israelien", "howard"/"howards"),
+/// or a letter or two apart ("kashmir"/"kaschmir", "hospital"/"hopital").
 pub fn similar(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
     let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
-    let shorter = a.chars().count().min(b.chars().count());
-    common >= 4 && common + 3 >= shorter
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    let shorter = la.min(lb);
+    // Austria and Australia share five letters: the prefix must be all but one.
+    if common >= 4 && common + 1 >= shorter {
+        return true;
+    }
+    shorter >= 5 && la.abs_diff(lb) <= 2 && edit_distance(a, b) <= shorter / 4
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -367,6 +389,8 @@ mod tests {
         assert!(similar("howard", "howards"));
         assert!(!similar("beijing", "berlin"));
         assert!(!similar("bush", "busch"));
+        assert!(similar("kashmir", "kaschmir") && similar("hospital", "hopital"));
+        assert!(!similar("sydney", "sidon") && !similar("austria", "australia"));
     }
 
     #[test]

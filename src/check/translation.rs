@@ -93,7 +93,16 @@ fn capitalized_common(folded: &str, lang: &str) -> bool {
         "de" => "herr frau dr",
         _ => "",
     };
-    list.split_whitespace().any(|w| w == folded)
+    let calendar = match lang {
+        "fr" => "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre lundi mardi mercredi jeudi vendredi samedi dimanche noel",
+        "es" => "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre lunes martes miercoles jueves viernes sabado domingo",
+        "it" => "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre lunedi martedi mercoledi giovedi venerdi sabato domenica",
+        "pt" => "janeiro fevereiro marco abril maio junho julho agosto setembro outubro novembro dezembro segunda terca quarta quinta sexta sabado domingo",
+        _ => "",
+    };
+    list.split_whitespace()
+        .chain(calendar.split_whitespace())
+        .any(|w| w == folded)
 }
 
 /// Whether the translation's folded words render the English name `name`.
@@ -135,25 +144,69 @@ pub fn missing_names(english: &str, translated: &str, lang: &str) -> Vec<String>
                 continue;
             }
             covered.extend(form.split(' ').map(str::to_string));
-            let kept = entry
-                .forms(lang)
-                .iter()
-                .chain(entry.forms("en"))
-                .any(|f| contains_phrase(&target_text, f));
+            // Each word of some form, allowing for inflection ("Europäischen Union").
+            let kept = entry.forms(lang).iter().chain(entry.forms("en")).any(|f| {
+                contains_phrase(&target_text, f)
+                    || f.split([' ', '-'])
+                        .all(|part| target.iter().any(|w| similar(part, w)))
+            });
             if !kept && !form.split(' ').all(is_title) {
                 missing.push(form.clone());
             }
         }
     }
-    for name in english_names {
-        if covered.contains(&name) || is_title(&name) {
+    // A run of capitalized words is one name ("Wollongong Hospital", "Round the
+    // World"): kept when any of its words is; its ordinary words may be translated.
+    for group in name_groups(english, &english_names) {
+        let group: Vec<&String> = group
+            .iter()
+            .filter(|n| !covered.contains(*n) && !is_title(n))
+            .collect();
+        if group.is_empty() {
             continue;
         }
-        if !rendered(&name, lang, &target, &target_text) {
-            missing.push(name);
+        if !group
+            .iter()
+            .any(|n| rendered(n, lang, &target, &target_text))
+        {
+            missing.extend(group.into_iter().cloned());
         }
     }
     missing
+}
+
+/// The names of `text` in runs: consecutive name words, joined across `of`, `the`,
+/// `and`, `for` between them.
+fn name_groups(text: &str, names: &[String]) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut gap = 0;
+    for w in words(text) {
+        let folded = fold(w.text);
+        let is_name =
+            w.text.chars().next().is_some_and(char::is_uppercase) && names.contains(&folded);
+        if w.sentence_initial && !current.is_empty() {
+            groups.push(std::mem::take(&mut current));
+        }
+        if is_name {
+            current.push(folded);
+            gap = 0;
+        } else if !current.is_empty()
+            && gap == 0
+            && matches!(folded.as_str(), "of" | "the" | "and" | "for")
+        {
+            gap = 1;
+        } else if !current.is_empty() {
+            groups.push(std::mem::take(&mut current));
+            gap = 0;
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    let mut seen = HashSet::new();
+    groups.retain(|g| seen.insert(g.clone()));
+    groups
 }
 
 /// Names written in `translated` that `english` does not have in any form.
@@ -198,6 +251,26 @@ pub fn introduced_names(english: &str, translated: &str, lang: &str) -> Vec<Stri
         }
     }
     introduced
+}
+
+/// Sentences of `translated` still in English (six words or more, so that the
+/// identifier can tell): a translation that left part of its text untranslated.
+pub fn english_sentences(translated: &str, lang: &str) -> Vec<String> {
+    if lang == "en" {
+        return Vec::new();
+    }
+    crate::chunk::sentences(translated)
+        .iter()
+        .map(|s| s.text(translated).trim())
+        .filter(|s| s.split_whitespace().count() >= 6)
+        .filter(|s| {
+            matches!(
+                crate::lang::check_language(s, lang),
+                crate::lang::LanguageCheck::Mismatch("English")
+            )
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// The number and name checks of one translation.
@@ -265,6 +338,37 @@ mod tests {
             !names.contains("Weizen") && !names.contains("Beamte"),
             "{names}"
         );
+    }
+
+    #[test]
+    fn name_runs_months_and_inflections() {
+        let en = "Six midwives were suspended at Wollongong Hospital. The European Union \
+                  will vote in March. Indian troops fired in Kashmir.";
+        let fr = "Six sages-femmes ont été suspendues à l'hôpital de Wollongong. L'Union \
+                  européenne votera en Mars. Des troupes indiennes ont tiré au Cachemire.";
+        assert_eq!(check_names(en, fr, "fr"), Check::passed());
+        let de = "Sechs Hebammen wurden im Krankenhaus Wollongong suspendiert. Die \
+                  Europäischen Union stimmt im März ab. Indische Truppen schossen in Kaschmir.";
+        assert_eq!(check_names(en, de, "de"), Check::passed());
+        let swapped = "Sechs Hebammen wurden in Neuseeland suspendiert. Die Europäischen \
+                       Union stimmt im März ab. Indische Truppen schossen in Kaschmir.";
+        assert!(check_names(en, swapped, "de")
+            .detail
+            .unwrap()
+            .contains("wollongong"));
+    }
+
+    #[test]
+    fn sentences_left_in_english_are_found() {
+        let de = "Argentina's interim president resigned and left the country in a deep \
+                  crisis. Die Regierung gab bekannt, dass Ramon Puerta die Präsidentschaft \
+                  übernehmen würde.";
+        assert_eq!(english_sentences(de, "de").len(), 1);
+        assert!(english_sentences(
+            "Die Regierung gab bekannt, dass Ramon Puerta das Amt übernimmt.",
+            "de"
+        )
+        .is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! rather than published wrong.
 
 use super::runner::Runner;
+use crate::check::translation::english_sentences;
 use crate::check::{check_names, check_numbers, Check, TranslationChecks};
 use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
@@ -66,7 +67,10 @@ fn check(
         Check::failed("the answer is empty")
     } else {
         match check_language(answer, lang) {
-            LanguageCheck::Match => Check::passed(),
+            LanguageCheck::Match => match english_sentences(answer, lang).first() {
+                None => Check::passed(),
+                Some(s) => Check::failed(format!("a sentence was left in English: \"{s}\"")),
+            },
             LanguageCheck::Unknown => {
                 Check::noted(format!("{language} translation not language-checked"))
             }
