@@ -148,6 +148,9 @@ Prime Minister|Premier ministre/Première ministre|Premierminister/Premierminist
 President|président/présidente|Präsident/Präsidentin|presidente/presidenta|presidente|presidente/presidenta
 Minister|ministre|Minister/Ministerin|ministro/ministra|ministro|ministro/ministra
 State|État/Etat|Staat|Estado|Stato|Estado
+Christmas Eve|veille de Noël/réveillon de Noël|Heiligabend/Heiligen Abend|Nochebuena|vigilia di Natale|véspera de Natal
+New Year's Eve|Saint-Sylvestre/réveillon du Nouvel An|Silvester|Nochevieja|San Silvestro/vigilia di Capodanno|véspera de Ano Novo/réveillon de Ano Novo
+New Year|Nouvel An/Nouvel an|Neujahr/neue Jahr|Año Nuevo|Capodanno/anno nuovo|Ano Novo
 Christmas|Noël|Weihnachten|Navidad|Natale|Natal
 Islamic|islamique|islamisch|islámico/islámica|islamico/islamica|islâmico/islâmica
 Muslim|musulman/musulmane|muslimisch/Muslim/Muslime|musulmán/musulmana|musulmano/musulmana|muçulmano/muçulmana

@@ -14,7 +14,7 @@
 //! article does not have (outside sentences that read as orders to the model), or
 //! when the article covers under a third of its weight.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +75,7 @@ fn weight(term: &str, index: &SourceIndex) -> f32 {
 fn support(unit: &str, index: &SourceIndex) -> SentenceSupport {
     let terms = term_set(unit);
     let total: f32 = terms.iter().map(|t| weight(t, index)).sum();
-    let mut covered: HashSet<&String> = HashSet::new();
+    let mut covered: BTreeSet<&String> = BTreeSet::new();
     let mut cited: Vec<usize> = Vec::new();
     while cited.len() < MAX_SOURCES && total > 0.0 {
         let best = (0..index.sentences.len())
@@ -98,8 +98,10 @@ fn support(unit: &str, index: &SourceIndex) -> SentenceSupport {
             _ => break,
         }
     }
+    // Rounded: a share for people, not a float whose last bits mean nothing.
     let coverage = if total > 0.0 {
-        covered.iter().map(|t| weight(t, index)).sum::<f32>() / total
+        let share = covered.iter().map(|t| weight(t, index)).sum::<f32>() / total;
+        (share.min(1.0) * 1000.0).round() / 1000.0
     } else {
         0.0
     };

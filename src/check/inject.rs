@@ -6,7 +6,7 @@
 //! an answer that shares almost nothing with it, or that repeats what only the
 //! sentences reading as orders say, is retried with those sentences withheld.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 
 use regex::RegexSet;
@@ -117,7 +117,7 @@ pub fn reads_as_orders(sentence: &str) -> bool {
 /// when it uses a name, a number, two words, or a third of its words that only the
 /// orders contain.
 pub fn off_article(units: &[String], index: &SourceIndex) -> Option<String> {
-    let answer: HashSet<String> = units.iter().flat_map(|u| term_set(u)).collect();
+    let answer: BTreeSet<String> = units.iter().flat_map(|u| term_set(u)).collect();
     // Plain terms only: names and numbers are also in the set under their own keys.
     let plain: Vec<&String> = answer.iter().filter(|t| !t.starts_with('@')).collect();
     if plain.is_empty() {

@@ -1,7 +1,7 @@
 //! The article as the checks see it: numbered sentences with their paragraphs, the
 //! terms of each, and which of them read as orders to the model.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,9 @@ pub struct SourceIndex {
     /// Parallel to `sentences`: the sentence reads as orders to the model and is
     /// never counted as support.
     pub orders: Vec<bool>,
-    terms: Vec<HashSet<String>>,
+    /// Ordered sets: sums over them must not depend on hashing, or coverage (and so
+    /// the outputs) would differ between runs in their last bits.
+    terms: Vec<BTreeSet<String>>,
     /// Inverse document frequency of each term over the sentences that are not orders.
     idf: HashMap<String, f32>,
     /// Folded words of the article outside the orders, for the name check.
@@ -55,7 +57,7 @@ impl SourceIndex {
             }
         }
         let orders: Vec<bool> = sentences.iter().map(|s| reads_as_orders(&s.text)).collect();
-        let terms: Vec<HashSet<String>> = sentences.iter().map(|s| term_set(&s.text)).collect();
+        let terms: Vec<BTreeSet<String>> = sentences.iter().map(|s| term_set(&s.text)).collect();
         let kept = || (0..sentences.len()).filter(|&i| !orders[i]);
         let mut df: HashMap<String, usize> = HashMap::new();
         for i in kept() {
@@ -113,7 +115,7 @@ impl SourceIndex {
         out
     }
 
-    pub fn terms(&self, i: usize) -> &HashSet<String> {
+    pub fn terms(&self, i: usize) -> &BTreeSet<String> {
         &self.terms[i]
     }
 
@@ -155,8 +157,8 @@ fn idf(n: f32, df: f32) -> f32 {
 
 /// The content terms of a text: stems of content words and numbers (`#digits`),
 /// names marked again as `@name` so they can weigh more.
-pub fn term_set(text: &str) -> HashSet<String> {
-    let mut set: HashSet<String> = words(text)
+pub fn term_set(text: &str) -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = words(text)
         .iter()
         .filter_map(|w| content_key(w.text))
         .collect();
