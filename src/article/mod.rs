@@ -134,14 +134,27 @@ pub fn read_source(src: &Source) -> Vec<std::result::Result<Article, Rejected>> 
         id: src.id(),
         reason,
     };
-    let bytes = match read_bytes(&src.path, limit, noun) {
-        Ok(bytes) => bytes,
-        Err(e) => return vec![Err(reject(e.to_string()))],
-    };
-    if src.format == Format::Jsonl {
-        return jsonl::read(src, &bytes);
+    match read_bytes(&src.path, limit, noun) {
+        Ok(bytes) => read_source_bytes(src, &bytes),
+        Err(e) => vec![Err(reject(e.to_string()))],
     }
-    vec![read_document(src, &bytes).map_err(reject)]
+}
+
+/// [`read_source`] on bytes already read (tests, fuzzing): `src` gives the
+/// format and the names.
+pub fn read_source_bytes(
+    src: &Source,
+    bytes: &[u8],
+) -> Vec<std::result::Result<Article, Rejected>> {
+    if src.format == Format::Jsonl {
+        return jsonl::read(src, bytes);
+    }
+    let reject = |reason: String| Rejected {
+        input: src.input(),
+        id: src.id(),
+        reason,
+    };
+    vec![read_document(src, bytes).map_err(reject)]
 }
 
 /// What a format reader found; `text` is normalized afterwards.

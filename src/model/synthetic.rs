@@ -38,6 +38,19 @@ impl TinyGguf {
 
     /// A complete, consistent llama model: it loads and runs.
     pub fn llama() -> Self {
+        Self::llama_dims(EMBD, HEADS, KV_HEADS, FF, LAYERS)
+    }
+
+    /// [`Self::llama`] with other sizes (consistent if `heads` divides `embd` and
+    /// `kv_heads` divides `heads`), e.g. a model of a few kilobytes for fuzz seeds.
+    pub fn llama_dims(
+        embd: usize,
+        heads: usize,
+        kv_heads: usize,
+        ff: usize,
+        layers: usize,
+    ) -> Self {
+        let head_dim = embd / heads;
         let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>", "\u{2581}"]
             .iter()
             .map(|s| s.to_string())
@@ -60,13 +73,13 @@ impl TinyGguf {
         let u32v = |v: usize| Value::U32(v as u32);
         g = g
             .set("general.alignment", u32v(32))
-            .set("llama.embedding_length", u32v(EMBD))
-            .set("llama.block_count", u32v(LAYERS))
-            .set("llama.attention.head_count", u32v(HEADS))
-            .set("llama.attention.head_count_kv", u32v(KV_HEADS))
-            .set("llama.feed_forward_length", u32v(FF))
+            .set("llama.embedding_length", u32v(embd))
+            .set("llama.block_count", u32v(layers))
+            .set("llama.attention.head_count", u32v(heads))
+            .set("llama.attention.head_count_kv", u32v(kv_heads))
+            .set("llama.feed_forward_length", u32v(ff))
             .set("llama.context_length", u32v(256))
-            .set("llama.rope.dimension_count", u32v(HEAD_DIM))
+            .set("llama.rope.dimension_count", u32v(head_dim))
             .set("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5))
             .set("tokenizer.ggml.model", Value::String("llama".into()))
             .set(
@@ -77,21 +90,21 @@ impl TinyGguf {
             .set("tokenizer.ggml.scores", Value::Array(scores))
             .set("tokenizer.ggml.bos_token_id", u32v(1))
             .set("tokenizer.ggml.eos_token_id", u32v(2))
-            .tensor("token_embd.weight", &[EMBD, vocab])
-            .tensor("output_norm.weight", &[EMBD]);
-        let (q, kv) = (HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM);
-        for i in 0..LAYERS {
+            .tensor("token_embd.weight", &[embd, vocab])
+            .tensor("output_norm.weight", &[embd]);
+        let (q, kv) = (heads * head_dim, kv_heads * head_dim);
+        for i in 0..layers {
             let p = |n: &str| format!("blk.{i}.{n}.weight");
             g = g
-                .tensor(&p("attn_norm"), &[EMBD])
-                .tensor(&p("attn_q"), &[EMBD, q])
-                .tensor(&p("attn_k"), &[EMBD, kv])
-                .tensor(&p("attn_v"), &[EMBD, kv])
-                .tensor(&p("attn_output"), &[q, EMBD])
-                .tensor(&p("ffn_norm"), &[EMBD])
-                .tensor(&p("ffn_gate"), &[EMBD, FF])
-                .tensor(&p("ffn_up"), &[EMBD, FF])
-                .tensor(&p("ffn_down"), &[FF, EMBD]);
+                .tensor(&p("attn_norm"), &[embd])
+                .tensor(&p("attn_q"), &[embd, q])
+                .tensor(&p("attn_k"), &[embd, kv])
+                .tensor(&p("attn_v"), &[embd, kv])
+                .tensor(&p("attn_output"), &[q, embd])
+                .tensor(&p("ffn_norm"), &[embd])
+                .tensor(&p("ffn_gate"), &[embd, ff])
+                .tensor(&p("ffn_up"), &[embd, ff])
+                .tensor(&p("ffn_down"), &[ff, embd]);
         }
         g
     }
