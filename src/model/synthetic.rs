@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 pub struct TinyGguf {
     pub metadata: Vec<(String, Value)>,
     pub tensors: Vec<(String, Vec<usize>)>,
+    /// How 2-D tensors (projections, embeddings) are stored; the rest stay f32.
+    pub weights: GgmlDType,
 }
 
 /// Sizes of [`TinyGguf::llama`].
@@ -33,7 +35,15 @@ impl TinyGguf {
         Self {
             metadata: vec![("general.architecture".into(), Value::String(arch.into()))],
             tensors: vec![("token_embd.weight".into(), vec![32, 4])],
+            weights: GgmlDType::F32,
         }
+    }
+
+    /// Stores the 2-D tensors as `dtype` (their rows must be whole blocks of it):
+    /// what `kernels::matmul` runs on.
+    pub fn weights(mut self, dtype: GgmlDType) -> Self {
+        self.weights = dtype;
+        self
     }
 
     /// A complete, consistent llama model: it loads and runs.
@@ -137,8 +147,8 @@ impl TinyGguf {
         self
     }
 
-    /// The file's bytes. Tensors are f32 with small varied values, so a forward
-    /// pass computes something other than zeros.
+    /// The file's bytes. Tensors have small varied values, so a forward pass
+    /// computes something other than zeros.
     pub fn bytes(&self) -> Result<Vec<u8>> {
         let tensors = self
             .tensors
@@ -148,7 +158,12 @@ impl TinyGguf {
                 let values = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 400.0);
                 let shape: Vec<usize> = dims.iter().rev().copied().collect();
                 let t = Tensor::from_iter(values, &Device::Cpu)?.reshape(shape)?;
-                Ok((name.as_str(), QTensor::quantize(&t, GgmlDType::F32)?))
+                let dtype = if dims.len() == 2 {
+                    self.weights
+                } else {
+                    GgmlDType::F32
+                };
+                Ok((name.as_str(), QTensor::quantize(&t, dtype)?))
             })
             .collect::<Result<Vec<_>>>()?;
         let metadata: Vec<(&str, &Value)> =

@@ -266,6 +266,8 @@ mod tests {
     #[test]
     fn the_tiny_model_loads_and_runs() {
         runs(&TinyGguf::llama()).unwrap();
+        // quantized weights, which the kernels take
+        runs(&TinyGguf::llama().weights(candle_core::quantized::GgmlDType::Q8_0)).unwrap();
         // with the optional tensors too
         let t = TinyGguf::llama()
             .tensor("rope_freqs.weight", &[8])
