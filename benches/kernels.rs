@@ -75,7 +75,8 @@ fn main() {
                     continue;
                 }
                 let run = |y: &mut [f32]| match isa {
-                    Some(isa) => matmul_with(isa, dtype, &data, n, k, &x, y),
+                    Some(isa) => matmul_with(isa, dtype, &data, n, k, &x, y)
+                        .expect("one of Isa::available()"),
                     None => {
                         candle.forward(&xt).unwrap();
                     }

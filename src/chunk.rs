@@ -4,7 +4,7 @@
 //! (a summary per chunk, then one of the summaries) and translated chunk by chunk.
 //! Chunks are whole consecutive sentences counted with the model's own tokenizer; only a
 //! sentence longer than the budget is cut, between words, and a word longer than the
-//! budget between characters.
+//! budget into pieces sized by its bytes per token (not one tokenizer call per character).
 
 use std::ops::Range;
 
@@ -17,12 +17,22 @@ use crate::model::tokenizer::TextTokenizer;
 /// (tests, estimates).
 pub trait TokenCount {
     fn count(&self, text: &str) -> Result<usize>;
+
+    /// Bytes of the longest token, if known: a text this many times the budget long
+    /// is over it without being counted.
+    fn max_token_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl TokenCount for TextTokenizer {
     /// As plain text: an article that spells `<|im_start|>` does not get a control token.
     fn count(&self, text: &str) -> Result<usize> {
         Ok(self.encode(text, false)?.len())
+    }
+
+    fn max_token_bytes(&self) -> Option<usize> {
+        Some(self.longest_token_bytes())
     }
 }
 
@@ -206,7 +216,7 @@ pub fn chunk(text: &str, counter: &dyn TokenCount, opts: &ChunkOptions) -> Resul
     chunker.pack(&units, opts.overlap.min(opts.budget / 2))
 }
 
-/// What the packer never cuts: a sentence, or a word or character of one over budget.
+/// What the packer never cuts: a sentence, or a word or piece of a word of one over budget.
 struct Unit {
     range: Range<usize>,
     sentence: usize,
@@ -218,7 +228,6 @@ struct Unit {
 enum Level {
     Sentence,
     Word,
-    Char,
 }
 
 struct Chunker<'a> {
@@ -232,8 +241,8 @@ impl Chunker<'_> {
         self.counter.count(&self.text[range])
     }
 
-    /// Appends `range` as one unit if it fits the budget, else its words, or characters.
-    /// Each level counts its pieces once: linear in the text.
+    /// Appends `range` as one unit if it fits the budget, else its words, or pieces of
+    /// a word. Each level counts its pieces once: linear in the text.
     fn split(
         &self,
         range: Range<usize>,
@@ -241,8 +250,11 @@ impl Chunker<'_> {
         level: Level,
         out: &mut Vec<Unit>,
     ) -> Result<()> {
-        let tokens = self.count(range.clone())?;
-        if tokens <= self.budget {
+        let tokens = match self.surely_over(range.len()) {
+            true => None,
+            false => Some(self.count(range.clone())?),
+        };
+        if let Some(tokens) = tokens.filter(|&t| t <= self.budget) {
             out.push(Unit {
                 range,
                 sentence,
@@ -250,32 +262,87 @@ impl Chunker<'_> {
             });
             return Ok(());
         }
+        if let Level::Word = level {
+            return self.split_unbroken(range, tokens, sentence, out);
+        }
         let piece = &self.text[range.clone()];
-        let (pieces, finer): (Vec<Range<usize>>, _) = match level {
-            Level::Sentence => (words(piece).collect(), Level::Word),
-            Level::Word => (
-                piece
-                    .char_indices()
-                    .map(|(i, c)| i..i + c.len_utf8())
-                    .collect(),
-                Level::Char,
-            ),
-            Level::Char => {
-                return Err(Error::Context(format!(
-                    "a chunk budget of {} tokens is too small: `{piece}` alone is {tokens} tokens",
-                    self.budget
-                )))
-            }
-        };
-        for p in pieces {
+        for p in words(piece) {
             self.split(
                 range.start + p.start..range.start + p.end,
                 sentence,
-                finer,
+                Level::Word,
                 out,
             )?;
         }
         Ok(())
+    }
+
+    /// Whether `bytes` of text are sure to be over the budget without counting them:
+    /// counting megabytes only to learn that they must be cut costs more than cutting.
+    /// (Four times the budget in the counter's longest tokens: slack for normalizers.)
+    fn surely_over(&self, bytes: usize) -> bool {
+        self.counter
+            .max_token_bytes()
+            .is_some_and(|max| bytes / 4 / max.max(1) > self.budget)
+    }
+
+    /// A word over the budget (a URL, a line without spaces), of `tokens` tokens if
+    /// counted: cut into pieces of about a quarter of the budget at its bytes per token
+    /// (measured on its start when not counted), each counted once, and a piece still
+    /// over the budget cut the same way. Linear in the word: cutting between characters
+    /// would call the tokenizer once per character, and on gemma each call scans
+    /// thousands of special tokens.
+    fn split_unbroken(
+        &self,
+        range: Range<usize>,
+        tokens: Option<usize>,
+        sentence: usize,
+        out: &mut Vec<Unit>,
+    ) -> Result<()> {
+        let word = &self.text[range.clone()];
+        if word.chars().nth(1).is_none() {
+            return Err(Error::Context(format!(
+                "a chunk budget of {} tokens is too small: `{word}` alone is {} tokens",
+                self.budget,
+                tokens.unwrap_or(usize::MAX)
+            )));
+        }
+        let (bytes, tokens) = match tokens {
+            Some(t) => (range.len(), t),
+            None => {
+                let sample = self.char_end(range.start + range.len() / 64, range.end);
+                let sample = sample.max(self.char_end(range.start + 1, range.end));
+                (sample - range.start, self.count(range.start..sample)?)
+            }
+        };
+        // at least one byte, and at most half the word so that every round cuts it
+        let estimate = bytes as u128 * self.budget as u128 / (4 * tokens.max(1) as u128);
+        let step = (estimate as usize).clamp(1, range.len() / 2);
+        let mut start = range.start;
+        while start < range.end {
+            let end = self.char_end(start + step, range.end);
+            let tokens = self.count(start..end)?;
+            if tokens <= self.budget {
+                out.push(Unit {
+                    range: start..end,
+                    sentence,
+                    tokens,
+                });
+            } else {
+                self.split_unbroken(start..end, Some(tokens), sentence, out)?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// The first character boundary at or after `at`, at most `limit`.
+    fn char_end(&self, at: usize, limit: usize) -> usize {
+        let mut end = at.min(limit);
+        while !self.text.is_char_boundary(end) {
+            end += 1;
+        }
+        end
     }
 
     /// Greedy packing on the units' own counts, then the assembled text is counted
@@ -590,6 +657,30 @@ mod tests {
     }
 
     #[test]
+    fn a_long_word_is_counted_in_pieces_not_per_character() {
+        let calls = std::cell::Cell::new(0);
+        let per_char = |s: &str| {
+            calls.set(calls.get() + 1);
+            s.chars().count()
+        };
+        let text: String = "abcé日-".chars().cycle().take(200_000).collect();
+        let found = chunk(&text, &per_char, &opts(64, 0)).unwrap();
+        assert!(found
+            .iter()
+            .all(|c| c.tokens <= 64 && c.tokens == c.text.chars().count()));
+        assert_eq!(found.iter().map(Chunk::new_text).collect::<String>(), text);
+        // pieces of about 16 tokens, then a few counts per chunk to pack them
+        let chars = text.chars().count();
+        assert!(
+            calls.get() < chars / 4,
+            "{} calls for {chars} characters",
+            calls.get()
+        );
+        // chunks are still filled: at least three quarters of the budget but the last
+        assert!(found[..found.len() - 1].iter().all(|c| c.tokens >= 48));
+    }
+
+    #[test]
     fn a_character_over_budget_is_an_error() {
         let five = |s: &str| 5 * s.chars().count();
         assert!(chunk("ab", &five, &opts(4, 0)).is_err());
@@ -729,15 +820,7 @@ mod tests {
 
     #[test]
     fn real_tokenizer_chunks_within_budget() {
-        use crate::model::gguf::Gguf;
-        let path = crate::model::resolve::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
-        assert!(
-            path.is_file(),
-            "{} is missing: run scripts/fetch-models.sh",
-            path.display()
-        );
-        let gguf = Gguf::open(&path).unwrap();
-        let tokenizer = TextTokenizer::from_gguf(&gguf.content, None).unwrap();
+        let tokenizer = smollm2_tokenizer();
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/000_57a6ad3420af089a.txt"),
         )
@@ -753,5 +836,67 @@ mod tests {
         assert!(found.iter().any(|c| c.overlap_len > 0));
         let new: Vec<&str> = found.iter().map(Chunk::new_text).collect();
         assert_eq!(squeeze(&new.join(" ")), squeeze(&text));
+    }
+
+    /// A 6 MB line without spaces, with SmolLM2's tokenizer: chunks within the
+    /// budget that put the line back together, in a number of tokenizer calls
+    /// proportional to the chunks (the elapsed time is printed, not asserted).
+    #[test]
+    fn real_tokenizer_chunks_a_6mb_line_without_spaces() {
+        struct Counting<'a>(&'a TextTokenizer, std::cell::Cell<usize>);
+        impl TokenCount for Counting<'_> {
+            fn count(&self, text: &str) -> Result<usize> {
+                self.1.set(self.1.get() + 1);
+                self.0.count(text)
+            }
+            fn max_token_bytes(&self) -> Option<usize> {
+                TokenCount::max_token_bytes(self.0)
+            }
+        }
+        let tokenizer = smollm2_tokenizer();
+        let mut x = 0x9e37_79b9u32;
+        let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz0123456789-_=&%éü日本"
+            .chars()
+            .collect();
+        let mut line = String::new();
+        while line.len() < 6 << 20 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            line.push(alphabet[x as usize % alphabet.len()]);
+        }
+        // no `.`, `?` or `/`: UAX #29 would find sentence ends in the line
+        assert_eq!(sentences(&line).len(), 1);
+        let counter = Counting(&tokenizer, Default::default());
+        let started = std::time::Instant::now();
+        let found = chunk(&line, &counter, &opts(1000, 0)).unwrap();
+        eprintln!(
+            "6 MB line: {} chunks, {} tokenizer calls, {:.1} s",
+            found.len(),
+            counter.1.get(),
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(found.iter().map(Chunk::new_text).collect::<String>(), line);
+        for c in &found {
+            assert!(c.tokens <= 1000);
+            assert_eq!(c.tokens, tokenizer.count(&c.text).unwrap());
+        }
+        assert!(
+            counter.1.get() < 20 * found.len(),
+            "{} calls",
+            counter.1.get()
+        );
+    }
+
+    fn smollm2_tokenizer() -> TextTokenizer {
+        use crate::model::gguf::Gguf;
+        let path = crate::model::resolve::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+        assert!(
+            path.is_file(),
+            "{} is missing: run scripts/fetch-models.sh",
+            path.display()
+        );
+        let gguf = Gguf::open(&path).unwrap();
+        TextTokenizer::from_gguf(&gguf.content, None).unwrap()
     }
 }

@@ -7,6 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
+use abridge::model::synthetic::TinyGguf;
+use candle_core::quantized::gguf_file::Value;
 use common::{abridge, run, stderr, stdout};
 
 const SEED: &str = "seeds/000_57a6ad3420af089a.txt";
@@ -336,7 +338,19 @@ fn bad_models_get_one_line_errors() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
 
     let unknown = dir.path().join("mamba.gguf");
-    write_gguf(&unknown, "mamba");
+    TinyGguf::bare("mamba").write(&unknown).unwrap();
+
+    // parses, but the metadata and the tensors disagree
+    let inconsistent = dir.path().join("inconsistent.gguf");
+    TinyGguf::llama()
+        .set("llama.attention.head_count", Value::U32(8))
+        .write(&inconsistent)
+        .unwrap();
+    let no_heads = dir.path().join("no-heads.gguf");
+    TinyGguf::llama()
+        .set("llama.attention.head_count_kv", Value::U32(0))
+        .write(&no_heads)
+        .unwrap();
 
     let cases: Vec<(String, &str)> = vec![
         (not_gguf.display().to_string(), "is not a GGUF model file"),
@@ -344,6 +358,14 @@ fn bad_models_get_one_line_errors() {
         (
             unknown.display().to_string(),
             "architecture `mamba` is not supported (supported: llama, qwen2, qwen3, gemma3)",
+        ),
+        (
+            inconsistent.display().to_string(),
+            "blk.0.attn_k.weight has shape [64, 32], expected [64, 16] (head_count_kv 2 × head_dim 8)",
+        ),
+        (
+            no_heads.display().to_string(),
+            "llama.attention.head_count_kv is 0",
         ),
         (
             dir.path().join("nope.gguf").display().to_string(),
@@ -373,20 +395,4 @@ fn unknown_language_is_refused() {
         .arg("--model")
         .arg(smollm2()));
     assert_clean_error(&o, "unknown language `Klingonese`");
-}
-
-/// A valid GGUF of architecture `arch` with one small tensor.
-fn write_gguf(path: &Path, arch: &str) {
-    use candle_core::quantized::{gguf_file, QTensor};
-    let t = candle_core::Tensor::zeros((4, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
-        .unwrap();
-    let q = QTensor::quantize(&t, candle_core::quantized::GgmlDType::F32).unwrap();
-    let arch = gguf_file::Value::String(arch.into());
-    let mut f = std::fs::File::create(path).unwrap();
-    gguf_file::write(
-        &mut f,
-        &[("general.architecture", &arch)],
-        &[("token_embd.weight", &q)],
-    )
-    .unwrap();
 }

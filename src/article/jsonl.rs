@@ -174,7 +174,7 @@ mod tests {
     fn latin1_line_binary_file_and_empty_file() {
         let a = read_one("old.jsonl", Format::Jsonl, b"{\"text\": \"caf\xe9\"}").unwrap();
         assert_eq!(a.text, "café");
-        assert!(a.warnings[0].contains("old.jsonl:1") && a.warnings[0].contains("Windows-1252"));
+        assert!(a.warnings[0].contains("old.jsonl:1") && a.warnings[0].contains("windows-1252"));
 
         let r = read_one(
             "blob.jsonl",

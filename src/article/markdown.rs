@@ -1,39 +1,75 @@
-//! Markdown articles: the title from the front matter or the first heading, and
-//! the text with its markup lightly stripped, so that the model reads prose and
-//! not `**`, `#` or link targets.
+//! Markdown articles, parsed as CommonMark (with tables and strikethrough): the
+//! title from the front matter or the first heading, and the prose the model
+//! should read: link text without its URL, emphasis without its markers, inline
+//! HTML without its tags, tables as rows of cells. Code blocks, images and
+//! reference definitions are dropped: they are not prose to summarize.
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use super::text::collapse;
-use super::Doc;
-
-/// Links are searched this far: keeps lines full of brackets linear.
-const MAX_LINK_CHARS: usize = 2048;
+use super::{html, Doc};
 
 pub(super) fn parse(src: &str) -> Doc {
     let (mut doc, body) = front_matter(src);
-    let lines: Vec<&str> = body.lines().collect();
-    let mut text = Vec::with_capacity(lines.len());
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        let setext = i + 1 < lines.len()
-            && !line.trim().is_empty()
-            && !is_rule(line)
-            && is_underline(lines[i + 1]);
-        if let Some(heading) = atx_heading(line).or(setext.then_some(line)) {
-            let heading = inline(heading);
-            if doc.title.is_none() && !heading.trim().is_empty() {
-                doc.title = Some(collapse(&heading));
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_TASKLISTS
+        // front matter that `front_matter` did not take (`+++` TOML, say) is dropped
+        | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS
+        | Options::ENABLE_PLUSES_DELIMITED_METADATA_BLOCKS;
+    let mut out = String::with_capacity(body.len());
+    // Where the heading being read starts in `out`; depth of dropped content.
+    let mut heading: Option<usize> = None;
+    let mut dropped = 0usize;
+    let mut html_block = String::new();
+    for event in Parser::new_ext(body, options) {
+        match event {
+            Event::Start(Tag::CodeBlock(_) | Tag::Image { .. } | Tag::MetadataBlock(_)) => {
+                dropped += 1
             }
-            text.extend(["", &heading, ""].map(String::from));
-            i += if setext { 2 } else { 1 };
-            continue;
+            Event::End(TagEnd::CodeBlock | TagEnd::Image | TagEnd::MetadataBlock(_)) => {
+                dropped = dropped.saturating_sub(1)
+            }
+            _ if dropped > 0 => {}
+            Event::Start(Tag::Heading { .. }) => {
+                out.push_str("\n\n");
+                heading = Some(out.len());
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some(at) = heading.take() {
+                    let text = collapse(&out[at..]);
+                    if doc.title.is_none() && !text.is_empty() {
+                        doc.title = Some(text);
+                    }
+                }
+                out.push_str("\n\n");
+            }
+            Event::Start(Tag::Item | Tag::TableRow | Tag::TableHead) => out.push('\n'),
+            Event::End(TagEnd::TableCell) => out.push_str(" | "),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::BlockQuote(_)
+                | TagEnd::List(_)
+                | TagEnd::Table
+                | TagEnd::FootnoteDefinition,
+            )
+            | Event::Rule => out.push_str("\n\n"),
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => out.push('\n'),
+            // block HTML comes line by line: its text once the block is whole
+            Event::Start(Tag::HtmlBlock) => html_block.clear(),
+            Event::Html(h) => html_block.push_str(&h),
+            Event::End(TagEnd::HtmlBlock) => {
+                out.push_str("\n\n");
+                out.push_str(&html::parse(&html_block).text);
+                out.push_str("\n\n");
+            }
+            // inline tags go, the text between them stays; footnote marks go
+            _ => {}
         }
-        if !is_rule(line) && !is_link_definition(line) {
-            text.push(inline(strip_quote(line)));
-        }
-        i += 1;
     }
-    doc.text = text.join("\n");
+    doc.text = out;
     doc
 }
 
@@ -72,148 +108,14 @@ fn front_matter(src: &str) -> (Doc, &str) {
     (Doc::default(), src) // never closed: not front matter
 }
 
-/// The text of an ATX heading (`## Title ##`).
-fn atx_heading(line: &str) -> Option<&str> {
-    let line = line.trim();
-    let hashes = line.len() - line.trim_start_matches('#').len();
-    let rest = &line[hashes..];
-    if !(1..=6).contains(&hashes) || !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
-        return None;
-    }
-    let rest = rest.trim_end_matches('#');
-    Some(rest.trim())
-}
-
-/// A setext underline (`===` or `---`) below a heading line.
-fn is_underline(line: &str) -> bool {
-    let line = line.trim();
-    line.len() >= 2 && (line.bytes().all(|b| b == b'=') || line.bytes().all(|b| b == b'-'))
-}
-
-/// A thematic break: `---`, `***`, `___` (spaces allowed).
-fn is_rule(line: &str) -> bool {
-    let marks: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
-    marks.len() >= 3 && matches!(marks[0], '-' | '*' | '_') && marks.iter().all(|&c| c == marks[0])
-}
-
-/// `[label]: https://...`, the target of a reference link.
-fn is_link_definition(line: &str) -> bool {
-    let line = line.trim_start();
-    line.starts_with('[') && line.find("]:").is_some_and(|i| !line[1..i].contains(']'))
-}
-
-fn strip_quote(line: &str) -> &str {
-    let mut line = line.trim_start();
-    while let Some(rest) = line.strip_prefix('>') {
-        line = rest.trim_start();
-    }
-    line
-}
-
-/// Inline markup removed: images dropped, links to their text, code backticks,
-/// emphasis and strikethrough markers (only where they open or close a span, so
-/// `snake_case` and `2 * 3` stay).
-fn inline(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '!' if chars.get(i + 1) == Some(&'[') => {
-                if let Some((_, end)) = link(&chars, i + 1) {
-                    i = end;
-                    continue;
-                }
-            }
-            '[' => {
-                if let Some((label, end)) = link(&chars, i) {
-                    out.push_str(&inline(&label));
-                    i = end;
-                    continue;
-                }
-            }
-            '<' => {
-                // Autolink: <https://example.com>
-                let rest: String = chars[i + 1..]
-                    .iter()
-                    .take(MAX_LINK_CHARS)
-                    .take_while(|&&c| c != '>')
-                    .collect();
-                if rest.starts_with("http") && i + 1 + rest.len() < chars.len() {
-                    out.push_str(&rest);
-                    i += rest.len() + 2;
-                    continue;
-                }
-            }
-            '`' => {
-                i += 1;
-                continue;
-            }
-            '*' | '_' | '~' => {
-                let run = chars[i..].iter().take_while(|&&r| r == c).count();
-                let (before, after) = (
-                    i.checked_sub(1).map(|j| chars[j]),
-                    chars.get(i + run).copied(),
-                );
-                if (c != '~' || run == 2) && is_delimiter(before, after) {
-                    i += run;
-                    continue;
-                }
-                out.extend(&chars[i..i + run]);
-                i += run;
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
-}
-
-/// Whether an emphasis run opens a span (before a word) or closes one (after a
-/// word), as opposed to sitting inside a word or between spaces.
-fn is_delimiter(before: Option<char>, after: Option<char>) -> bool {
-    let space = |c: Option<char>| c.is_none_or(char::is_whitespace);
-    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-    let opens = !space(after) && !word(before);
-    let closes = !space(before) && !word(after);
-    opens || closes
-}
-
-/// `[label](target)` or `[label][ref]` starting at `open`: the label and the
-/// index just past the link.
-fn link(chars: &[char], open: usize) -> Option<(String, usize)> {
-    let close = matching(chars, open, '[', ']')?;
-    let end = match chars.get(close + 1) {
-        Some('(') => matching(chars, close + 1, '(', ')')?,
-        Some('[') => matching(chars, close + 1, '[', ']')?,
-        _ => return None,
-    };
-    Some((chars[open + 1..close].iter().collect(), end + 1))
-}
-
-/// Index of the bracket closing the one at `open`, allowing nesting.
-fn matching(chars: &[char], open: usize, left: char, right: char) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, &c) in chars.iter().enumerate().skip(open).take(MAX_LINK_CHARS) {
-        if c == left {
-            depth += 1;
-        } else if c == right {
-            depth -= 1;
-            if depth == 0 {
-                return Some(i);
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{tests::read_one, text::normalize, Format};
     use super::*;
+
+    fn text(md: &str) -> String {
+        normalize(&parse(md).text)
+    }
 
     #[test]
     fn inline_markup_is_stripped() {
@@ -223,7 +125,10 @@ mod tests {
                 "See [the report](https://x.org/a_(b)) now",
                 "See the report now",
             ),
-            ("A ![chart](c.png) here [ref][1].", "A  here ref."),
+            (
+                "A ![chart](c.png) here [ref][1].\n\n[1]: https://x.org",
+                "A here ref.",
+            ),
             ("[![logo](l.png)](https://x.org)", ""),
             (
                 "snake_case, 2 * 3, 5*3, ~5 km",
@@ -233,9 +138,13 @@ mod tests {
                 "~~old~~ new `code` <https://x.org>",
                 "old new code https://x.org",
             ),
-            ("* item, [not a link] (x)", "* item, [not a link] (x)"),
+            ("* item, [not a link] (x)", "item, [not a link] (x)"),
+            (
+                "Rates <b>rose</b> to <span class=\"n\">5%</span>.",
+                "Rates rose to 5%.",
+            ),
         ] {
-            assert_eq!(inline(md), want, "{md}");
+            assert_eq!(text(md), want, "{md}");
         }
     }
 
@@ -251,6 +160,35 @@ mod tests {
     }
 
     #[test]
+    fn code_blocks_are_dropped_and_tables_become_rows() {
+        let md = "# Budget\n\nThe plan:\n\n```python\n# not a heading\nprint('x')\n```\n\n    \
+                  indented code\n\n| Party | Seats |\n|---|--:|\n| Green | 12 |\n| *Blue* | 9 |\n\nAfter.";
+        let doc = parse(md);
+        assert_eq!(doc.title.as_deref(), Some("Budget"));
+        let t = normalize(&doc.text);
+        assert!(!t.contains("print") && !t.contains("not a heading"), "{t}");
+        assert!(!t.contains("indented code") && !t.contains("---"), "{t}");
+        let rows: Vec<&str> = t.lines().filter(|l| l.contains('|')).collect();
+        assert_eq!(rows, ["Party | Seats |", "Green | 12 |", "Blue | 9 |"]);
+        assert!(
+            t.starts_with("Budget\n\nThe plan:") && t.ends_with("After."),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn html_blocks_give_their_text_without_scripts() {
+        let md = "Before.\n\n<div class=\"box\">\n<p>Inside <em>the</em> box.</p>\n<script>alert(1)</script>\n</div>\n\n<!-- a comment -->\n\nAfter.";
+        let t = text(md);
+        assert!(t.contains("Inside the box."), "{t}");
+        assert!(
+            !t.contains('<') && !t.contains("alert") && !t.contains("comment"),
+            "{t}"
+        );
+        assert!(t.starts_with("Before.") && t.ends_with("After."), "{t}");
+    }
+
+    #[test]
     fn front_matter_gives_title_url_and_lang() {
         let md = "---\ntitle: \"Rail strike ends\"\nurl: https://news.example/rail\nlang: en\ntags: [a]\n---\n# Other\n\nBody.";
         let doc = parse(md);
@@ -258,8 +196,11 @@ mod tests {
         assert_eq!(doc.url.as_deref(), Some("https://news.example/rail"));
         assert_eq!(doc.lang.as_deref(), Some("en"));
         assert_eq!(normalize(&doc.text), "Other\n\nBody.");
-        // Unclosed: an ordinary rule, and the text stays.
-        assert_eq!(normalize(&parse("---\ntitle: x\n").text), "title: x");
+        // Unclosed: not front matter; the line under `title: x` makes it a heading.
+        let doc = parse("---\ntitle: x\n");
+        assert_eq!(normalize(&doc.text), "title: x");
+        // TOML front matter is dropped
+        assert_eq!(text("+++\ntitle = \"x\"\n+++\n\nBody."), "Body.");
     }
 
     #[test]

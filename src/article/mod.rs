@@ -17,7 +17,8 @@ mod text;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
+use encoding_rs::{Encoding, UTF_8};
 
 use crate::error::{Error, Result};
 
@@ -133,14 +134,27 @@ pub fn read_source(src: &Source) -> Vec<std::result::Result<Article, Rejected>> 
         id: src.id(),
         reason,
     };
-    let bytes = match read_bytes(&src.path, limit, noun) {
-        Ok(bytes) => bytes,
-        Err(e) => return vec![Err(reject(e.to_string()))],
-    };
-    if src.format == Format::Jsonl {
-        return jsonl::read(src, &bytes);
+    match read_bytes(&src.path, limit, noun) {
+        Ok(bytes) => read_source_bytes(src, &bytes),
+        Err(e) => vec![Err(reject(e.to_string()))],
     }
-    vec![read_document(src, &bytes).map_err(reject)]
+}
+
+/// [`read_source`] on bytes already read (tests, fuzzing): `src` gives the
+/// format and the names.
+pub fn read_source_bytes(
+    src: &Source,
+    bytes: &[u8],
+) -> Vec<std::result::Result<Article, Rejected>> {
+    if src.format == Format::Jsonl {
+        return jsonl::read(src, bytes);
+    }
+    let reject = |reason: String| Rejected {
+        input: src.input(),
+        id: src.id(),
+        reason,
+    };
+    vec![read_document(src, bytes).map_err(reject)]
 }
 
 /// What a format reader found; `text` is normalized afterwards.
@@ -216,12 +230,14 @@ fn decode(
     }
     let (enc, mut warnings) = match declared {
         Some(enc) if enc != UTF_8 => (enc, Vec::new()),
-        _ => (
-            WINDOWS_1252,
-            vec![format!(
-                "{name}: not valid UTF-8; decoded as Windows-1252 (Latin-1)"
-            )],
-        ),
+        _ => {
+            let enc = detect_legacy(bytes);
+            let warning = format!(
+                "{name}: not valid UTF-8; decoded as {} (detected)",
+                enc.name()
+            );
+            (enc, vec![warning])
+        }
     };
     let (text, had_errors) = enc.decode_without_bom_handling(bytes);
     if had_errors {
@@ -231,6 +247,15 @@ fn decode(
         ));
     }
     Ok((text.into_owned(), warnings))
+}
+
+/// The legacy encoding of text that is not UTF-8, guessed from its byte
+/// statistics (chardetng, Firefox's detector): Windows-1252 for Latin-1 French,
+/// Windows-1251 for Russian, Shift_JIS for Japanese...
+fn detect_legacy(bytes: &[u8]) -> &'static Encoding {
+    let mut detector = EncodingDetector::new(Iso2022JpDetection::Deny);
+    detector.feed(bytes, true);
+    detector.guess(None, Utf8Detection::Deny)
 }
 
 /// The bytes of `path` (or stdin for `-`), refused past `limit`.
@@ -406,7 +431,41 @@ mod tests {
         assert_eq!(a.text, "Le café du coin\n\nOuvert à midi.");
         assert_eq!(a.warnings.len(), 1);
         let w = &a.warnings[0];
-        assert!(w.contains("cafe.txt") && w.contains("Windows-1252"), "{w}");
+        assert!(w.contains("cafe.txt") && w.contains("windows-1252"), "{w}");
+    }
+
+    /// Legacy encodings are detected, not assumed: each text comes back as it
+    /// was written, with a warning naming the encoding found.
+    #[test]
+    fn legacy_encodings_are_detected() {
+        for (name, text, encoding) in [
+            (
+                "fr.txt",
+                "Le président a annoncé mercredi une réforme des retraites très contestée. \
+                 Les syndicats dénoncent un projet « injuste » et prévoient une grève générale à Noël.",
+                encoding_rs::WINDOWS_1252,
+            ),
+            (
+                "ru.txt",
+                "Правительство объявило в среду о новой реформе пенсионной системы. \
+                 Профсоюзы назвали проект несправедливым и готовят всеобщую забастовку.",
+                encoding_rs::WINDOWS_1251,
+            ),
+            (
+                "ja.txt",
+                "政府は水曜日、年金制度の新たな改革を発表した。労働組合はこの計画を不公平だと批判し、\
+                 全国的なストライキを準備している。",
+                encoding_rs::SHIFT_JIS,
+            ),
+        ] {
+            let (bytes, _, unmappable) = encoding.encode(text);
+            assert!(!unmappable && std::str::from_utf8(&bytes).is_err(), "{name}");
+            let a = read_one(name, Format::Text, &bytes).unwrap();
+            assert_eq!(a.text, text, "{name}");
+            assert_eq!(a.warnings.len(), 1, "{name}: {:?}", a.warnings);
+            let w = &a.warnings[0];
+            assert!(w.contains(name) && w.contains(encoding.name()), "{w}");
+        }
     }
 
     #[test]

@@ -140,7 +140,9 @@ pub fn missing_names(english: &str, translated: &str, lang: &str) -> Vec<String>
     for entry in entries() {
         for form in entry.forms("en").iter().filter(|f| f.contains(' ')) {
             // Written as a name: one of its words has a capital ("New" is a stopword).
-            let named = form.split(' ').any(|w| english_names.iter().any(|n| n == w));
+            let named = form
+                .split(' ')
+                .any(|w| english_names.iter().any(|n| n == w));
             if !named || !contains_phrase(&english_text, form) {
                 continue;
             }

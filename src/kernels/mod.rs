@@ -10,6 +10,11 @@
 //! bit-identical to them. Work is split over output-column chunks on the
 //! global rayon pool.
 
+// The SIMD kernels are `unsafe fn`s (target features, raw block pointers); the
+// lint makes each one say in an explicit `unsafe {}` block, with a SAFETY note,
+// which of its operations rely on that contract instead of inheriting it.
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod f16;
 mod quantize;
 mod scalar;
@@ -53,6 +58,12 @@ impl Isa {
         })
     }
 
+    /// Whether this CPU runs `self` (detected once).
+    pub fn is_available(self) -> bool {
+        static AVAILABLE: OnceLock<Vec<Isa>> = OnceLock::new();
+        AVAILABLE.get_or_init(Self::available).contains(&self)
+    }
+
     /// Every ISA this CPU can run, weakest first.
     pub fn available() -> Vec<Isa> {
         let mut v = vec![Isa::Scalar];
@@ -86,10 +97,16 @@ pub fn enabled() -> bool {
 /// tensor of type `dtype`. Panics if the type isn't `supports`ed or sizes
 /// don't match.
 pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]) {
-    matmul_with(Isa::detect(), dtype, w, n, k, x, y)
+    matmul_with(Isa::detect(), dtype, w, n, k, x, y).expect("`detect` picks an available ISA")
 }
 
-/// `matmul` with an explicit ISA (which the CPU must support).
+/// The CPU lacks the instructions of the ISA [`matmul_with`] was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this CPU cannot run the {0:?} kernels (it has {available:?}); pick one of those", available = Isa::available())]
+pub struct UnsupportedIsa(pub Isa);
+
+/// `matmul` with an explicit ISA (benchmarks, comparisons), refused when this
+/// CPU does not have it: its kernels would execute instructions it lacks.
 pub fn matmul_with(
     isa: Isa,
     dtype: GgmlDType,
@@ -98,7 +115,10 @@ pub fn matmul_with(
     k: usize,
     x: &[f32],
     y: &mut [f32],
-) {
+) -> Result<(), UnsupportedIsa> {
+    if !isa.is_available() {
+        return Err(UnsupportedIsa(isa));
+    }
     let kern = kernel(dtype, isa).unwrap_or_else(|| panic!("no kernel for {dtype:?}"));
     let (block, bytes) = (dtype.block_size(), dtype.type_size());
     assert!(
@@ -118,7 +138,8 @@ pub fn matmul_with(
         Kernel::Tile(chunk, quantize) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize);
             let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
-            // SAFETY: `kernel` returned this tile for an ISA the CPU has.
+            // SAFETY: `kernel` returned this tile for `isa`, which the CPU has
+            // (checked above).
             job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
         }
         Kernel::TileK(chunk, quantize) => {
@@ -138,6 +159,7 @@ pub fn matmul_with(
             job.run(|c0, c1| job.by_dot(c0, c1, |w, a, r| dot(w, a, batched_k(dtype, r, m))));
         }
     }
+    Ok(())
 }
 
 /// Whether activation row `r` of `m` takes llama.cpp's batched kernel for a

@@ -117,8 +117,8 @@ fn simd_matches_scalar_reference() {
                     let w = random_weights(&mut rng, dtype, n, k);
                     let x = rng.vec(m * k);
                     let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
-                    matmul_with(Isa::Scalar, dtype, &w, n, k, &x, &mut want);
-                    matmul_with(isa, dtype, &w, n, k, &x, &mut got);
+                    matmul_with(Isa::Scalar, dtype, &w, n, k, &x, &mut want).unwrap();
+                    matmul_with(isa, dtype, &w, n, k, &x, &mut got).unwrap();
                     let what = format!("{isa:?} {dtype:?} m={m} k={k}");
                     // same integers, same f32 operations in the same order
                     assert_bits(&got, &want, &what);
@@ -236,4 +236,30 @@ fn activation_quantization_follows_ggml() {
         b[0].bsums[0],
         b[0].qs[..16].iter().map(|&q| q as i16).sum::<i16>()
     );
+}
+
+/// Every ISA this CPU lacks is refused before any kernel runs: the output is
+/// left as it was. (On a CPU with all of them there is nothing to refuse.)
+#[test]
+fn an_isa_the_cpu_lacks_is_refused_not_run() {
+    let all = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni];
+    let available = Isa::available();
+    assert!(available.contains(&Isa::Scalar));
+    let (n, k) = (4, 32);
+    let mut rng = Rng(7);
+    let w = random_weights(&mut rng, GgmlDType::Q8_0, n, k);
+    let x = rng.vec(k);
+    for isa in all {
+        let mut y = vec![f32::NAN; n];
+        let got = matmul_with(isa, GgmlDType::Q8_0, &w, n, k, &x, &mut y);
+        if available.contains(&isa) {
+            assert_eq!(got, Ok(()));
+            assert!(y.iter().all(|v| v.is_finite()), "{isa:?}: {y:?}");
+        } else {
+            let err = got.unwrap_err();
+            assert_eq!(err, UnsupportedIsa(isa));
+            assert!(err.to_string().contains(&format!("{isa:?}")), "{err}");
+            assert!(y.iter().all(|v| v.is_nan()), "{isa:?} ran: {y:?}");
+        }
+    }
 }

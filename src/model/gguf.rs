@@ -33,6 +33,8 @@ impl Gguf {
             )));
         }
         reader.rewind().map_err(|e| Error::io(path, e))?;
+        check_alignment(path, &mut reader, file_size)?;
+        reader.rewind().map_err(|e| Error::io(path, e))?;
         let content = gguf_file::Content::read(&mut reader).map_err(|e| {
             Error::Model(format!(
                 "{}: cannot read the GGUF header ({e}); the file is damaged or truncated: \
@@ -51,14 +53,29 @@ impl Gguf {
     }
 
     /// A truncated download would otherwise fail halfway through loading with a
-    /// bare I/O error; check every tensor's extent up front instead.
+    /// bare I/O error; check every tensor's extent up front instead (with checked
+    /// arithmetic: the sizes come from the file).
     fn check_complete(&self) -> Result<()> {
         let mut needed = self.content.tensor_data_offset;
-        for info in self.content.tensor_infos.values() {
-            let elems = info.shape.elem_count() as u64;
-            let block = info.ggml_dtype.block_size() as u64;
-            let bytes = elems / block * info.ggml_dtype.type_size() as u64;
-            needed = needed.max(self.content.tensor_data_offset + info.offset + bytes);
+        for (name, info) in &self.content.tensor_infos {
+            let end = tensor_bytes(info)
+                .map_err(|why| {
+                    Error::Model(format!(
+                        "{}: tensor `{name}` {why}; the file is damaged: download it again",
+                        self.path.display()
+                    ))
+                })?
+                .checked_add(info.offset)
+                .and_then(|b| b.checked_add(self.content.tensor_data_offset))
+                .ok_or_else(|| {
+                    Error::Model(format!(
+                        "{}: tensor `{name}` has an offset ({}) past any file size; \
+                         the file is damaged: download it again",
+                        self.path.display(),
+                        info.offset
+                    ))
+                })?;
+            needed = needed.max(end);
         }
         if needed > self.file_size {
             return Err(Error::Model(format!(
@@ -143,8 +160,8 @@ impl Gguf {
         }
         let mut by_type: Vec<(GgmlDType, u64)> = Vec::new();
         for info in self.content.tensor_infos.values() {
-            let bytes = (info.shape.elem_count() / info.ggml_dtype.block_size()
-                * info.ggml_dtype.type_size()) as u64;
+            // open() checked every size
+            let bytes = tensor_bytes(info).unwrap_or(0);
             match by_type.iter_mut().find(|(t, _)| *t == info.ggml_dtype) {
                 Some((_, b)) => *b += bytes,
                 None => by_type.push((info.ggml_dtype, bytes)),
@@ -156,6 +173,106 @@ impl Gguf {
             .map(|(t, _)| format!("{t:?}"))
             .unwrap_or_else(|| "unknown".into())
     }
+}
+
+/// The bytes a tensor's data takes, or why its shape cannot be stored.
+fn tensor_bytes(info: &gguf_file::TensorInfo) -> std::result::Result<u64, String> {
+    let dims = info.shape.dims();
+    let elems = dims
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .ok_or_else(|| format!("has a shape ({dims:?}) too large to exist"))?;
+    let block = info.ggml_dtype.block_size() as u64;
+    if elems % block != 0 {
+        return Err(format!(
+            "has {elems} values, not a multiple of {block} ({:?} stores blocks of {block})",
+            info.ggml_dtype
+        ));
+    }
+    (elems / block)
+        .checked_mul(info.ggml_dtype.type_size() as u64)
+        .ok_or_else(|| format!("has a shape ({dims:?}) too large to exist"))
+}
+
+/// candle's reader rounds the tensor data offset up to `general.alignment` and
+/// panics when it is 0, so read that key first by walking the metadata (without
+/// keeping it). Anything malformed is left to candle's reader, which reports it.
+fn check_alignment(path: &Path, r: &mut BufReader<File>, file_size: u64) -> Result<()> {
+    match scan_alignment(r, file_size) {
+        Some(a) if a == 0 || !a.is_power_of_two() => Err(Error::Model(format!(
+            "{}: general.alignment is {a}, but it must be a power of two (GGUF's default \
+             is 32); the file is damaged: convert or download it again",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The integer `general.alignment`, if the metadata holds one (None also when the
+/// header is malformed).
+fn scan_alignment<R: Read + Seek>(r: &mut R, file_size: u64) -> Option<u64> {
+    // a little-endian unsigned integer of n bytes
+    let read = |r: &mut R, n: usize| -> Option<u64> {
+        let mut buf = [0u8; 8];
+        r.read_exact(&mut buf[..n]).ok()?;
+        Some(u64::from_le_bytes(buf))
+    };
+    r.seek(std::io::SeekFrom::Start(4)).ok()?;
+    let version = read(r, 4)?;
+    // GGUF v1 has 32-bit counts and lengths, later versions 64-bit
+    let len = if version == 1 { 4 } else { 8 };
+    let _tensors = read(r, len)?;
+    let kvs = read(r, len)?;
+    let skip = |r: &mut R, n: u64| -> Option<()> {
+        let at = r.stream_position().ok()?;
+        (at.checked_add(n)? <= file_size).then_some(())?;
+        r.seek(std::io::SeekFrom::Current(i64::try_from(n).ok()?))
+            .ok()?;
+        Some(())
+    };
+    // value types 0..=12: u8 i8 u16 i16 u32 i32 f32 bool string array u64 i64 f64
+    let fixed = |ty: u64| -> Option<u64> {
+        Some(match ty {
+            0 | 1 | 7 => 1,
+            2 | 3 => 2,
+            4..=6 => 4,
+            10..=12 => 8,
+            _ => return None,
+        })
+    };
+    for _ in 0..kvs {
+        let key_len = read(r, len)?;
+        let mut key = vec![0u8; usize::try_from(key_len.min(64)).ok()?];
+        r.read_exact(&mut key).ok()?;
+        skip(r, key_len - key.len() as u64)?;
+        let ty = read(r, 4)?;
+        if key == b"general.alignment" {
+            return read(r, fixed(ty)? as usize);
+        }
+        match ty {
+            8 => {
+                let n = read(r, len)?;
+                skip(r, n)?;
+            }
+            9 => {
+                let elem = read(r, 4)?;
+                let count = read(r, len)?;
+                match elem {
+                    8 => {
+                        for _ in 0..count {
+                            let n = read(r, len)?;
+                            skip(r, n)?;
+                        }
+                    }
+                    // nested arrays are not used by any model; candle bounds their depth
+                    9 => return None,
+                    _ => skip(r, count.checked_mul(fixed(elem)?)?)?,
+                }
+            }
+            _ => skip(r, fixed(ty)?)?,
+        }
+    }
+    None
 }
 
 /// llama.cpp's `llama_ftype` names for `general.file_type`.
@@ -216,5 +333,43 @@ mod tests {
         let f = write_tmp(&bytes);
         let err = Gguf::open(f.path()).err().unwrap().to_string();
         assert!(err.contains("damaged or truncated"), "{err}");
+    }
+
+    /// Bytes of the one-tensor GGUF with the u64 at `delta` bytes past the end of
+    /// its tensor's name replaced by `value`.
+    fn patched(delta: usize, value: u64) -> tempfile::NamedTempFile {
+        use crate::model::synthetic::TinyGguf;
+        let mut bytes = TinyGguf::bare("llama").bytes().unwrap();
+        let name = b"token_embd.weight";
+        let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+        bytes[at + delta..at + delta + 8].copy_from_slice(&value.to_le_bytes());
+        write_tmp(&bytes)
+    }
+
+    #[test]
+    fn tensor_sizes_that_overflow_are_errors() {
+        // after the name: n_dims (u32), ne0, ne1 (u64), type (u32), offset (u64)
+        let f = patched(4 + 8, u64::MAX / 2);
+        let err = Gguf::open(f.path()).err().unwrap().to_string();
+        assert!(err.contains("`token_embd.weight` has a shape"), "{err}");
+        assert!(err.contains("too large to exist"), "{err}");
+        let f = patched(4 + 16 + 4, u64::MAX - 4);
+        let err = Gguf::open(f.path()).err().unwrap().to_string();
+        assert!(err.contains("has an offset"), "{err}");
+    }
+
+    #[test]
+    fn alignment_scan_finds_the_key_or_nothing() {
+        use crate::model::synthetic::TinyGguf;
+        let t = TinyGguf::llama().set("general.alignment", gguf_file::Value::U32(64));
+        let bytes = t.bytes().unwrap();
+        let len = bytes.len() as u64;
+        assert_eq!(
+            scan_alignment(&mut std::io::Cursor::new(&bytes), len),
+            Some(64)
+        );
+        let bytes = TinyGguf::bare("llama").bytes().unwrap();
+        let len = bytes.len() as u64;
+        assert_eq!(scan_alignment(&mut std::io::Cursor::new(&bytes), len), None);
     }
 }

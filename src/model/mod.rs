@@ -4,9 +4,12 @@ pub mod generate;
 pub mod gguf;
 pub mod linear;
 pub mod resolve;
+#[doc(hidden)]
+pub mod synthetic;
 pub mod template;
 pub mod tokenizer;
 pub mod transformer;
+mod validate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +54,17 @@ impl Model {
         let tokenizer = TextTokenizer::from_gguf(&g.content, Some(&path))?;
         let format = PromptFormat::from_gguf(&g.content)?;
         let weights = Transformer::load(&mut g)?;
+        // A tokenizer.json beside the model may have its own vocabulary: ids past
+        // the embeddings would index out of them.
+        if tokenizer.vocab_size() > weights.config.vocab_size {
+            return Err(crate::Error::Model(format!(
+                "{}: the tokenizer has {} tokens but the model's embeddings only {}; \
+                 use the tokenizer made for this model",
+                path.display(),
+                tokenizer.vocab_size(),
+                weights.config.vocab_size
+            )));
+        }
         Ok(Self {
             name,
             architecture,

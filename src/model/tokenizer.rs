@@ -191,6 +191,8 @@ pub struct TextTokenizer {
     eos: Option<u32>,
     add_bos: bool,
     eog: Vec<u32>,
+    /// Bytes of the longest token's text (see [`Self::longest_token_bytes`]).
+    longest: usize,
 }
 
 /// `<model stem>.tokenizer.json` beside the model, or a plain `tokenizer.json` when the
@@ -260,6 +262,7 @@ impl TextTokenizer {
         let mut inner = inner;
         add_tokens(&mut inner, &meta.tokens, &types)?;
         Ok(Self {
+            longest: meta.tokens.iter().map(String::len).max().unwrap_or(1),
             inner,
             encoder: Encoder::Gguf { partition },
             bos: meta.bos,
@@ -276,6 +279,7 @@ impl TextTokenizer {
         let meta = Meta::read(md)?;
         let mut types = meta.types.clone();
         let eog = eog_ids(md, &meta.tokens, &mut types);
+        let longest = inner.get_vocab(true).keys().map(String::len).max();
         let add_bos_default = meta.model == "llama"
             || meta
                 .pre
@@ -287,6 +291,7 @@ impl TextTokenizer {
             encoder: Encoder::Json {
                 plain: Box::default(),
             },
+            longest: longest.unwrap_or(1),
             bos: meta.bos,
             eos: meta.eos,
             add_bos: meta_bool(md, "tokenizer.ggml.add_bos_token").unwrap_or(add_bos_default),
@@ -387,6 +392,13 @@ impl TextTokenizer {
 
     pub fn is_eog(&self, id: u32) -> bool {
         self.eog.binary_search(&id).is_ok()
+    }
+
+    /// Bytes of the longest token's text. A token stands for at most that many
+    /// bytes of input (byte-level BPE spells each byte with one or two, SentencePiece
+    /// its space with three), so a text of `n` bytes has at least `n / this` tokens.
+    pub fn longest_token_bytes(&self) -> usize {
+        self.longest
     }
 
     pub fn vocab_size(&self) -> usize {

@@ -24,6 +24,7 @@ use rayon::prelude::*;
 
 use super::gguf::Gguf;
 use super::linear::QLinear;
+use super::validate;
 use crate::error::{Error, Result};
 
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
@@ -101,9 +102,10 @@ impl Config {
         let n_embd = g.usize(&key("embedding_length"))?;
         let n_head = g.usize(&key("attention.head_count"))?;
         let n_kv_head = g.usize(&key("attention.head_count_kv")).unwrap_or(n_head);
+        // (validate::config rejects a head_count of 0)
         let head_dim = g
             .usize(&key("attention.key_length"))
-            .unwrap_or(n_embd / n_head);
+            .unwrap_or(n_embd.checked_div(n_head).unwrap_or(0));
         let gemma = arch == Arch::Gemma3;
         let vocab_size = g
             .get("tokenizer.ggml.tokens")
@@ -112,7 +114,7 @@ impl Config {
             .or_else(|| g.usize(&key("vocab_size")).ok())
             .unwrap_or(0);
         let rope_base = g.f32(&key("rope.freq_base")).unwrap_or(10_000.0);
-        Ok(Self {
+        let config = Self {
             arch,
             n_layer: g.usize(&key("block_count"))?,
             n_embd,
@@ -141,7 +143,9 @@ impl Config {
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
             scale_q: gemma,
             gelu: gemma,
-        })
+        };
+        validate::config(g, &config, &key)?;
+        Ok(config)
     }
 
     fn layer_window(&self, layer: usize) -> Option<usize> {
@@ -224,7 +228,8 @@ pub struct Transformer {
 impl Transformer {
     pub fn load(g: &mut Gguf) -> Result<Self> {
         let (arch, arch_name) = Arch::of(g)?;
-        let config = Config::from_gguf(g, arch, &arch_name)?;
+        let mut config = Config::from_gguf(g, arch, &arch_name)?;
+        validate::tensors(g, &mut config, &|k| format!("{arch_name}.{k}"))?;
         let eps = config.eps;
         let embeddings = Arc::new(g.tensor("token_embd.weight")?);
         // Tied embeddings (no output.weight) are shared, not loaded twice.
