@@ -5,8 +5,8 @@
 # over 30 s) or runs out of memory; the input is left in target/fuzz-artifacts/.
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). Uses the nightly toolchain when
-# rustup has one, else the default toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz
-# passes nightly-only flags). No sanitizer (-s none): the code is Rust, and the
+# rustup has one (unless FUZZ_TOOLCHAIN=stable), else the default toolchain with
+# RUSTC_BOOTSTRAP=1 (cargo-fuzz passes nightly-only flags). No sanitizer (-s none): the code is Rust, and the
 # fuzzing build keeps debug assertions and overflow checks on (-a).
 # The chunk and tokenizer targets use the models from scripts/fetch-models.sh, and
 # return at once when they are absent.
@@ -22,14 +22,16 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     exit 2
 fi
 toolchain=()
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+build=fuzz
+if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     toolchain=(+nightly)
 else
     export RUSTC_BOOTSTRAP=1
+    build=fuzz-stable # its own folder: switching toolchains would rebuild everything
 fi
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 fuzz=(cargo "${toolchain[@]}" fuzz)
-flags=(-s none -a --target-dir "$target_dir/fuzz")
+flags=(-s none -a --target-dir "$target_dir/$build")
 
 cd fuzz
 targets=("$@")

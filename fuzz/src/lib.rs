@@ -36,7 +36,7 @@ pub struct Tok {
     pub file: &'static str,
     pub tokenizer: TextTokenizer,
     /// Byte-level BPE only: whether byte `b` has a token. Some vocabularies lack a
-    /// few (SmolLM2: six control characters and the lead bytes 0xF1..0xFF).
+    /// few (SmolLM2: 0x04 0x06 0x13 0x14 0x16 0x1d, and 0xc0 0xc1 0xf1 0xf2 0xf5..=0xff).
     pub byte_tokens: Option<[bool; 256]>,
 }
 
