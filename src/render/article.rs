@@ -202,7 +202,12 @@ pub fn reference(s: &SentenceSupport) -> String {
 
 /// The summary with a source reference after each sentence (or point).
 pub fn grounded_summary(support: &[SentenceSupport], style: Style) -> String {
-    let marked = |s: &SentenceSupport| format!("{} {}", escape_inline(&s.sentence), reference(s));
+    laid_out(support, style, escape_inline)
+}
+
+/// Sentences (each as `text` makes it, then its reference) as a paragraph or points.
+fn laid_out(support: &[SentenceSupport], style: Style, text: impl Fn(&str) -> String) -> String {
+    let marked = |s: &SentenceSupport| format!("{} {}", text(&s.sentence), reference(s));
     match style {
         Style::Paragraph => {
             let sentences: Vec<String> = support.iter().map(marked).collect();
@@ -221,17 +226,7 @@ pub fn plain_summary(summary: &str, support: &[SentenceSupport], style: Style) -
     if support.is_empty() {
         return format!("{}\n", summary.trim());
     }
-    let marked = |s: &SentenceSupport| format!("{} {}", s.sentence, reference(s));
-    let mut out = match style {
-        Style::Paragraph => {
-            let sentences: Vec<String> = support.iter().map(marked).collect();
-            format!("{}\n", sentences.join(" "))
-        }
-        Style::Bullets => support
-            .iter()
-            .map(|s| format!("- {}\n", marked(s)))
-            .collect(),
-    };
+    let mut out = laid_out(support, style, str::to_string);
     out.push_str("\nSources:\n");
     for c in cited(support) {
         out.push_str(&format!("  S{} (¶{}): {}\n", c.n, c.paragraph, c.text));
