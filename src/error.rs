@@ -28,6 +28,9 @@ pub enum Error {
     /// A prompt does not fit in the model's context.
     #[error("{0}")]
     Context(String),
+    /// The work on one article ran past its deadline.
+    #[error("{0}")]
+    Deadline(String),
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
 }
@@ -39,4 +42,13 @@ impl Error {
             source,
         }
     }
+}
+
+/// The message a panic carried, for an "internal error" line.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown")
 }

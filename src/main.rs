@@ -94,6 +94,12 @@ struct ArticleArgs {
     /// Tokens of context repeated between consecutive chunks of a long article.
     #[arg(long, default_value_t = 0)]
     overlap: usize,
+    /// Refuse articles longer than this many tokens.
+    #[arg(long, default_value_t = pipeline::DEFAULT_MAX_ARTICLE_TOKENS)]
+    max_article_tokens: usize,
+    /// Give up on an article after this many seconds (0: never).
+    #[arg(long, default_value_t = 1800)]
+    deadline: u64,
 }
 
 impl ArticleArgs {
@@ -118,6 +124,8 @@ impl ArticleArgs {
             translate_full: self.translate_full,
             window: self.context,
             overlap: self.overlap,
+            max_article_tokens: self.max_article_tokens,
+            deadline: (self.deadline > 0).then(|| std::time::Duration::from_secs(self.deadline)),
         })
     }
 }
@@ -225,16 +233,47 @@ fn main() -> ExitCode {
         eprintln!("abridge: error: {e:#}");
         return ExitCode::from(2);
     }
-    if let Command::Digest { .. } = cli.command {
-        return digest(cli.command, cli.quiet);
-    }
-    // On a worker of the pool: each matmul's parallel split is then picked up by
-    // the other (spinning) workers instead of waking the pool from outside.
-    match rayon::scope(|_| run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("abridge: error: {e:#}");
-            ExitCode::FAILURE
+    // A panic is a bug, reported once as an internal error naming the input (the
+    // digest also catches it per article and goes on); its details at -vv.
+    std::panic::set_hook(Box::new(|info| tracing::debug!("{info}")));
+    let subject = cli.command.subject();
+    let quiet = cli.quiet;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Command::Digest { .. } = cli.command {
+            return digest(cli.command, quiet);
+        }
+        // On a worker of the pool: each matmul's parallel split is then picked up by
+        // the other (spinning) workers instead of waking the pool from outside.
+        match rayon::scope(|_| run(cli.command)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("abridge: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }));
+    outcome.unwrap_or_else(|panic| {
+        eprintln!(
+            "abridge: error: internal error while working on {subject}: {}; please report it \
+             with that input",
+            abridge::error::panic_message(&*panic)
+        );
+        ExitCode::FAILURE
+    })
+}
+
+impl Command {
+    /// What the command works on, for an internal error's message.
+    fn subject(&self) -> String {
+        match self {
+            Command::Summarize { input, .. } | Command::Translate { input, .. } => {
+                input.display().to_string()
+            }
+            Command::Generate { prompt_file, .. } | Command::Bench { prompt_file, .. } => {
+                prompt_file.display().to_string()
+            }
+            Command::Digest { inputs, .. } => format!("{} inputs", inputs.len()),
+            Command::Models => "the model list".to_string(),
         }
     }
 }
@@ -312,8 +351,9 @@ fn run(command: Command) -> Result<()> {
             let opts = article.options()?;
             let article = Article::read(&input)?;
             let model = load(&model.model)?;
-            let runner = Runner::new(&model, opts.window(&model));
-            let done = pipeline::process_article(&runner, &article.text, &opts)?;
+            let runner = Runner::new(&model, opts.window(&model)).with_deadline(opts.deadline);
+            let done = pipeline::process_article(&runner, &article.text, &opts)
+                .with_context(|| format!("cannot summarize {}", article.input))?;
             let mut warnings = article.warnings.clone();
             warnings.extend(done.summary.warnings.iter().cloned());
             if json {

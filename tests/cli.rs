@@ -396,3 +396,32 @@ fn unknown_language_is_refused() {
         .arg(smollm2()));
     assert_clean_error(&o, "unknown language `Klingonese`");
 }
+
+/// Limits with a message naming the flag: an article over `--max-article-tokens` is
+/// refused before any generation, and one that outlasts `--deadline` is given up.
+#[test]
+fn article_limits_name_their_flags() {
+    let hf = tempfile::tempdir().unwrap();
+    let o = run(abridge(hf.path())
+        .args(["summarize", "--max-article-tokens", "100"])
+        .arg(seed())
+        .arg("--model")
+        .arg(smollm2()));
+    assert_clean_error(&o, "--max-article-tokens");
+    assert!(
+        stderr(&o).contains("over the limit of 100"),
+        "{}",
+        stderr(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.txt");
+    let text = std::fs::read_to_string(seed()).unwrap();
+    std::fs::write(&long, text.repeat(6)).unwrap();
+    let o = run(abridge(hf.path())
+        .args(["summarize", "--deadline", "1", "--context", "1024"])
+        .arg(&long)
+        .arg("--model")
+        .arg(smollm2()));
+    assert_clean_error(&o, "--deadline");
+}

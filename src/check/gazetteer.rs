@@ -149,7 +149,7 @@ President|président/présidente|Präsident/Präsidentin|presidente/presidenta|p
 Minister|ministre|Minister/Ministerin|ministro/ministra|ministro|ministro/ministra
 State|État/Etat|Staat|Estado|Stato|Estado
 Christmas Eve|veille de Noël/réveillon de Noël|Heiligabend/Heiligen Abend|Nochebuena|vigilia di Natale|véspera de Natal
-New Year's Eve|Saint-Sylvestre/réveillon du Nouvel An|Silvester|Nochevieja|San Silvestro/vigilia di Capodanno|véspera de Ano Novo/réveillon de Ano Novo
+New Year's Eve|Saint-Sylvestre/réveillon du Nouvel An/veille du Nouvel An/veille du jour de l'An|Silvester/Silvesterabend/Neujahrsabend|Nochevieja|San Silvestro/vigilia di Capodanno|véspera de Ano Novo/réveillon de Ano Novo
 New Year|Nouvel An/Nouvel an|Neujahr/neue Jahr|Año Nuevo|Capodanno/anno nuovo|Ano Novo
 Christmas|Noël|Weihnachten|Navidad|Natale|Natal
 Islamic|islamique|islamisch|islámico/islámica|islamico/islamica|islâmico/islâmica

@@ -24,6 +24,8 @@ pub struct GenerateOptions {
     /// Strings that end the answer (not included in it): base models have no
     /// end-of-turn token.
     pub stop: Vec<String>,
+    /// Give up (with [`Error::Deadline`]) when a step would start after this.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for GenerateOptions {
@@ -37,6 +39,7 @@ impl Default for GenerateOptions {
             repeat_last_n: 64,
             ignore_eos: false,
             stop: Vec::new(),
+            deadline: None,
         }
     }
 }
@@ -145,6 +148,12 @@ impl Model {
                     stop = StopReason::ContextFull;
                 }
                 break;
+            }
+            if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Deadline(format!(
+                    "the deadline passed after {} generated tokens",
+                    ids.len()
+                )));
             }
             logits = self.weights.forward(&[next], &mut cache)?;
         }

@@ -48,7 +48,15 @@ pub struct ArticleOptions {
     pub window: Option<usize>,
     /// Tokens of context repeated between consecutive chunks.
     pub overlap: usize,
+    /// Longer articles are refused at once (`--max-article-tokens`).
+    pub max_article_tokens: usize,
+    /// Work on one article stops after this long (`--deadline`).
+    pub deadline: Option<std::time::Duration>,
 }
+
+/// A long feature is 10-20k tokens; 50k leaves room for a report while bounding
+/// what one article can cost (map-reduce time grows with it).
+pub const DEFAULT_MAX_ARTICLE_TOKENS: usize = 50_000;
 
 impl ArticleOptions {
     /// The working window on `model`.
@@ -80,6 +88,7 @@ pub struct Processed {
 /// Summarizes `text`, checks and grounds the summary, and translates it (and, if
 /// asked, the whole text) with checks: the one path behind every front door.
 pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Result<Processed> {
+    check_length(runner, text, opts.max_article_tokens)?;
     let spec = SummarySpec {
         sentences: opts.sentences,
         style: opts.style,
@@ -103,6 +112,28 @@ pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Re
         translations,
         full_translations,
     })
+}
+
+/// Refuses an article over `max` tokens, without tokenizing a text so large that
+/// counting it would itself take long (text runs under 16 bytes a token).
+fn check_length(runner: &Runner, text: &str, max: usize) -> Result<()> {
+    let refuse = |tokens: String| {
+        Error::Input(format!(
+            "the article is {tokens} tokens long, over the limit of {max}; raise it with \
+             --max-article-tokens"
+        ))
+    };
+    // A token is at least a byte, so a text of at most `max` bytes always fits.
+    if text.len() <= max {
+        return Ok(());
+    }
+    if text.len() / 16 > max {
+        return Err(refuse(format!("about {}", text.len() / 4)));
+    }
+    match runner.count(text)? {
+        n if n > max => Err(refuse(n.to_string())),
+        _ => Ok(()),
+    }
 }
 
 /// What a run did, for the final line and the exit code.
@@ -300,14 +331,10 @@ fn run_article(
     settings: &Settings,
 ) -> Done {
     let started = Instant::now();
-    let runner = Runner::new(model, window);
+    let runner = Runner::new(model, window).with_deadline(settings.opts.article.deadline);
     let result = catch_unwind(AssertUnwindSafe(|| article_doc(&runner, article, settings)))
         .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown");
+            let what = crate::error::panic_message(&*panic);
             Err(Error::Model(format!("internal error: {what}")))
         });
     let seconds = started.elapsed().as_secs_f64();

@@ -2,10 +2,11 @@
 //! window checks every job needs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::chunk::TokenCount;
 use crate::error::{Error, Result};
-use crate::model::{GenerateOptions, Model};
+use crate::model::{GenerateOptions, Model, StopReason};
 use crate::prompts::Prompt;
 
 /// A model with the digest's working window; shared by the jobs of one article
@@ -14,8 +15,17 @@ pub struct Runner<'m> {
     pub model: &'m Model,
     /// Prompt plus answer never exceed this many tokens.
     pub window: usize,
+    /// No generation starts (or goes on) after this.
+    deadline: Option<(Instant, Duration)>,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
+}
+
+/// One answer, and whether the token limit stopped it (it may then be cut short).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub text: String,
+    pub cut: bool,
 }
 
 impl<'m> Runner<'m> {
@@ -23,13 +33,25 @@ impl<'m> Runner<'m> {
         Self {
             model,
             window,
+            deadline: None,
             tokens_in: AtomicU64::new(0),
             tokens_out: AtomicU64::new(0),
         }
     }
 
+    /// The same, giving up on the work `limit` from now (`--deadline`).
+    pub fn with_deadline(mut self, limit: Option<Duration>) -> Self {
+        self.deadline = limit.map(|l| (Instant::now() + l, l));
+        self
+    }
+
     /// Greedy answer to `prompt`, at most `max_tokens` long, trimmed.
-    pub fn answer(&self, prompt: &Prompt, max_tokens: usize) -> Result<String> {
+    pub fn answer(&self, prompt: &Prompt, max_tokens: usize) -> Result<Answer> {
+        if let Some((at, limit)) = self.deadline {
+            if Instant::now() >= at {
+                return Err(deadline_error(limit));
+            }
+        }
         let ids = self.model.prompt_tokens(prompt)?;
         if ids.len() + max_tokens > self.window {
             // Budgets are computed so that this does not happen; say so if it does.
@@ -43,14 +65,25 @@ impl<'m> Runner<'m> {
         let opts = GenerateOptions {
             max_tokens,
             stop: prompt.stop().iter().map(|s| s.to_string()).collect(),
+            deadline: self.deadline.map(|(at, _)| at),
             ..Default::default()
         };
-        let g = self.model.generate(&ids, &opts, &mut |_| {})?;
+        let g = match self.model.generate(&ids, &opts, &mut |_| {}) {
+            Err(Error::Deadline(_)) => {
+                return Err(deadline_error(
+                    self.deadline.map_or(Duration::ZERO, |d| d.1),
+                ))
+            }
+            other => other?,
+        };
         self.tokens_in
             .fetch_add(ids.len() as u64, Ordering::Relaxed);
         self.tokens_out
             .fetch_add(g.generated_tokens() as u64, Ordering::Relaxed);
-        Ok(g.text.trim().to_string())
+        Ok(Answer {
+            text: g.text.trim().to_string(),
+            cut: g.stop != StopReason::EndOfGeneration,
+        })
     }
 
     /// Tokens of `text` alone, as the model's tokenizer counts them.
@@ -71,4 +104,11 @@ impl<'m> Runner<'m> {
             self.tokens_out.load(Ordering::Relaxed),
         )
     }
+}
+
+fn deadline_error(limit: Duration) -> Error {
+    Error::Deadline(format!(
+        "gave up after {} s, the per-article deadline; raise it with --deadline SECONDS",
+        limit.as_secs()
+    ))
 }

@@ -227,17 +227,40 @@ fn summary(
         style: spec.style,
         retry,
     };
-    let ask_model = |ask: &SummaryAsk| -> Result<String> {
+    let ask_model = |ask: &SummaryAsk| -> Result<(String, bool)> {
         let answer = runner.answer(&Prompt::summary_of(text, ask, chat), spec.answer_tokens())?;
-        Ok(crate::prompts::unfence(&answer))
+        Ok((crate::prompts::unfence(&answer.text), answer.cut))
     };
-    let mut answer = ask_model(&ask)?;
+    let (mut answer, mut cut_off) = ask_model(&ask)?;
     // One sentence of slack: segmenters and models disagree on what a sentence is.
     if units(&answer, spec.style).len() > spec.sentences + 1 && chat && retry == Retry::First {
         ask.retry = Retry::Length;
-        answer = ask_model(&ask)?;
+        (answer, cut_off) = ask_model(&ask)?;
+    }
+    // Still long: condense the model's own answer (short, so cheap) rather than
+    // keep its first sentences, which are usually the article's lead, copied.
+    if units(&answer, spec.style).len() > spec.sentences + 1 && chat && retry == Retry::First {
+        let condense = SummaryAsk {
+            source: Source::Summaries,
+            retry: Retry::Length,
+            ..ask
+        };
+        let prompt = Prompt::summary_of(&answer, &condense, chat);
+        let shorter = runner.answer(&prompt, spec.answer_tokens())?;
+        let shorter_text = crate::prompts::unfence(&shorter.text);
+        if !shorter_text.is_empty()
+            && units(&shorter_text, spec.style).len() < units(&answer, spec.style).len()
+        {
+            (answer, cut_off) = (shorter_text, shorter.cut);
+        }
     }
     let mut warnings = Vec::new();
+    if cut_off {
+        warnings.push(format!(
+            "the summary's answer stopped at the {}-token limit",
+            spec.answer_tokens()
+        ));
+    }
     let mut items = units(&answer, spec.style);
     let cut = items.len() > spec.sentences + 1;
     if cut {

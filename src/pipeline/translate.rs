@@ -28,11 +28,15 @@ pub fn translate(runner: &Runner, text: &str, lang: &str) -> Translation {
     let language = language_name(lang).unwrap_or(lang);
     let mut last = TranslationChecks::default();
     for attempt in [Attempt::Whole, Attempt::Sentences] {
-        let answer = match translate_with(runner, text, language, attempt) {
+        let (answer, cut) = match translate_with(runner, text, language, attempt) {
             Ok(answer) => answer,
             Err(e) => return failed(lang, format!("{e}"), last),
         };
-        let checks = check(text, &answer, lang, language, attempt as u32);
+        let mut checks = check(text, &answer, lang, language, attempt as u32);
+        if cut {
+            // Cut at the token limit: part of the text may be missing.
+            checks.language = Some(Check::failed("the answer stopped at the token limit"));
+        }
         if checks.failures().is_empty() {
             let warning = checks.language.as_ref().and_then(|c| c.detail.clone());
             return Translation {
@@ -106,7 +110,13 @@ enum Attempt {
 }
 
 /// Base models, whose completion prompt ends at a newline, go line by line.
-fn translate_with(runner: &Runner, text: &str, language: &str, attempt: Attempt) -> Result<String> {
+/// The translation, and whether any piece of it stopped at the token limit.
+fn translate_with(
+    runner: &Runner,
+    text: &str,
+    language: &str,
+    attempt: Attempt,
+) -> Result<(String, bool)> {
     let chat = runner.model.is_chat();
     let strict = attempt == Attempt::Sentences;
     let prompt = |t: &str| Prompt::translation(t, language, chat, strict);
@@ -126,6 +136,7 @@ fn translate_with(runner: &Runner, text: &str, language: &str, attempt: Attempt)
     let options = ChunkOptions { budget, overlap: 0 };
     let separator = if chat { "\n\n" } else { "\n" };
     let mut out = Vec::new();
+    let mut cut = false;
     for paragraph in text
         .split(separator)
         .map(str::trim)
@@ -153,9 +164,10 @@ fn translate_with(runner: &Runner, text: &str, language: &str, attempt: Attempt)
         for piece in pieces {
             let tokens = runner.count(&piece)?;
             let answer = runner.answer(&prompt(&piece), 2 * tokens + MARGIN)?;
-            translated.push(unfence(&answer));
+            cut |= answer.cut;
+            translated.push(unfence(&answer.text));
         }
         out.push(translated.join(" "));
     }
-    Ok(out.join(separator))
+    Ok((out.join(separator), cut))
 }
