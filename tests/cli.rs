@@ -414,6 +414,28 @@ fn article_limits_name_their_flags() {
         stderr(&o)
     );
 
+    // 6 MB of prose, and 6 MB without a space: refused at the default limit at once.
+    let big = tempfile::tempdir().unwrap();
+    let prose = std::fs::read_to_string(seed()).unwrap();
+    for (name, text) in [
+        ("prose.txt", prose.repeat(6_000_000 / prose.len() + 1)),
+        ("line.txt", "abcdefghij".repeat(600_000)),
+    ] {
+        let path = big.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let started = std::time::Instant::now();
+        let o = run(abridge(hf.path())
+            .arg("summarize")
+            .arg(&path)
+            .arg("--model")
+            .arg(smollm2()));
+        assert_clean_error(&o, "over the limit of 50000");
+        eprintln!(
+            "{name}: refused in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
     let dir = tempfile::tempdir().unwrap();
     let long = dir.path().join("long.txt");
     let text = std::fs::read_to_string(seed()).unwrap();
