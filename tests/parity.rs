@@ -15,6 +15,16 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
+/// The greedy pick: the highest logit's token.
+fn argmax(logits: &[f32]) -> u32 {
+    logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0 as u32
+}
+
 fn check(fixture: &str) {
     let fx = common::fixture(fixture);
     let file = fx["model_file"].as_str().unwrap();
@@ -41,12 +51,7 @@ fn check(fixture: &str) {
             .iter()
             .map(|x| x.as_f64().unwrap() as f32)
             .collect();
-        let argmax = ours
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap()
-            .0 as u32;
+        let argmax = argmax(&ours);
         if argmax == top_ids[0] {
             agree += 1;
         } else if top_logits[0] - top_logits[1] > 0.5 {
@@ -128,19 +133,11 @@ fn check_argmax(fixture: &str) {
         .weights
         .new_cache(prompt.len() + generated.len())
         .unwrap();
-    let argmax = |logits: &candle_core::Tensor| -> u32 {
-        let v: Vec<f32> = logits.to_vec1().unwrap();
-        v.iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap()
-            .0 as u32
-    };
     let mut logits = model.weights.forward(&prompt, &mut cache).unwrap();
     let mut agree = 0;
     let mut prefix = None;
     for (step, &want) in generated.iter().enumerate() {
-        if argmax(&logits) == want {
+        if argmax(&logits.to_vec1::<f32>().unwrap()) == want {
             agree += 1;
         } else if prefix.is_none() {
             prefix = Some(step);

@@ -32,6 +32,8 @@ pub struct SourceIndex {
     terms: Vec<BTreeSet<String>>,
     /// Inverse document frequency of each term over the sentences that are not orders.
     idf: HashMap<String, f32>,
+    /// The idf of a term no kept sentence has.
+    absent_idf: f32,
     /// Folded words of the article outside the orders, for the name check.
     folded: HashSet<String>,
     /// Every number the article writes (outside the orders), as digits.
@@ -66,6 +68,7 @@ impl SourceIndex {
             }
         }
         let n = kept().count() as f32;
+        let absent_idf = idf(n, 0.0);
         let idf = df.into_iter().map(|(t, d)| (t, idf(n, d as f32))).collect();
         let mut folded = HashSet::new();
         let mut numbers = HashSet::new();
@@ -78,6 +81,7 @@ impl SourceIndex {
             orders,
             terms,
             idf,
+            absent_idf,
             folded,
             numbers,
         }
@@ -122,8 +126,7 @@ impl SourceIndex {
     /// Weight of a term: rarer in the article is more telling; a term the article
     /// lacks weighs the most (it cannot be supported).
     pub fn idf(&self, term: &str) -> f32 {
-        let n = self.orders.iter().filter(|o| !**o).count() as f32;
-        self.idf.get(term).copied().unwrap_or_else(|| idf(n, 0.0))
+        self.idf.get(term).copied().unwrap_or(self.absent_idf)
     }
 
     /// Whether a folded name is written in the article (in some form) outside the orders.
