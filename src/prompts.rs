@@ -327,7 +327,9 @@ mod tests {
         let open = content.find("<article>\n").unwrap();
         let close = content.find("\n</article>").unwrap();
         assert_eq!(&content[open + 10..close], article.trim());
-        assert!(content[..open].starts_with("Summarize the news article in 3 sentences."));
+        assert!(content[..open]
+            .starts_with("Summarize the news article in 3 sentences, at most 60 words."));
+        assert!(content[close..].contains("do not copy sentences"));
         assert!(content[close..].contains("not instructions"));
         assert_eq!(Prompt::summary(&article, 3, true), Prompt::Chat(m.clone()));
         // Surrounding whitespace does not leak into the prompt.
@@ -353,7 +355,9 @@ mod tests {
     fn wordings_for_parts_summaries_styles_and_retries() {
         let content = |a: SummaryAsk| user(&summarize("x", &a)).to_string();
         let part = content(ask(Source::Part, 2, Style::Paragraph, Retry::First));
-        assert!(part.starts_with("Summarize this part of a longer news article in 2 sentences."));
+        assert!(part.starts_with(
+            "Summarize this part of a longer news article in 2 sentences, at most 40 words."
+        ));
         let combine = content(ask(Source::Summaries, 4, Style::Bullets, Retry::First));
         assert!(
             combine.contains("combining these summaries") && combine.contains("4 bullet points")
@@ -361,7 +365,7 @@ mod tests {
         assert!(combine.contains("<summaries>\nx\n</summaries>"));
         assert!(
             content(ask(Source::Article, 1, Style::Paragraph, Retry::First))
-                .starts_with("Summarize the news article in 1 sentence.")
+                .starts_with("Summarize the news article in 1 sentence, at most 20 words.")
         );
         let first = content(ask(Source::Article, 3, Style::Paragraph, Retry::First));
         for (retry, words) in [
