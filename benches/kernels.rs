@@ -1,10 +1,11 @@
 //! Throughput of `abridge::kernels::matmul` per ISA on the shapes of
-//! Qwen2.5-0.5B and SmolLM2-135M, decode (m=1) and prefill (m=64):
+//! Qwen2.5-0.5B and SmolLM2-135M: decode batches (m = 1..16 independent rows,
+//! each weight block read once for all of them) and prefill (m = 64):
 //! `cargo bench --bench kernels [-- FILTER]`.
 
 use std::time::Instant;
 
-use abridge::kernels::{matmul_with, Isa};
+use abridge::kernels::{matmul_with, Isa, Rows};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
@@ -58,10 +59,16 @@ fn main() {
         let q = std::sync::Arc::new(QTensor::quantize(&w, dtype).unwrap());
         let data = q.data().unwrap();
         let candle = QMatMul::from_arc(q.clone()).unwrap();
-        for m in [1, 64] {
-            if m > 1 && n * k > 50_000_000 {
+        // m = 1..16: a decode batch (one row per sequence); 64: a prefill.
+        for m in [1, 2, 4, 8, 16, 64] {
+            if m > 16 && n * k > 50_000_000 {
                 continue;
             }
+            let rows = if m <= 16 {
+                Rows::Independent
+            } else {
+                Rows::Sequence
+            };
             let x: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 31) % 200) as f32 / 100.0 - 1.0)
                 .collect();
@@ -75,7 +82,7 @@ fn main() {
                     continue;
                 }
                 let run = |y: &mut [f32]| match isa {
-                    Some(isa) => matmul_with(isa, dtype, &data, n, k, &x, y)
+                    Some(isa) => matmul_with(isa, dtype, &data, n, k, &x, y, rows)
                         .expect("one of Isa::available()"),
                     None => {
                         candle.forward(&xt).unwrap();
@@ -95,10 +102,10 @@ fn main() {
                     cpu = cpu.min((cpu_seconds() - c) / iters as f64);
                 }
                 println!(
-                    "{name:>16} m={m:<3} {label:>10}: {:9.1} us ({:9.1} us CPU) {:6.1} GMAC/s {:5.1} GB/s of weights ({threads} threads)",
+                    "{name:>16} m={m:<3} {label:>10}: {:9.1} us ({:9.1} us CPU) {:6.1} GFLOP/s {:5.1} GB/s of weights ({threads} threads)",
                     s * 1e6,
                     cpu * 1e6,
-                    (m * n * k) as f64 / s / 1e9,
+                    2.0 * (m * n * k) as f64 / s / 1e9,
                     data.len() as f64 / s / 1e9
                 );
             }

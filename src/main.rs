@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use abridge::article::Article;
 use abridge::model::resolve::{local_models, models_dir, ModelSpec, ALIASES, DEFAULT_MODEL};
+use abridge::model::scheduler::{Scheduler, SchedulerOptions};
 use abridge::model::{gguf::Gguf, GenerateOptions, Model};
 use abridge::pipeline::runner::Runner;
 use abridge::prompts::{Prompt, Style};
@@ -181,9 +182,15 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         article: ArticleArgs,
-        /// Articles worked on at once (default: the machine's cores, at most 4).
+        /// Articles worked on at once (default: --batch, enough to keep the batch full).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Sequences decoded together in one forward pass (1: one at a time).
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// KV-cache memory for the sequences in flight, in MB (requests wait when full).
+        #[arg(long, default_value_t = 4096)]
+        kv_budget: usize,
         /// Redo articles even when input, model and settings are unchanged.
         #[arg(long)]
         force: bool,
@@ -351,7 +358,8 @@ fn run(command: Command) -> Result<()> {
             let opts = article.options()?;
             let article = Article::read(&input)?;
             let model = load(&model.model)?;
-            let runner = Runner::new(&model, opts.window(&model)).with_deadline(opts.deadline);
+            let scheduler = Scheduler::start(model.clone(), SchedulerOptions::default())?;
+            let runner = Runner::new(&scheduler, opts.window(&model)).with_deadline(opts.deadline);
             let done = pipeline::process_article(&runner, &article.text, &opts)
                 .with_context(|| format!("cannot summarize {}", article.input))?;
             let mut warnings = article.warnings.clone();
@@ -406,7 +414,8 @@ fn run(command: Command) -> Result<()> {
             let window = context
                 .unwrap_or(pipeline::DEFAULT_WINDOW)
                 .min(model.context_length());
-            let runner = Runner::new(&model, window);
+            let scheduler = Scheduler::start(model.clone(), SchedulerOptions::default())?;
+            let runner = Runner::new(&scheduler, window);
             let t = pipeline::translate::translate(&runner, &article.text, code);
             if json {
                 let value = serde_json::json!({
@@ -496,6 +505,8 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
         out,
         article,
         jobs,
+        batch,
+        kv_budget,
         force,
         model,
     } = command
@@ -505,14 +516,20 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
     let reporter = progress::Reporter::new(std::io::stderr().is_terminal(), quiet);
     let run = || -> Result<pipeline::DigestReport> {
         let article = article.options()?;
-        let jobs = jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)));
+        anyhow::ensure!(batch > 0, "--batch must be at least 1");
+        anyhow::ensure!(kv_budget > 0, "--kv-budget must be at least 1 (MB)");
+        let jobs = jobs.unwrap_or(batch);
         anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
         let model = load(&model.model)?;
         let opts = pipeline::DigestOptions {
             out,
             article,
             jobs,
+            scheduler: SchedulerOptions {
+                batch,
+                kv_budget: kv_budget << 20,
+                ..SchedulerOptions::default()
+            },
             force,
         };
         Ok(pipeline::digest(&model, &inputs, &opts, &reporter)?)

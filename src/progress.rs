@@ -15,6 +15,9 @@ pub struct Reporter {
     total: AtomicUsize,
     done: AtomicUsize,
     tokens: AtomicU64,
+    /// Generated tokens/s and mean batch fill (f64 bits), from the scheduler.
+    generating: AtomicU64,
+    fill: AtomicU64,
 }
 
 impl Reporter {
@@ -39,6 +42,8 @@ impl Reporter {
             total: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             tokens: AtomicU64::new(0),
+            generating: AtomicU64::new(0),
+            fill: AtomicU64::new(0),
         }
     }
 
@@ -70,6 +75,12 @@ impl Progress for Reporter {
         ));
     }
 
+    fn throughput(&self, tokens_per_second: f64, batch_fill: f64) {
+        self.generating
+            .store(tokens_per_second.to_bits(), Ordering::Relaxed);
+        self.fill.store(batch_fill.to_bits(), Ordering::Relaxed);
+    }
+
     fn finished(&self, entry: &ManifestEntry) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         let tokens = self
@@ -78,6 +89,9 @@ impl Progress for Reporter {
             + entry.tokens_in
             + entry.tokens_out;
         let rate = tokens as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        let generating = f64::from_bits(self.generating.load(Ordering::Relaxed));
+        let fill = f64::from_bits(self.fill.load(Ordering::Relaxed));
+        let speed = format!("{rate:.0} tok/s, {generating:.1} generated tok/s, batch {fill:.1}");
         let total = self.total.load(Ordering::Relaxed);
         let what = match entry.status {
             Status::Ok => format!(
@@ -89,15 +103,13 @@ impl Progress for Reporter {
             Status::Skipped => format!("skipped {}", entry.input),
         };
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{rate:.0} tok/s"));
+            bar.set_message(speed);
             bar.inc(1);
             if entry.status == Status::Failed {
                 bar.println(format!("abridge: {what}"));
             }
         } else {
-            self.line(&format!(
-                "abridge: [{done}/{total}] {what}  ({rate:.0} tok/s)"
-            ));
+            self.line(&format!("abridge: [{done}/{total}] {what}  ({speed})"));
         }
     }
 }

@@ -31,6 +31,19 @@ use rayon::prelude::*;
 
 pub use quantize::{BlockQ8, BlockQ8K};
 
+/// What the rows of an activation matrix are, which decides the f32 order of
+/// K-quant results (llama.cpp accumulates a batch of positions differently from
+/// one row).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// Consecutive positions of one sequence (a prefill): llama.cpp's batched
+    /// order, so prompts match it.
+    Sequence,
+    /// One row per sequence (a decode batch): each row in the one-row order, so
+    /// a sequence's result does not depend on which others share its batch.
+    Independent,
+}
+
 /// The instruction sets the kernels come in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
@@ -96,8 +109,16 @@ pub fn enabled() -> bool {
 /// y (m x n) = x (m x k) · Wᵀ, with `w` the raw GGUF blocks of an (n x k)
 /// tensor of type `dtype`. Panics if the type isn't `supports`ed or sizes
 /// don't match.
-pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]) {
-    matmul_with(Isa::detect(), dtype, w, n, k, x, y).expect("`detect` picks an available ISA")
+pub fn matmul(
+    dtype: GgmlDType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+    x: &[f32],
+    y: &mut [f32],
+    rows: Rows,
+) {
+    matmul_with(Isa::detect(), dtype, w, n, k, x, y, rows).expect("`detect` picks an available ISA")
 }
 
 /// The CPU lacks the instructions of the ISA [`matmul_with`] was asked for.
@@ -107,6 +128,7 @@ pub struct UnsupportedIsa(pub Isa);
 
 /// `matmul` with an explicit ISA (benchmarks, comparisons), refused when this
 /// CPU does not have it: its kernels would execute instructions it lacks.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_with(
     isa: Isa,
     dtype: GgmlDType,
@@ -115,6 +137,7 @@ pub fn matmul_with(
     k: usize,
     x: &[f32],
     y: &mut [f32],
+    rows: Rows,
 ) -> Result<(), UnsupportedIsa> {
     if !isa.is_available() {
         return Err(UnsupportedIsa(isa));
@@ -137,26 +160,26 @@ pub fn matmul_with(
     match kern {
         Kernel::Tile(chunk, quantize) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
+            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
             // SAFETY: `kernel` returned this tile for `isa`, which the CPU has
             // (checked above).
             job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
         }
         Kernel::TileK(chunk, quantize) => {
             let acts = quantize::quantize_rows_q8k(x, k, quantize);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
+            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
             // SAFETY: as above.
             job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
         }
         Kernel::Dot32(dot) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize::quantize_q8);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
+            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
             job.run(|c0, c1| job.by_dot(c0, c1, |w, a, _| dot(w, a)));
         }
         Kernel::DotK(dot) => {
             let acts = quantize::quantize_rows_q8k(x, k, quantize::quantize_q8k);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y);
-            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, r| dot(w, a, batched_k(dtype, r, m))));
+            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
+            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, r| dot(w, a, job.batched_k(dtype, r))));
         }
     }
     Ok(())
@@ -251,6 +274,8 @@ pub struct Job<'a, A> {
     m: usize,
     n: usize,
     y: OutPtr,
+    /// [`Rows::Independent`]: every row in the one-row order.
+    pub(crate) independent: bool,
 }
 
 /// Below this many weight bytes x rows a matmul runs on the calling thread:
@@ -261,6 +286,7 @@ const SERIAL_WORK: usize = 256 << 10;
 const CHUNK_BYTES: usize = 128 << 10;
 
 impl<'a, A: Sync> Job<'a, A> {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         w: &'a [u8],
         row_bytes: usize,
@@ -269,6 +295,7 @@ impl<'a, A: Sync> Job<'a, A> {
         m: usize,
         n: usize,
         y: OutPtr,
+        rows: Rows,
     ) -> Self {
         Self {
             w,
@@ -278,7 +305,13 @@ impl<'a, A: Sync> Job<'a, A> {
             m,
             n,
             y,
+            independent: rows == Rows::Independent,
         }
+    }
+
+    /// [`batched_k`] for row `r` of this job (never for independent rows).
+    pub(crate) fn batched_k(&self, dtype: GgmlDType, r: usize) -> bool {
+        !self.independent && batched_k(dtype, r, self.m)
     }
 
     /// Splits the columns into chunks over the rayon pool.

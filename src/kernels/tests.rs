@@ -117,8 +117,9 @@ fn simd_matches_scalar_reference() {
                     let w = random_weights(&mut rng, dtype, n, k);
                     let x = rng.vec(m * k);
                     let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
-                    matmul_with(Isa::Scalar, dtype, &w, n, k, &x, &mut want).unwrap();
-                    matmul_with(isa, dtype, &w, n, k, &x, &mut got).unwrap();
+                    matmul_with(Isa::Scalar, dtype, &w, n, k, &x, &mut want, Rows::Sequence)
+                        .unwrap();
+                    matmul_with(isa, dtype, &w, n, k, &x, &mut got, Rows::Sequence).unwrap();
                     let what = format!("{isa:?} {dtype:?} m={m} k={k}");
                     // same integers, same f32 operations in the same order
                     assert_bits(&got, &want, &what);
@@ -148,7 +149,15 @@ fn matches_candle_qmatmul() {
                 .to_vec1()
                 .unwrap();
             let mut got = vec![0f32; m * n];
-            matmul(dtype, &q.data().unwrap(), n, k, &x, &mut got);
+            matmul(
+                dtype,
+                &q.data().unwrap(),
+                n,
+                k,
+                &x,
+                &mut got,
+                Rows::Sequence,
+            );
             // Both quantize activations to 8 bits, with slightly different rounding.
             assert_close(&got, &want, 2e-2, &format!("{dtype:?} m={m}"));
         }
@@ -251,7 +260,7 @@ fn an_isa_the_cpu_lacks_is_refused_not_run() {
     let x = rng.vec(k);
     for isa in all {
         let mut y = vec![f32::NAN; n];
-        let got = matmul_with(isa, GgmlDType::Q8_0, &w, n, k, &x, &mut y);
+        let got = matmul_with(isa, GgmlDType::Q8_0, &w, n, k, &x, &mut y, Rows::Sequence);
         if available.contains(&isa) {
             assert_eq!(got, Ok(()));
             assert!(y.iter().all(|v| v.is_finite()), "{isa:?}: {y:?}");
@@ -260,6 +269,32 @@ fn an_isa_the_cpu_lacks_is_refused_not_run() {
             assert_eq!(err, UnsupportedIsa(isa));
             assert!(err.to_string().contains(&format!("{isa:?}")), "{err}");
             assert!(y.iter().all(|v| v.is_nan()), "{isa:?} ran: {y:?}");
+        }
+    }
+}
+
+/// A decode batch: each independent row gives, to the bit, what it gives alone
+/// (m = 1), for every type, ISA and batch size; so a sequence's tokens do not
+/// depend on the others in its batch.
+#[test]
+fn independent_rows_match_one_row_at_a_time() {
+    let mut rng = Rng(0x5eed_1234);
+    let (n, k) = (40, 512);
+    for dtype in TYPES {
+        let w = random_weights(&mut rng, dtype, n, k);
+        for isa in Isa::available() {
+            for m in [1, 2, 3, 4, 5, 8, 9, 16] {
+                let x = rng.vec(m * k);
+                let mut batch = vec![0f32; m * n];
+                matmul_with(isa, dtype, &w, n, k, &x, &mut batch, Rows::Independent).unwrap();
+                for r in 0..m {
+                    let mut one = vec![0f32; n];
+                    let row = &x[r * k..(r + 1) * k];
+                    matmul_with(isa, dtype, &w, n, k, row, &mut one, Rows::Sequence).unwrap();
+                    let what = format!("{dtype:?} {isa:?} m={m} row {r}");
+                    assert_bits(&batch[r * n..(r + 1) * n], &one, &what);
+                }
+            }
         }
     }
 }

@@ -16,6 +16,8 @@
 
 use std::arch::x86_64::*;
 
+use candle_core::quantized::GgmlDType;
+
 use super::quantize::{BlockQ8, BlockQ8K};
 use super::scalar::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 use super::scalar::{Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
@@ -1030,20 +1032,31 @@ macro_rules! k_isa {
                         match F {
                             Q4K => tile_q45k::<false, R>(w, a, job.nb, &mut out),
                             Q5K => tile_q45k::<true, R>(w, a, job.nb, &mut out),
-                            _ => tile_q6k::<R>(w, a, job.nb, job.m >= 8, &mut out),
+                            _ => tile_q6k::<R>(
+                                w,
+                                a,
+                                job.nb,
+                                job.batched_k(GgmlDType::Q6K, 0),
+                                &mut out,
+                            ),
                         }
                         job.store(&out.map(|v| [v]), r0, c);
                     }
                 }
             }
 
-            /// Columns `c0..c1` of the output, all rows, 4 rows at a time.
+            /// Columns `c0..c1` of the output, all rows, 4 rows at a time (3 for
+            /// independent rows: a 4-row tile is llama.cpp's batched order).
             #[target_feature(enable = $features)]
             pub unsafe fn chunk<const F: u8>(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
                 // SAFETY: within this fn's contract: its pointers address whole blocks or
                 // rows of the caller's slices, and its target features are available.
                 unsafe {
-                    row_tiles!(job, c0, c1, rows::<F>, [1, 2, 3], 4);
+                    if job.independent {
+                        row_tiles!(job, c0, c1, rows::<F>, [1, 2], 3);
+                    } else {
+                        row_tiles!(job, c0, c1, rows::<F>, [1, 2, 3], 4);
+                    }
                 }
             }
         }

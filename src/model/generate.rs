@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use candle_core::Tensor;
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
 use super::tokenizer::TokenStream;
@@ -68,16 +69,78 @@ impl Generation {
     }
 }
 
+/// Prompts are prefilled at most this many positions at a time: llama.cpp's
+/// default micro-batch, so long prompts are computed as it computes them, and
+/// the same way whatever else is being generated (a scheduler interleaves these
+/// chunks with decode steps of other sequences).
+pub const PREFILL_CHUNK: usize = 512;
+
 impl Model {
     /// Generates from `prompt` token ids, calling `on_text` with each piece of
-    /// text as soon as it is complete (for streaming).
+    /// text as soon as it is complete (for streaming). One sequence on the
+    /// calling thread; [`super::scheduler::Scheduler`] runs many in one batch,
+    /// through the same [`Sequence`] steps and with the same results.
     pub fn generate(
         &self,
         prompt: &[u32],
         opts: &GenerateOptions,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
-        let ctx = self.context_length();
+        let mut seq = Sequence::new(self, prompt.to_vec(), Vec::new(), opts.clone())?;
+        while !seq.is_done() {
+            let logits = match seq.prefill_chunk() {
+                Some(chunk) => {
+                    let chunk = chunk.to_vec();
+                    let logits = self.weights.forward(&chunk, &mut seq.cache)?;
+                    seq.prefilled(chunk.len());
+                    if seq.is_prefilling() {
+                        continue;
+                    }
+                    logits
+                }
+                None => self.weights.forward(&[seq.last_token()], &mut seq.cache)?,
+            };
+            on_text(&seq.accept(&logits)?);
+        }
+        let (text, generation) = seq.finish();
+        on_text(&text);
+        Ok(generation)
+    }
+}
+
+/// One sequence being generated, step by step: its prompt (prefilled in
+/// chunks that end at its cache points), KV cache, sampler, stop rules and
+/// decoded text. The steps' forward passes are run by the caller, alone or in
+/// a batch with other sequences.
+pub struct Sequence<'m> {
+    prompt: Vec<u32>,
+    /// Prompt positions where a chunk ends, so the KV before them can be
+    /// cached and reused by other prompts with the same head.
+    cache_points: Vec<usize>,
+    /// Prompt tokens already in the cache.
+    done_prompt: usize,
+    pub cache: super::transformer::KvCache,
+    opts: GenerateOptions,
+    sampler: LogitsProcessor,
+    eog: Vec<u32>,
+    max_new: usize,
+    stream: TokenStream<'m>,
+    out: StopText,
+    ids: Vec<u32>,
+    stop: Option<StopReason>,
+    started: Instant,
+    prompt_seconds: f64,
+}
+
+impl<'m> Sequence<'m> {
+    /// Checks the prompt against the context and sets up sampling; nothing runs yet.
+    pub fn new(
+        model: &'m Model,
+        prompt: Vec<u32>,
+        cache_points: Vec<usize>,
+        opts: GenerateOptions,
+    ) -> Result<Self> {
+        let ctx = model.context_length();
         if prompt.is_empty() {
             return Err(Error::Context("the prompt is empty".into()));
         }
@@ -86,7 +149,7 @@ impl Model {
                 "the prompt is {} tokens but {} has a context of {ctx} tokens; \
                  shorten the input",
                 prompt.len(),
-                self.name
+                model.name
             )));
         }
         let max_new = opts.max_tokens.min(ctx - prompt.len());
@@ -109,80 +172,181 @@ impl Model {
                 },
             }
         };
-        let mut sampler = LogitsProcessor::from_sampling(opts.seed, sampling);
-        let eog = self.tokenizer.eog_ids();
-        let mut cache = self.weights.new_cache(prompt.len() + max_new)?;
-        let mut stream = TokenStream::new(&self.tokenizer);
-        let mut out = StopText::new(&opts.stop);
-
-        let t0 = Instant::now();
-        let mut logits = self.weights.forward(prompt, &mut cache)?;
-        let prompt_seconds = t0.elapsed().as_secs_f64();
-
-        let t1 = Instant::now();
-        let mut ids: Vec<u32> = Vec::new();
-        let mut stop = StopReason::MaxTokens;
-        loop {
-            if opts.repeat_penalty != 1.0 {
-                let start = ids.len().saturating_sub(opts.repeat_last_n);
-                logits = candle_transformers::utils::apply_repeat_penalty(
-                    &logits,
-                    opts.repeat_penalty,
-                    &ids[start..],
-                )?;
-            }
-            let next = sampler.sample(&logits)?;
-            if !opts.ignore_eos && eog.contains(&next) {
-                stop = StopReason::EndOfGeneration;
-                break;
-            }
-            ids.push(next);
-            if let Some(piece) = stream.push(next)? {
-                if out.push(&piece, on_text) {
-                    stop = StopReason::EndOfGeneration;
-                    break;
-                }
-            }
-            if ids.len() >= max_new {
-                if max_new < opts.max_tokens {
-                    stop = StopReason::ContextFull;
-                }
-                break;
-            }
-            if opts.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::Deadline(format!(
-                    "the deadline passed after {} generated tokens",
-                    ids.len()
-                )));
-            }
-            logits = self.weights.forward(&[next], &mut cache)?;
-        }
-        if stop != StopReason::EndOfGeneration {
-            if let Some(piece) = stream.finish()? {
-                out.push(&piece, on_text);
-            }
-        }
-        Ok(Generation {
-            text: out.finish(on_text),
-            ids,
-            prompt_tokens: prompt.len(),
-            prompt_seconds,
-            generate_seconds: t1.elapsed().as_secs_f64(),
-            stop,
+        let mut cache_points = cache_points;
+        cache_points.retain(|&p| p > 0 && p < prompt.len());
+        cache_points.sort_unstable();
+        cache_points.dedup();
+        Ok(Self {
+            sampler: LogitsProcessor::from_sampling(opts.seed, sampling),
+            eog: model.tokenizer.eog_ids(),
+            cache: model.weights.new_cache(prompt.len() + max_new)?,
+            stream: TokenStream::new(&model.tokenizer),
+            out: StopText::new(opts.stop.clone()),
+            prompt,
+            cache_points,
+            done_prompt: 0,
+            opts,
+            max_new,
+            ids: Vec::new(),
+            stop: None,
+            started: Instant::now(),
+            prompt_seconds: 0.0,
         })
+    }
+
+    pub fn prompt(&self) -> &[u32] {
+        &self.prompt
+    }
+
+    pub fn cache_points(&self) -> &[usize] {
+        &self.cache_points
+    }
+
+    /// Positions of KV this sequence will hold at most (prompt and answer).
+    pub fn capacity(&self) -> usize {
+        self.prompt.len() + self.max_new
+    }
+
+    /// Starts from a cached KV of the prompt's first `len` tokens (a cache point).
+    pub fn resume_from(&mut self, prefix: &super::transformer::KvCache) -> Result<()> {
+        let len = prefix.len();
+        if !self.cache_points.contains(&len) {
+            return Err(Error::Context(format!(
+                "a cached prefix of {len} tokens is not at a cache point of this prompt"
+            )));
+        }
+        self.cache = prefix.extended(self.capacity());
+        self.done_prompt = len;
+        Ok(())
+    }
+
+    pub fn is_prefilling(&self) -> bool {
+        self.done_prompt < self.prompt.len()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// The prompt tokens the next prefill step runs: up to the next cache point,
+    /// at most [`PREFILL_CHUNK`]; `None` once the prompt is in the cache.
+    pub fn prefill_chunk(&self) -> Option<&[u32]> {
+        let from = self.done_prompt;
+        if from >= self.prompt.len() {
+            return None;
+        }
+        let point = self
+            .cache_points
+            .iter()
+            .copied()
+            .find(|&p| p > from)
+            .unwrap_or(self.prompt.len());
+        let to = point.min(from + PREFILL_CHUNK);
+        Some(&self.prompt[from..to])
+    }
+
+    /// Records that the caller ran `n` prompt tokens of [`Self::prefill_chunk`].
+    pub fn prefilled(&mut self, n: usize) {
+        self.done_prompt += n;
+        if !self.is_prefilling() {
+            self.prompt_seconds = self.started.elapsed().as_secs_f64();
+        }
+    }
+
+    /// Whether the cache now ends at one of the prompt's cache points.
+    pub fn at_cache_point(&self) -> bool {
+        self.cache_points.contains(&self.done_prompt)
+    }
+
+    /// Tokens picked so far.
+    pub fn generated(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The token the next decode step feeds (the last one picked).
+    pub fn last_token(&self) -> u32 {
+        *self
+            .ids
+            .last()
+            .expect("a decode step follows a picked token")
+    }
+
+    /// Picks the next token from the logits of the last position (after the
+    /// prompt, or after a decode step); returns the text it completes.
+    pub fn accept(&mut self, logits: &Tensor) -> Result<String> {
+        let mut text = String::new();
+        let mut emit = |t: &str| text.push_str(t);
+        let mut logits = logits.flatten_all()?;
+        if self.opts.repeat_penalty != 1.0 {
+            let start = self.ids.len().saturating_sub(self.opts.repeat_last_n);
+            logits = candle_transformers::utils::apply_repeat_penalty(
+                &logits,
+                self.opts.repeat_penalty,
+                &self.ids[start..],
+            )?;
+        }
+        let next = self.sampler.sample(&logits)?;
+        if !self.opts.ignore_eos && self.eog.contains(&next) {
+            self.stop = Some(StopReason::EndOfGeneration);
+            return Ok(text);
+        }
+        self.ids.push(next);
+        if let Some(piece) = self.stream.push(next)? {
+            if self.out.push(&piece, &mut emit) {
+                self.stop = Some(StopReason::EndOfGeneration);
+                return Ok(text);
+            }
+        }
+        if self.ids.len() >= self.max_new {
+            self.stop = Some(if self.max_new < self.opts.max_tokens {
+                StopReason::ContextFull
+            } else {
+                StopReason::MaxTokens
+            });
+            return Ok(text);
+        }
+        if self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::Deadline(format!(
+                "the deadline passed after {} generated tokens",
+                self.ids.len()
+            )));
+        }
+        Ok(text)
+    }
+
+    /// The generation, and the text still held back for streaming.
+    pub fn finish(mut self) -> (String, Generation) {
+        let stop = self.stop.unwrap_or(StopReason::MaxTokens);
+        let mut rest = String::new();
+        let mut emit = |t: &str| rest.push_str(t);
+        if stop != StopReason::EndOfGeneration {
+            if let Ok(Some(piece)) = self.stream.finish() {
+                self.out.push(&piece, &mut emit);
+            }
+        }
+        let text = self.out.finish(&mut emit);
+        let generation = Generation {
+            text,
+            ids: self.ids,
+            prompt_tokens: self.prompt.len(),
+            prompt_seconds: self.prompt_seconds,
+            generate_seconds: self.started.elapsed().as_secs_f64() - self.prompt_seconds,
+            stop,
+        };
+        (rest, generation)
     }
 }
 
 /// Generated text with stop strings: text is passed on as soon as it cannot be
 /// the start of a stop string, and everything from a stop string on is dropped.
-struct StopText<'a> {
-    stop: &'a [String],
+struct StopText {
+    stop: Vec<String>,
     text: String,
     emitted: usize,
 }
 
-impl<'a> StopText<'a> {
-    fn new(stop: &'a [String]) -> Self {
+impl StopText {
+    fn new(stop: Vec<String>) -> Self {
         Self {
             stop,
             text: String::new(),
@@ -236,7 +400,7 @@ mod tests {
 
     fn run(stop: &[&str], pieces: &[&str]) -> (String, String, bool) {
         let stop: Vec<String> = stop.iter().map(|s| s.to_string()).collect();
-        let mut st = StopText::new(&stop);
+        let mut st = StopText::new(stop);
         let mut streamed = String::new();
         let mut stopped = false;
         for p in pieces {

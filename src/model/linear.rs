@@ -7,7 +7,7 @@ use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Device, Module, Storage, Tensor};
 
 use crate::error::Result;
-use crate::kernels;
+use crate::kernels::{self, Rows};
 
 #[derive(Clone)]
 pub struct QLinear {
@@ -45,9 +45,14 @@ impl QLinear {
         self.out_features
     }
 
-    /// `x`: (.., in) -> (.., out)
+    /// `x`: (.., in) -> (.., out), its rows the positions of one sequence.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match self.forward_ours(x)? {
+        self.forward_rows(x, Rows::Sequence)
+    }
+
+    /// The same with `rows` saying what the rows are (a decode batch: one per sequence).
+    pub fn forward_rows(&self, x: &Tensor, rows: Rows) -> Result<Tensor> {
+        let y = match self.forward_ours(x, rows)? {
             Some(y) => y,
             None => self.weight.forward(x)?,
         };
@@ -58,7 +63,7 @@ impl QLinear {
     }
 
     /// Our kernels, for f32 CPU inputs of a supported weight type.
-    fn forward_ours(&self, x: &Tensor) -> Result<Option<Tensor>> {
+    fn forward_ours(&self, x: &Tensor, rows: Rows) -> Result<Option<Tensor>> {
         let Some(w) = &self.blocks else {
             return Ok(None);
         };
@@ -76,7 +81,7 @@ impl QLinear {
         let xs = &xs[layout.start_offset()..layout.start_offset() + x.elem_count()];
         let (k, n) = (self.in_features, self.out_features);
         let mut y = vec![0f32; xs.len() / k * n];
-        kernels::matmul(w.dtype(), &w.data()?, n, k, xs, &mut y);
+        kernels::matmul(w.dtype(), &w.data()?, n, k, xs, &mut y, rows);
         let mut dims = x.dims().to_vec();
         *dims.last_mut().expect("a (.., in) input") = n;
         Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?))

@@ -3,7 +3,9 @@
 pub mod generate;
 pub mod gguf;
 pub mod linear;
+pub mod prefix;
 pub mod resolve;
+pub mod scheduler;
 #[doc(hidden)]
 pub mod synthetic;
 pub mod template;
@@ -84,10 +86,26 @@ impl Model {
     /// Token ids of a task prompt, in the form this model takes. Text from an article
     /// never becomes control tokens (see [`Model::chat_prompt`]).
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        Ok(self.prompt_ids(prompt)?.0)
+    }
+
+    /// [`Model::prompt_tokens`], and the token positions where the prompt may be cut
+    /// for the prefix cache (its messages' breaks).
+    pub fn prompt_ids(&self, prompt: &Prompt) -> Result<(Vec<u32>, Vec<usize>)> {
         match prompt {
-            Prompt::Chat(messages) => self.chat_prompt(messages),
-            Prompt::Completion { text, .. } => self.completion_prompt(text, false),
+            Prompt::Chat(messages) => match &*self.format {
+                PromptFormat::Chat(t) => chat_ids(t, &self.tokenizer, messages),
+                PromptFormat::Completion => Err(self.no_template()),
+            },
+            Prompt::Completion { text, .. } => Ok((self.completion_prompt(text, false)?, vec![])),
         }
+    }
+
+    fn no_template(&self) -> crate::Error {
+        crate::Error::Model(format!(
+            "{} has no chat template (a base model): use a completion prompt",
+            self.name
+        ))
     }
 
     /// Token ids of a chat request: the template's own text is tokenized with control
@@ -97,10 +115,7 @@ impl Model {
     pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
         match &*self.format {
             PromptFormat::Chat(t) => chat_tokens(t, &self.tokenizer, messages),
-            PromptFormat::Completion => Err(crate::Error::Model(format!(
-                "{} has no chat template (a base model): use a completion prompt",
-                self.name
-            ))),
+            PromptFormat::Completion => Err(self.no_template()),
         }
     }
 
@@ -132,12 +147,22 @@ pub fn chat_tokens(
     tokenizer: &TextTokenizer,
     messages: &[Message],
 ) -> Result<Vec<u32>> {
-    let mut ids = Vec::new();
+    Ok(chat_ids(template, tokenizer, messages)?.0)
+}
+
+/// [`chat_tokens`], and the positions of the messages' cache breaks.
+pub fn chat_ids(
+    template: &ChatTemplate,
+    tokenizer: &TextTokenizer,
+    messages: &[Message],
+) -> Result<(Vec<u32>, Vec<usize>)> {
+    let (mut ids, mut points) = (Vec::new(), Vec::new());
     for segment in template.render_segments(messages, true)? {
         match segment {
             Segment::Template(text) => ids.extend(tokenizer.encode(&text, true)?),
             Segment::Content(text) => ids.extend(tokenizer.encode(&text, false)?),
+            Segment::Break => points.push(ids.len()),
         }
     }
-    Ok(ids)
+    Ok((ids, points))
 }

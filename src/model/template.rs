@@ -23,6 +23,11 @@ const TEMPLATE_NAME: &str = "chat";
 pub struct Message {
     pub role: String,
     pub content: String,
+    /// Byte offsets in `content` where the prompt may be cut for the prefix
+    /// cache (e.g. after the instruction, after the article): the pieces are
+    /// tokenized apart, so put them where tokenization splits anyway (a newline).
+    #[serde(skip)]
+    pub breaks: Vec<usize>,
 }
 
 impl Message {
@@ -30,7 +35,20 @@ impl Message {
         Message {
             role: role.into(),
             content: content.into(),
+            breaks: Vec::new(),
         }
+    }
+
+    /// The same message with cache breaks at these byte offsets of its content.
+    pub fn with_breaks(mut self, breaks: impl IntoIterator<Item = usize>) -> Self {
+        let len = self.content.len();
+        self.breaks = breaks
+            .into_iter()
+            .filter(|&b| b > 0 && b < len && self.content.is_char_boundary(b))
+            .collect();
+        self.breaks.sort_unstable();
+        self.breaks.dedup();
+        self
     }
 
     pub fn system(content: impl Into<String>) -> Self {
@@ -58,6 +76,8 @@ pub enum Segment {
     Template(String),
     /// A message's content: data, tokenized with control tokens as plain text.
     Content(String),
+    /// A place the prompt may be cut for the prefix cache (see [`Message::breaks`]).
+    Break,
 }
 
 /// How prompts are written for a given model.
@@ -207,13 +227,19 @@ impl ChatTemplate {
                 )));
             };
             segments.push(Segment::Template(before.to_string()));
-            segments.push(Segment::Content(message.content.clone()));
+            let mut from = 0;
+            for &b in &message.breaks {
+                segments.push(Segment::Content(message.content[from..b].to_string()));
+                segments.push(Segment::Break);
+                from = b;
+            }
+            segments.push(Segment::Content(message.content[from..].to_string()));
             rest = after;
         }
         segments.push(Segment::Template(rest.to_string()));
         if segments.iter().any(|s| match s {
             Segment::Template(t) => t.contains(SENTINEL_OPEN) || t.contains(SENTINEL_CLOSE),
-            Segment::Content(_) => false,
+            Segment::Content(_) | Segment::Break => false,
         }) {
             return Err(Error::Template(
                 "the chat template repeats or alters message text: abridge cannot keep it \

@@ -26,6 +26,7 @@ use super::gguf::Gguf;
 use super::linear::QLinear;
 use super::validate;
 use crate::error::{Error, Result};
+use crate::kernels::Rows;
 
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
 
@@ -288,46 +289,86 @@ impl Transformer {
         })
     }
 
+    /// Bytes of KV cache per position (keys and values of every layer, f32).
+    pub fn kv_bytes_per_position(&self) -> usize {
+        let c = &self.config;
+        c.n_layer * 2 * c.n_kv_head * c.head_dim * 4
+    }
+
     /// A KV cache able to hold `capacity` positions.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         KvCache::new(&self.config, capacity)
     }
 
-    /// Runs `ids` at positions `cache.len()..`, appends them to the cache and
-    /// returns the logits of the last position, shape (vocab,).
+    /// Runs `ids` at positions `cache.len()..` of one sequence, appends them to the
+    /// cache and returns the logits of the last position, shape (vocab,).
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
-        let c = &self.config;
-        let t = ids.len();
-        let pos = cache.len;
-        if t == 0 {
+        if ids.is_empty() {
             return Err(Error::Context("nothing to run: no tokens".into()));
         }
-        if pos + t > cache.capacity {
-            cache.grow(pos + t)?;
+        let logits = self.run(ids, &mut [cache], Rows::Sequence)?;
+        Ok(logits.flatten_all()?)
+    }
+
+    /// One decode step of several sequences at once: `ids[b]` is appended to
+    /// `caches[b]`. Every weight is read once for the whole batch, and each row
+    /// computes what it would alone. Returns the logits, shape (batch, vocab).
+    pub fn decode(&self, ids: &[u32], caches: &mut [&mut KvCache]) -> Result<Tensor> {
+        if ids.is_empty() || ids.len() != caches.len() {
+            return Err(Error::Context(format!(
+                "a decode step needs one token per sequence ({} tokens, {} sequences)",
+                ids.len(),
+                caches.len()
+            )));
+        }
+        self.run(ids, caches, Rows::Independent)
+    }
+
+    /// The forward pass over the rows of one sequence (`Rows::Sequence`, one
+    /// cache) or one row per sequence (`Rows::Independent`); the logits of each
+    /// sequence's last row, (sequences, vocab).
+    fn run(&self, ids: &[u32], caches: &mut [&mut KvCache], rows: Rows) -> Result<Tensor> {
+        let c = &self.config;
+        // (first row, rows, position) of each sequence
+        let spans: Vec<(usize, usize, usize)> = match rows {
+            Rows::Sequence => vec![(0, ids.len(), caches[0].len)],
+            Rows::Independent => caches
+                .iter()
+                .enumerate()
+                .map(|(b, k)| (b, 1, k.len))
+                .collect(),
+        };
+        for (cache, &(_, t, pos)) in caches.iter_mut().zip(&spans) {
+            if pos + t > cache.capacity {
+                cache.grow(pos + t)?;
+            }
         }
         let dev = Device::Cpu;
         let ids_t = Tensor::new(ids, &dev)?;
-        let mut x = self.embeddings.embedding(&ids_t)?.unsqueeze(0)?; // (1, t, d)
+        let mut x = self.embeddings.embedding(&ids_t)?.unsqueeze(0)?; // (1, rows, d)
         if let Some(s) = c.embed_scale {
             x = (x * s as f64)?;
         }
-        let mut ropes: Vec<(f32, Rope)> = Vec::new();
+        // rotations per rope base, one table per sequence
+        let mut ropes: Vec<(f32, Vec<Rope>)> = Vec::new();
         for (li, layer) in self.layers.iter().enumerate() {
             if !ropes.iter().any(|(b, _)| *b == layer.rope_base) {
-                ropes.push((layer.rope_base, self.rope(layer.rope_base, pos, t)));
+                let base = layer.rope_base;
+                let tables = spans.iter().map(|&(_, t, pos)| self.rope(base, pos, t));
+                ropes.push((base, tables.collect()));
             }
             let rope = &ropes.iter().find(|(b, _)| *b == layer.rope_base).unwrap().1;
 
             let h = layer.attn_norm.forward(&x)?;
-            let a = self.attention(layer, &h, rope, &mut cache.layers[li], pos)?;
+            let a = self.attention(layer, li, &h, rope, caches, &spans, rows)?;
             let a = match &layer.post_attn_norm {
                 Some(n) => n.forward(&a)?,
                 None => a,
             };
             x = (x + a)?;
             let h = layer.ffn_norm.forward(&x)?;
-            let gate = layer.gate.forward(&h)?;
-            let up = layer.up.forward(&h)?;
+            let gate = layer.gate.forward_rows(&h, rows)?;
+            let up = layer.up.forward_rows(&h, rows)?;
             let act = {
                 let mut g: Vec<f32> = gate.flatten_all()?.to_vec1()?;
                 let up: Vec<f32> = up.flatten_all()?.to_vec1()?;
@@ -339,17 +380,25 @@ impl Transformer {
                 }
                 Tensor::from_vec(g, gate.dims(), &Device::Cpu)?
             };
-            let m = layer.down.forward(&act)?;
+            let m = layer.down.forward_rows(&act, rows)?;
             let m = match &layer.post_ffn_norm {
                 Some(n) => n.forward(&m)?,
                 None => m,
             };
             x = (x + m)?;
         }
-        cache.len += t;
-        let last = x.narrow(1, t - 1, 1)?;
-        let logits = self.lm_head.forward(&self.output_norm.forward(&last)?)?;
-        Ok(logits.flatten_all()?)
+        for (cache, &(_, t, _)) in caches.iter_mut().zip(&spans) {
+            cache.len += t;
+        }
+        let last: Vec<u32> = spans
+            .iter()
+            .map(|&(r0, t, _)| (r0 + t - 1) as u32)
+            .collect();
+        let last = x.squeeze(0)?.index_select(&Tensor::new(last, &dev)?, 0)?;
+        let logits = self
+            .lm_head
+            .forward_rows(&self.output_norm.forward(&last)?, rows)?;
+        Ok(logits)
     }
 
     /// Rotations for positions pos..pos+t.
@@ -365,41 +414,61 @@ impl Transformer {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         layer: &Layer,
+        li: usize,
         x: &Tensor,
-        rope: &Rope,
-        cache: &mut LayerCache,
-        pos: usize,
+        ropes: &[Rope],
+        caches: &mut [&mut KvCache],
+        spans: &[(usize, usize, usize)],
+        rows: Rows,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let (_, t, _) = x.dims3()?;
+        let (_, n, _) = x.dims3()?;
         let (nh, nkv, hd) = (c.n_head, c.n_kv_head, c.head_dim);
-        // (t, heads, hd) rows, as the projections lay them out
-        let rows = |y: Tensor| -> Result<Vec<f32>> { Ok(y.flatten_all()?.to_vec1()?) };
-        let mut q = rows(layer.wq.forward(x)?)?;
-        let mut k = rows(layer.wk.forward(x)?)?;
-        let v = rows(layer.wv.forward(x)?)?;
-        if let Some(n) = &layer.q_norm {
-            n.apply(&mut q);
+        // (rows, heads, hd), as the projections lay them out
+        let flat = |y: Tensor| -> Result<Vec<f32>> { Ok(y.flatten_all()?.to_vec1()?) };
+        let mut q = flat(layer.wq.forward_rows(x, rows)?)?;
+        let mut k = flat(layer.wk.forward_rows(x, rows)?)?;
+        let v = flat(layer.wv.forward_rows(x, rows)?)?;
+        if let Some(norm) = &layer.q_norm {
+            norm.apply(&mut q);
         }
-        if let Some(n) = &layer.k_norm {
-            n.apply(&mut k);
+        if let Some(norm) = &layer.k_norm {
+            norm.apply(&mut k);
         }
-        rope.apply(&mut q, nh);
-        rope.apply(&mut k, nkv);
-        if c.scale_q {
-            for x in &mut q {
-                *x *= c.attn_scale;
-            }
-        }
-        cache.append(&k, &v, pos, t);
         let kq_scale = if c.scale_q { 1.0 } else { c.attn_scale };
-        let out = ggml::attention(&q, cache, nh, pos, t, layer.window, kq_scale);
+        let mut out = Vec::with_capacity(n * nh * hd);
+        for ((cache, rope), &(r0, t, pos)) in caches.iter_mut().zip(ropes).zip(spans) {
+            let q = &mut q[r0 * nh * hd..(r0 + t) * nh * hd];
+            let (k, v) = (
+                &mut k[r0 * nkv * hd..(r0 + t) * nkv * hd],
+                &v[r0 * nkv * hd..(r0 + t) * nkv * hd],
+            );
+            rope.apply(q, nh);
+            rope.apply(k, nkv);
+            if c.scale_q {
+                for x in q.iter_mut() {
+                    *x *= c.attn_scale;
+                }
+            }
+            let cache = &mut cache.layers[li];
+            cache.append(k, v, pos, t);
+            out.extend(ggml::attention(
+                q,
+                cache,
+                nh,
+                pos,
+                t,
+                layer.window,
+                kq_scale,
+            ));
+        }
         layer
             .wo
-            .forward(&Tensor::from_vec(out, (1, t, nh * hd), &Device::Cpu)?)
+            .forward_rows(&Tensor::from_vec(out, (1, n, nh * hd), &Device::Cpu)?, rows)
     }
 }
 
@@ -502,6 +571,33 @@ impl KvCache {
 
     pub fn clear(&mut self) {
         self.len = 0;
+    }
+
+    /// The positions held, in a cache of their own size: a prompt prefix to reuse.
+    pub fn snapshot(&self) -> KvCache {
+        self.extended(self.len)
+    }
+
+    /// A copy of the positions held, able to hold `capacity` positions.
+    pub fn extended(&self, capacity: usize) -> KvCache {
+        let capacity = capacity.max(self.len).max(1).next_multiple_of(64);
+        KvCache {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| l.resized(capacity, self.len))
+                .collect(),
+            len: self.len,
+            capacity,
+        }
+    }
+
+    /// Memory held, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| 4 * (l.k.len() + l.v.len()))
+            .sum()
     }
 
     /// Rare (only when a caller underestimates): double, copying what is there.

@@ -1,5 +1,6 @@
 //! The digest: many articles in, one markdown file each plus an index and a
-//! manifest out. Articles are jobs on the rayon pool sharing one set of weights;
+//! manifest out. `--jobs` threads each work on one article at a time; all their
+//! generations go to one [`Scheduler`], which batches them on the compute threads;
 //! every file is replaced atomically as each article finishes, so a killed run
 //! resumes where it stopped and a re-run skips what has not changed.
 
@@ -11,14 +12,15 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::article::{self, Article};
 use crate::error::{Error, Result};
+use crate::model::scheduler::{Scheduler, SchedulerOptions};
 use crate::model::Model;
 use crate::prompts::Style;
 use crate::render::{
@@ -73,6 +75,8 @@ pub struct DigestOptions {
     pub article: ArticleOptions,
     /// Articles worked on at once.
     pub jobs: usize,
+    /// How generations share the model: batch size, KV memory.
+    pub scheduler: SchedulerOptions,
     /// Redo articles even when their input, model and settings are unchanged.
     pub force: bool,
 }
@@ -153,6 +157,8 @@ pub trait Progress: Sync {
     fn start(&self, _total: usize, _skipped: usize) {}
     /// An article is done (or was refused when read).
     fn finished(&self, _entry: &ManifestEntry) {}
+    /// Generated tokens per second so far, and the mean sequences per decode step.
+    fn throughput(&self, _tokens_per_second: f64, _batch_fill: f64) {}
 }
 
 /// A no-op [`Progress`].
@@ -235,28 +241,41 @@ pub fn digest(
             languages: opts.article.languages.clone(),
         },
     });
-    let work = |(i, article, output): &(usize, &Article, String)| {
-        let entry = run_article(model, window, article, output, &settings);
+    // One scheduler runs every generation; `jobs` threads each work on one article
+    // at a time and wait on it, so nothing else competes for the compute threads.
+    let scheduler = Scheduler::start(model.clone(), opts.scheduler)?;
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
+    let worker = || loop {
+        if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return;
+        }
+        let Some((i, article, output)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            return;
+        };
+        let entry = run_article(&scheduler, window, article, output, &settings);
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = match state.publish(*i, entry) {
-            Ok(entry) => entry,
+        match state.publish(*i, entry) {
+            Ok(entry) => {
+                progress.throughput(scheduler.tokens_per_second(), scheduler.stats.batch_fill());
+                progress.finished(&entry);
+            }
             Err(e) => {
                 // The article file could not be written: the run cannot go on.
                 tracing::error!("{e}");
-                return Err(e);
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                return;
             }
-        };
-        progress.finished(&entry);
-        Ok(())
+        }
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1).max(rayon::current_num_threads()))
-        .build()
-        .map_err(|e| Error::Model(format!("cannot start the worker pool: {e}")))?;
-    if opts.jobs <= 1 {
-        pool.install(|| jobs.iter().try_for_each(work))?;
-    } else {
-        pool.install(|| jobs.par_iter().with_max_len(1).try_for_each(work))?;
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs.clamp(1, jobs.len().max(1)) {
+            s.spawn(worker);
+        }
+    });
+    drop(scheduler);
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
 
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -324,14 +343,14 @@ fn reusable(
 
 /// Summarizes and translates one article; never panics, never fails the run.
 fn run_article(
-    model: &Model,
+    scheduler: &Scheduler,
     window: usize,
     article: &Article,
     output: &str,
     settings: &Settings,
 ) -> Done {
     let started = Instant::now();
-    let runner = Runner::new(model, window).with_deadline(settings.opts.article.deadline);
+    let runner = Runner::new(scheduler, window).with_deadline(settings.opts.article.deadline);
     let result = catch_unwind(AssertUnwindSafe(|| article_doc(&runner, article, settings)))
         .unwrap_or_else(|panic| {
             let what = crate::error::panic_message(&*panic);

@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use crate::chunk::TokenCount;
 use crate::error::{Error, Result};
+use crate::model::scheduler::Scheduler;
 use crate::model::{GenerateOptions, Model, StopReason};
 use crate::prompts::Prompt;
 
-/// A model with the digest's working window; shared by the jobs of one article
-/// (each generation gets its own KV cache), counting the tokens they use.
+/// The generation scheduler with the working window of one article's jobs,
+/// counting the tokens they use.
 pub struct Runner<'m> {
     pub model: &'m Model,
+    scheduler: &'m Scheduler,
     /// Prompt plus answer never exceed this many tokens.
     pub window: usize,
     /// No generation starts (or goes on) after this.
@@ -29,9 +31,10 @@ pub struct Answer {
 }
 
 impl<'m> Runner<'m> {
-    pub fn new(model: &'m Model, window: usize) -> Self {
+    pub fn new(scheduler: &'m Scheduler, window: usize) -> Self {
         Self {
-            model,
+            model: &scheduler.model,
+            scheduler,
             window,
             deadline: None,
             tokens_in: AtomicU64::new(0),
@@ -52,7 +55,7 @@ impl<'m> Runner<'m> {
                 return Err(deadline_error(limit));
             }
         }
-        let ids = self.model.prompt_tokens(prompt)?;
+        let (ids, cache_points) = self.model.prompt_ids(prompt)?;
         if ids.len() + max_tokens > self.window {
             // Budgets are computed so that this does not happen; say so if it does.
             return Err(Error::Context(format!(
@@ -68,7 +71,11 @@ impl<'m> Runner<'m> {
             deadline: self.deadline.map(|(at, _)| at),
             ..Default::default()
         };
-        let g = match self.model.generate(&ids, &opts, &mut |_| {}) {
+        let prompt_len = ids.len();
+        let g = match self
+            .scheduler
+            .generate(ids, cache_points, opts, &mut |_| {})
+        {
             Err(Error::Deadline(_)) => {
                 return Err(deadline_error(
                     self.deadline.map_or(Duration::ZERO, |d| d.1),
@@ -77,7 +84,7 @@ impl<'m> Runner<'m> {
             other => other?,
         };
         self.tokens_in
-            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+            .fetch_add(prompt_len as u64, Ordering::Relaxed);
         self.tokens_out
             .fetch_add(g.generated_tokens() as u64, Ordering::Relaxed);
         Ok(Answer {

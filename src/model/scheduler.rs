@@ -1,0 +1,541 @@
+//! The generation scheduler: one thread owns the model's compute and runs every
+//! generation submitted to it (map chunks, reduces, translations, retries, from
+//! every article in flight, or an editor's one request), up to `batch` sequences
+//! at a time, with continuous batching as in llama.cpp's server:
+//!
+//! - each step prefills one chunk of one waiting prompt (chunks stop at the
+//!   prompt's cache points and at [`PREFILL_CHUNK`], so decodes keep flowing
+//!   between the chunks of a long prompt), then runs one decode step of every
+//!   sequence past its prompt in a single forward pass: every weight is read once
+//!   for the whole batch ([`Transformer::decode`]);
+//! - a finished sequence frees its slot at once and the next request is admitted;
+//! - admission also waits for KV memory: the KV a sequence may need (prompt plus
+//!   answer) is reserved against `kv_budget` bytes;
+//! - text streams back to each requester as it is decoded; a requester that goes
+//!   away cancels its sequence.
+//!
+//! A sequence's tokens do not depend on its batch: decode rows are computed as
+//! one row each (`Rows::Independent`) and prompts are chunked the same way
+//! whatever runs beside them, so `--batch 1` and `--batch 8` give the same text.
+//!
+//! [`Transformer::decode`]: super::transformer::Transformer::decode
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use super::generate::{GenerateOptions, Generation, Sequence, PREFILL_CHUNK};
+use super::prefix::PrefixCache;
+use super::Model;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerOptions {
+    /// Sequences decoded together at most.
+    pub batch: usize,
+    /// KV memory the active sequences may reserve, in bytes (one sequence is
+    /// always admitted, whatever it needs).
+    pub kv_budget: usize,
+    /// KV memory for cached prompt prefixes, in bytes (0: no prefix cache).
+    pub prefix_cache: usize,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        Self {
+            batch: 8,
+            kv_budget: 4 << 30,
+            prefix_cache: 512 << 20,
+        }
+    }
+}
+
+/// What a requester hears about its generation.
+pub enum Event {
+    /// Newly decoded text.
+    Text(String),
+    /// The end: the whole generation, or why it failed.
+    Done(Result<Generation>),
+}
+
+struct Request {
+    prompt: Vec<u32>,
+    cache_points: Vec<usize>,
+    opts: GenerateOptions,
+    events: mpsc::Sender<Event>,
+}
+
+/// Counters for progress lines and metrics.
+#[derive(Default)]
+pub struct Stats {
+    pub queued: AtomicUsize,
+    pub active: AtomicUsize,
+    pub prompt_tokens: AtomicU64,
+    pub cached_tokens: AtomicU64,
+    pub generated_tokens: AtomicU64,
+    pub decode_steps: AtomicU64,
+    /// Sum over decode steps of the sequences in them (fill = rows / steps).
+    pub decode_rows: AtomicU64,
+}
+
+impl Stats {
+    /// Mean sequences per decode step so far.
+    pub fn batch_fill(&self) -> f64 {
+        let steps = self.decode_steps.load(Ordering::Relaxed);
+        self.decode_rows.load(Ordering::Relaxed) as f64 / steps.max(1) as f64
+    }
+}
+
+/// A running scheduler; dropping it lets the queued work finish, then stops.
+pub struct Scheduler {
+    /// The model the thread runs (for tokenizing on the requesters' side).
+    pub model: Model,
+    requests: Mutex<Option<mpsc::Sender<Request>>>,
+    thread: Option<JoinHandle<()>>,
+    pub stats: Arc<Stats>,
+    pub options: SchedulerOptions,
+    started: Instant,
+}
+
+impl Scheduler {
+    pub fn start(model: Model, options: SchedulerOptions) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let stats = Arc::new(Stats::default());
+        let thread_stats = stats.clone();
+        let shared = model.clone();
+        let thread = std::thread::Builder::new()
+            .name("abridge-generate".into())
+            .spawn(move || {
+                let worker = Worker {
+                    model: &model,
+                    options,
+                    stats: thread_stats,
+                };
+                worker.run(rx)
+            })
+            .map_err(|e| Error::Model(format!("cannot start the generation thread: {e}")))?;
+        Ok(Self {
+            model: shared,
+            requests: Mutex::new(Some(tx)),
+            thread: Some(thread),
+            stats,
+            options,
+            started: Instant::now(),
+        })
+    }
+
+    /// Queues a generation; its text and result arrive on the returned handle.
+    pub fn submit(
+        &self,
+        prompt: Vec<u32>,
+        cache_points: Vec<usize>,
+        opts: GenerateOptions,
+    ) -> Result<Pending> {
+        let (events, rx) = mpsc::channel();
+        let request = Request {
+            prompt,
+            cache_points,
+            opts,
+            events,
+        };
+        let sent = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|tx| tx.send(request).is_ok());
+        if sent != Some(true) {
+            return Err(stopped());
+        }
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(Pending { events: rx })
+    }
+
+    /// Generates and waits, streaming text to `on_text`.
+    pub fn generate(
+        &self,
+        prompt: Vec<u32>,
+        cache_points: Vec<usize>,
+        opts: GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
+        self.submit(prompt, cache_points, opts)?.wait(on_text)
+    }
+
+    /// Generated tokens per second since the start.
+    pub fn tokens_per_second(&self) -> f64 {
+        let tokens = self.stats.generated_tokens.load(Ordering::Relaxed);
+        tokens as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A submitted generation. Dropping it cancels the generation.
+pub struct Pending {
+    events: mpsc::Receiver<Event>,
+}
+
+impl Pending {
+    /// The next event; `None` after `Done`.
+    pub fn next(&self) -> Option<Event> {
+        self.events.recv().ok()
+    }
+
+    /// Waits for the end, passing text on as it comes.
+    pub fn wait(self, on_text: &mut dyn FnMut(&str)) -> Result<Generation> {
+        loop {
+            match self.events.recv() {
+                Ok(Event::Text(t)) => on_text(&t),
+                Ok(Event::Done(result)) => return result,
+                Err(_) => return Err(stopped()),
+            }
+        }
+    }
+}
+
+fn stopped() -> Error {
+    Error::Model("the generation thread stopped (see the error before this one)".into())
+}
+
+struct Worker<'m> {
+    model: &'m Model,
+    options: SchedulerOptions,
+    stats: Arc<Stats>,
+}
+
+struct Active<'m> {
+    seq: Sequence<'m>,
+    events: mpsc::Sender<Event>,
+    reserved: usize,
+    /// Ended early: failed (and told so) or cancelled by its requester.
+    gone: bool,
+}
+
+impl<'m> Worker<'m> {
+    fn run(&self, requests: mpsc::Receiver<Request>) {
+        let mut queue: VecDeque<Request> = VecDeque::new();
+        let mut active: Vec<Active<'m>> = Vec::new();
+        let mut prefixes = PrefixCache::new(self.options.prefix_cache);
+        let per_position = self.model.weights.kv_bytes_per_position();
+        let mut open = true;
+        loop {
+            // Wait for work only when there is nothing to do.
+            if active.is_empty() && queue.is_empty() {
+                match requests.recv() {
+                    Ok(r) => queue.push_back(r),
+                    Err(_) => return,
+                }
+            }
+            while open {
+                match requests.try_recv() {
+                    Ok(r) => queue.push_back(r),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            self.admit(&mut queue, &mut active, &mut prefixes, per_position);
+            let step = catch_unwind(AssertUnwindSafe(|| self.step(&mut active, &mut prefixes)));
+            let failure = match step {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(panic) => Some(format!(
+                    "internal error while generating: {}",
+                    crate::error::panic_message(&*panic)
+                )),
+            };
+            if let Some(why) = failure {
+                // A failed forward pass leaves its batch's caches unusable.
+                tracing::error!("{why}");
+                for a in active.drain(..) {
+                    let _ = a.events.send(Event::Done(Err(Error::Model(why.clone()))));
+                }
+            }
+            self.retire(&mut active);
+            self.stats.active.store(active.len(), Ordering::Relaxed);
+            if !open && active.is_empty() && queue.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Starts queued requests while there are free slots and KV memory.
+    fn admit(
+        &self,
+        queue: &mut VecDeque<Request>,
+        active: &mut Vec<Active<'m>>,
+        prefixes: &mut PrefixCache,
+        per_position: usize,
+    ) {
+        let reserved: usize = active.iter().map(|a| a.reserved).sum();
+        let mut reserved = reserved;
+        while active.len() < self.options.batch.max(1) {
+            let Some(r) = queue.front() else { break };
+            let need = (r.prompt.len() + r.opts.max_tokens) * per_position;
+            if !active.is_empty() && reserved + need > self.options.kv_budget {
+                break;
+            }
+            let r = queue.pop_front().expect("front exists");
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            let started =
+                Sequence::new(self.model, r.prompt, r.cache_points, r.opts).and_then(|mut seq| {
+                    if let Some(kv) = prefixes.lookup(seq.prompt(), seq.cache_points()) {
+                        self.stats
+                            .cached_tokens
+                            .fetch_add(kv.len() as u64, Ordering::Relaxed);
+                        seq.resume_from(&kv)?;
+                    }
+                    Ok(seq)
+                });
+            match started {
+                Ok(seq) => {
+                    self.stats
+                        .prompt_tokens
+                        .fetch_add(seq.prompt().len() as u64, Ordering::Relaxed);
+                    reserved += need;
+                    active.push(Active {
+                        seq,
+                        events: r.events,
+                        reserved: need,
+                        gone: false,
+                    });
+                }
+                Err(e) => {
+                    let _ = r.events.send(Event::Done(Err(e)));
+                }
+            }
+        }
+    }
+
+    /// One prefill chunk (of the oldest prompt still prefilling), then one
+    /// decode step of every sequence past its prompt.
+    fn step(&self, active: &mut [Active<'m>], prefixes: &mut PrefixCache) -> Result<()> {
+        let weights = &self.model.weights;
+        if let Some(a) = active.iter_mut().find(|a| a.seq.is_prefilling()) {
+            let chunk = a.seq.prefill_chunk().expect("prefilling").to_vec();
+            let logits = weights.forward(&chunk, &mut a.seq.cache);
+            match logits {
+                Ok(logits) => {
+                    a.seq.prefilled(chunk.len());
+                    if a.seq.at_cache_point() {
+                        let len = a.seq.cache.len();
+                        prefixes.insert(&a.seq.prompt()[..len], &a.seq.cache);
+                    }
+                    if !a.seq.is_prefilling() {
+                        self.accept(a, &logits);
+                    }
+                }
+                Err(e) => {
+                    let _ = a.events.send(Event::Done(Err(e)));
+                    a.gone = true;
+                }
+            }
+            debug_assert!(chunk.len() <= PREFILL_CHUNK);
+        }
+        // Past its prompt and not finished: its last picked token is the next input.
+        let decoding: Vec<&mut Active<'m>> = active
+            .iter_mut()
+            .filter(|a| !a.seq.is_prefilling() && !a.seq.is_done() && !a.gone)
+            .collect();
+        if decoding.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<u32> = decoding.iter().map(|a| a.seq.last_token()).collect();
+        let mut decoding = decoding;
+        let logits = {
+            let mut caches: Vec<&mut super::transformer::KvCache> =
+                decoding.iter_mut().map(|a| &mut a.seq.cache).collect();
+            weights.decode(&ids, &mut caches)?
+        };
+        self.stats.decode_steps.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .decode_rows
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+        for (b, a) in decoding.into_iter().enumerate() {
+            self.accept(a, &logits.get(b)?);
+        }
+        Ok(())
+    }
+
+    /// Picks a sequence's next token and streams its text; a requester that
+    /// has gone away or an error ends the sequence.
+    fn accept(&self, a: &mut Active<'m>, logits: &candle_core::Tensor) {
+        let before = a.seq.generated();
+        match a.seq.accept(logits) {
+            Ok(text) => {
+                let new = (a.seq.generated() - before) as u64;
+                self.stats
+                    .generated_tokens
+                    .fetch_add(new, Ordering::Relaxed);
+                if !text.is_empty() && a.events.send(Event::Text(text)).is_err() {
+                    a.gone = true; // cancelled: nobody is listening
+                }
+            }
+            Err(e) => {
+                let _ = a.events.send(Event::Done(Err(e)));
+                a.gone = true;
+            }
+        }
+    }
+
+    /// Sends finished sequences their result and frees their slots.
+    /// Keeps the rest in admission order (the oldest prompt prefills first).
+    fn retire(&self, active: &mut Vec<Active<'m>>) {
+        let (ended, running): (Vec<_>, Vec<_>) =
+            active.drain(..).partition(|a| a.gone || a.seq.is_done());
+        *active = running;
+        for a in ended.into_iter().filter(|a| !a.gone) {
+            let (rest, generation) = a.seq.finish();
+            if !rest.is_empty() {
+                let _ = a.events.send(Event::Text(rest));
+            }
+            let _ = a.events.send(Event::Done(Ok(generation)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::GgmlDType;
+
+    use super::*;
+    use crate::model::synthetic::TinyGguf;
+
+    /// A synthetic model on K-quant weights: the type whose f32 order llama.cpp
+    /// changes with the batch, so the test would see a batch leaking into a row.
+    fn model(dir: &tempfile::TempDir) -> Model {
+        let path = dir.path().join("tiny.gguf");
+        TinyGguf::llama_dims(256, 4, 2, 256, 2)
+            .weights(GgmlDType::Q4K)
+            .write(&path)
+            .unwrap();
+        Model::load_path("tiny".into(), path).unwrap()
+    }
+
+    fn opts(n: usize) -> GenerateOptions {
+        GenerateOptions {
+            max_tokens: n,
+            ignore_eos: true,
+            ..Default::default()
+        }
+    }
+
+    fn prompts() -> Vec<Vec<u32>> {
+        (0..6u32)
+            .map(|i| {
+                (0..(5 + 7 * i))
+                    .map(|j| 3 + (i * 11 + j * 5) % 25)
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Every sequence gets, token for token, what it gets alone, whatever the
+    /// batch and the order requests arrive in.
+    #[test]
+    fn batched_sequences_match_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(&dir);
+        let alone: Vec<Vec<u32>> = prompts()
+            .iter()
+            .map(|p| m.generate(p, &opts(10), &mut |_| {}).unwrap().ids)
+            .collect();
+        for batch in [1, 3, 8] {
+            let options = SchedulerOptions {
+                batch,
+                ..Default::default()
+            };
+            let s = Scheduler::start(m.clone(), options).unwrap();
+            let pending: Vec<Pending> = prompts()
+                .into_iter()
+                .map(|p| s.submit(p, vec![], opts(10)).unwrap())
+                .collect();
+            let got: Vec<Vec<u32>> = pending
+                .into_iter()
+                .map(|p| p.wait(&mut |_| {}).unwrap().ids)
+                .collect();
+            assert_eq!(got, alone, "batch {batch}");
+            if batch > 1 {
+                assert!(s.stats.batch_fill() > 1.5, "{}", s.stats.batch_fill());
+            }
+        }
+    }
+
+    /// A cached prefix gives the same tokens as computing it: prefills always stop
+    /// at cache points, hit or miss.
+    #[test]
+    fn prefix_cache_hits_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(&dir);
+        let head: Vec<u32> = (0..37).map(|j| 3 + j % 20).collect();
+        let requests: Vec<(Vec<u32>, Vec<usize>)> = (0..4u32)
+            .map(|i| {
+                let mut p = head.clone();
+                p.extend((0..9 + i).map(|j| 4 + (i + j) % 17));
+                (p, vec![head.len()])
+            })
+            .collect();
+        let run = |prefix_cache: usize| {
+            let options = SchedulerOptions {
+                batch: 2,
+                prefix_cache,
+                ..Default::default()
+            };
+            let s = Scheduler::start(m.clone(), options).unwrap();
+            let ids: Vec<Vec<u32>> = requests
+                .iter()
+                .map(|(p, c)| s.generate(p.clone(), c.clone(), opts(8), &mut |_| {}))
+                .map(|g| g.unwrap().ids)
+                .collect();
+            (ids, s.stats.cached_tokens.load(Ordering::Relaxed))
+        };
+        let (fresh, none) = run(0);
+        let (cached, reused) = run(64 << 20);
+        assert_eq!(none, 0);
+        assert_eq!(reused, 3 * head.len() as u64);
+        assert_eq!(cached, fresh);
+    }
+
+    /// A requester that goes away frees its slot; the others are still served.
+    #[test]
+    fn a_dropped_request_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(&dir);
+        let options = SchedulerOptions {
+            batch: 1,
+            ..Default::default()
+        };
+        let s = Scheduler::start(m.clone(), options).unwrap();
+        let p = prompts();
+        let gone = s.submit(p[0].clone(), vec![], opts(100_000)).unwrap();
+        drop(gone);
+        let g = s
+            .generate(p[1].clone(), vec![], opts(5), &mut |_| {})
+            .unwrap();
+        assert_eq!(g.ids.len(), 5);
+    }
+
+    /// Errors reach the requester, not a panic: an empty prompt.
+    #[test]
+    fn a_bad_request_gets_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scheduler::start(model(&dir), SchedulerOptions::default()).unwrap();
+        let e = s
+            .generate(vec![], vec![], opts(5), &mut |_| {})
+            .unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+    }
+}
