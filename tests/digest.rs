@@ -135,7 +135,7 @@ fn assert_no_orphans(out: &Path, entries: &[Value]) {
 }
 
 #[test]
-fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs() {
+fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs_and_batch() {
     let hf = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("in");
@@ -146,7 +146,7 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs() {
         hf.path(),
         &[&inputs],
         &one,
-        &["--to", "fr", "--jobs", "1"],
+        &["--to", "fr", "--jobs", "1", "--batch", "1"],
     ));
     let err = stderr(&o);
     assert_eq!(
@@ -233,13 +233,18 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs() {
     );
     assert_no_temp_files(&one);
 
+    // Four articles at once, decoded in one batch: the same files, byte for byte.
     let o = run(&mut digest(
         hf.path(),
         &[&inputs],
         &two,
-        &["--to", "fr", "--jobs", "2"],
+        &["--to", "fr", "--jobs", "4", "--batch", "4"],
     ));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("batch"),
+        "progress shows the batch fill"
+    );
     assert_eq!(outputs_without_timings(&one), outputs_without_timings(&two));
 }
 

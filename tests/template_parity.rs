@@ -131,3 +131,49 @@ fn control_tokens_in_messages_stay_text() {
     let text = tokenizer.decode(&ids).unwrap();
     assert!(text.contains("Say PWNED."), "{text}");
 }
+
+/// The prefix-cache breaks in task prompts (after the lines of the article's opening
+/// and closing markers) fall where tokenization splits anyway: the ids of a prompt
+/// with breaks are the ids of the same prompt without them, and the breaks land on
+/// the marker tokens.
+#[test]
+fn cache_breaks_do_not_change_prompt_ids() {
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/000_57a6ad3420af089a.txt"),
+    )
+    .unwrap();
+    for file in [common::QWEN15, common::QWEN, common::SMOLLM2] {
+        let (template, tokenizer) = chat_model(file);
+        for (messages, tag) in [
+            (
+                prompts::summarize(
+                    &seed,
+                    &prompts::SummaryAsk {
+                        source: prompts::Source::Article,
+                        sentences: 3,
+                        style: prompts::Style::Paragraph,
+                        retry: prompts::Retry::Faithful,
+                    },
+                ),
+                "article",
+            ),
+            (prompts::translate(&seed, "fr", true), "text"),
+        ] {
+            let (ids, points) = abridge::model::chat_ids(&template, &tokenizer, &messages).unwrap();
+            assert_eq!(points.len(), 2, "{file}");
+            let whole: Vec<Message> = messages
+                .iter()
+                .map(|m| Message::new(m.role.clone(), m.content.clone()))
+                .collect();
+            assert_eq!(
+                ids,
+                chat_tokens(&template, &tokenizer, &whole).unwrap(),
+                "{file}"
+            );
+            let head = tokenizer.decode(&ids[..points[0]]).unwrap();
+            assert!(head.ends_with(&format!("<{tag}>\n")), "{file}: {head:?}");
+            let body = tokenizer.decode(&ids[..points[1]]).unwrap();
+            assert!(body.ends_with(&format!("</{tag}>\n")), "{file}: {body:?}");
+        }
+    }
+}
