@@ -62,8 +62,9 @@ impl Outputs {
     }
 
     /// Writes a finished article, then appends the manifest line that records it: a
-    /// kill at any point leaves every file whole, and the manifest never names an
-    /// article file that is not complete.
+    /// kill at any point leaves every article file whole (at worst the manifest's
+    /// last line torn), and the manifest never names an article file that is not
+    /// complete.
     pub(super) fn publish(&mut self, slot: usize, done: Done) -> Result<ManifestEntry> {
         let entry = match done {
             Done::Written(doc, entry) => {
@@ -138,7 +139,8 @@ impl ManifestLog {
 
     /// Appends `entry` as one line and syncs it to disk.
     pub fn append(&mut self, entry: &ManifestEntry) -> Result<()> {
-        // One write call for the whole line: a kill cannot interleave two lines.
+        // Callers hold the `Outputs` lock, so lines never interleave; a kill during
+        // the write leaves at most this last line torn.
         let line = render::render_manifest(std::slice::from_ref(entry));
         self.file
             .write_all(line.as_bytes())
