@@ -350,6 +350,17 @@ impl<'a> Settings<'a> {
             prompts: prompts_sha256(model, &opts.article),
             options: options(opts, window),
         };
+        tracing::debug!(
+            "resume key of this run {}: abridge {}, code {}, model {}, template {}, prompts {}, \
+             options {}",
+            run.sha256(),
+            run.abridge,
+            run.code,
+            run.model_sha256,
+            hex(&Sha256::digest(run.template.as_deref().unwrap_or("none"))),
+            run.prompts,
+            run.options
+        );
         Settings {
             model: &model.name,
             model_sha256,
