@@ -31,6 +31,9 @@ pub enum Error {
     /// The work on one article ran past its deadline.
     #[error("{0}")]
     Deadline(String),
+    /// The output folder is in use by another run.
+    #[error("{0}")]
+    Busy(String),
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
 }

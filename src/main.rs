@@ -498,7 +498,8 @@ fn run(command: Command) -> Result<()> {
 }
 
 /// Exit 0 when every article is done, 1 when some failed (the rest are written),
-/// 2 when the run could not start (no model, bad options, unwritable folder).
+/// 2 when the run could not start (no model, bad options, unwritable folder, another
+/// run writing into it), 128 + the signal when SIGINT or SIGTERM stopped it.
 fn digest(command: Command, quiet: bool) -> ExitCode {
     let Command::Digest {
         inputs,
@@ -520,6 +521,10 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
         anyhow::ensure!(kv_budget > 0, "--kv-budget must be at least 1 (MB)");
         let jobs = jobs.unwrap_or(batch);
         anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
+        // Refused before the model loads; the digest takes the lock itself.
+        pipeline::outputs::OutputLock::check(&out)?;
+        let interrupt = pipeline::outputs::Interrupt::on_signals()
+            .context("cannot set up SIGINT and SIGTERM handling")?;
         let model = load(&model.model)?;
         let opts = pipeline::DigestOptions {
             out,
@@ -531,6 +536,7 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
                 ..SchedulerOptions::default()
             },
             force,
+            interrupt,
         };
         Ok(pipeline::digest(&model, &inputs, &opts, &reporter)?)
     };
@@ -538,6 +544,21 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
     reporter.finish();
     match result {
         Ok(report) => {
+            if let Some(signal) = report.interrupted {
+                eprintln!(
+                    "abridge: digest interrupted by {}: {} ok, {} skipped, {} failed, {} not \
+                     done; {} and {} record what is done: run the same command again to \
+                     resume",
+                    pipeline::outputs::signal_name(signal),
+                    report.ok,
+                    report.skipped,
+                    report.failed,
+                    report.unfinished,
+                    report.manifest.display(),
+                    report.index.display()
+                );
+                return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
+            }
             if !quiet || report.failed > 0 {
                 eprintln!(
                     "abridge: digest: {} ok, {} skipped, {} failed; index {}",

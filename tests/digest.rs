@@ -1,7 +1,7 @@
 //! `abridge digest` end to end on real models: mixed and bad inputs, the same output
-//! at any --jobs, kill -9 and resume, hostile titles, map-reduce on `--model fast`
-//! (the 0.5B, for time); injection, grounding and checked translations on the
-//! default 1.5B.
+//! at any --jobs, hostile titles, map-reduce on `--model fast` (the 0.5B, for time);
+//! kill -9 and resume, SIGTERM, and a second run refused by the folder's lock on
+//! `--model tiny`; injection, grounding and checked translations on the default 1.5B.
 
 mod common;
 
@@ -50,12 +50,16 @@ fn by_status<'a>(entries: &'a [Value], status: &str) -> Vec<&'a Value> {
 }
 
 /// The files of `dir` (names and contents), with the lines and fields that
-/// measure time taken out: everything else must not depend on scheduling.
+/// measure time taken out: everything else must not depend on scheduling. Hidden
+/// files (the lock file, holding a process id) are left out.
 fn outputs_without_timings(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let name = e.file_name().into_string().unwrap();
+        if name.starts_with('.') {
+            continue;
+        }
         let text = std::fs::read_to_string(e.path()).unwrap();
         let text = if name == "manifest.jsonl" {
             text.lines()
@@ -290,38 +294,103 @@ fn mtime(path: &Path) -> SystemTime {
     std::fs::metadata(path).unwrap().modified().unwrap()
 }
 
+/// `--model tiny`, one sentence, one article at a time: seconds per article.
+const TINY: [&str; 6] = ["--model", "tiny", "--sentences", "1", "--jobs", "1"];
+
+/// Entries of the manifest's lines that parse: mid-run, a line may be torn.
+fn manifest_so_far(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("manifest.jsonl"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `ready` holds, failing if `child` ends first or it takes too long.
+fn wait_until(child: &mut std::process::Child, what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before {what}"
+        );
+        assert!(Instant::now() < deadline, "no {what} in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for `child` to exit, killing it after `limit`.
+fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = std::process::Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_end(&mut e, &mut out.stderr).unwrap();
+    }
+    out
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name}");
+}
+
+/// Names, sizes and modification times of the files in `dir`.
+fn snapshot(dir: &Path) -> BTreeMap<String, (u64, SystemTime)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            let name = e.file_name().into_string().unwrap();
+            (name, (meta.len(), meta.modified().unwrap()))
+        })
+        .collect()
+}
+
+/// The manifest as JSON lines with `seconds` dropped and `skipped` read as `ok`:
+/// what a resumed run must end with to match an uninterrupted one.
+fn resumed_as_done(files: &mut BTreeMap<String, String>) {
+    let manifest = files.get_mut("manifest.jsonl").unwrap();
+    *manifest = manifest.replace(r#""status":"skipped""#, r#""status":"ok""#);
+}
+
 #[test]
-fn killed_run_resumes_without_redoing_or_leaving_debris() {
+fn killed_run_resumes_without_losing_or_redoing_and_ends_as_an_uninterrupted_one() {
     let hf = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("in");
     let out = tmp.path().join("out");
-    short_articles(&inputs, 5);
-    let args = ["--jobs", "1", "--sentences", "2"];
+    short_articles(&inputs, 6);
 
-    let mut child = digest(hf.path(), &[&inputs], &out, &args)
+    let mut child = digest(hf.path(), &[&inputs], &out, &TINY)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let done_before_kill = loop {
-        let done = std::fs::read_to_string(out.join("manifest.jsonl"))
-            .map(|t| t.lines().filter(|l| l.contains(r#""status":"ok""#)).count())
-            .unwrap_or(0);
-        if done >= 1 {
-            break done;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the kill"
-        );
-        assert!(Instant::now() < deadline, "no article finished in time");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    wait_until(&mut child, "two finished articles", || {
+        by_status(&manifest_so_far(&out), "ok").len() >= 2
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let before = manifest(&out);
+    let before = manifest_so_far(&out);
     let finished: Vec<(String, SystemTime)> = by_status(&before, "ok")
         .iter()
         .map(|e| {
@@ -330,15 +399,16 @@ fn killed_run_resumes_without_redoing_or_leaving_debris() {
             (name, t)
         })
         .collect();
-    assert!(
-        finished.len() >= done_before_kill && finished.len() < 5,
-        "{before:?}"
-    );
+    assert!(finished.len() >= 2 && finished.len() < 6, "{before:?}");
+    // Appended as they finished; the index only comes at the end.
+    assert_eq!(before.len(), finished.len(), "{before:?}");
+    assert!(!out.join("index.md").exists());
 
-    let o = run(&mut digest(hf.path(), &[&inputs], &out, &args));
+    // The lock died with the killed process.
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
     assert!(o.status.success(), "{}", stderr(&o));
     let after = manifest(&out);
-    assert_eq!(after.len(), 5);
+    assert_eq!(after.len(), 6, "one line per input: {after:?}");
     assert_eq!(
         by_status(&after, "skipped").len(),
         finished.len(),
@@ -346,7 +416,7 @@ fn killed_run_resumes_without_redoing_or_leaving_debris() {
     );
     assert_eq!(
         by_status(&after, "ok").len(),
-        5 - finished.len(),
+        6 - finished.len(),
         "{after:?}"
     );
     for (name, t) in &finished {
@@ -355,10 +425,128 @@ fn killed_run_resumes_without_redoing_or_leaving_debris() {
     assert_no_temp_files(&out);
     assert_no_orphans(&out, &after);
 
-    // Nothing changed: everything is skipped; --force redoes one-for-one.
-    let o = run(&mut digest(hf.path(), &[&inputs], &out, &args));
+    let whole = tmp.path().join("whole");
+    let o = run(&mut digest(hf.path(), &[&inputs], &whole, &TINY));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(by_status(&manifest(&out), "skipped").len(), 5);
+    let mut resumed = outputs_without_timings(&out);
+    resumed_as_done(&mut resumed);
+    assert_eq!(resumed, outputs_without_timings(&whole));
+
+    // Nothing changed: everything is skipped.
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(by_status(&manifest(&out), "skipped").len(), 6);
+}
+
+#[test]
+fn a_second_run_into_the_same_folder_is_refused_while_the_first_runs() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    short_articles(&inputs, 4);
+
+    let mut first = digest(hf.path(), &[&inputs], &out, &TINY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = out.join(".abridge.lock");
+    let pid = first.id().to_string();
+    wait_until(&mut first, "the lock", || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid)
+    });
+    // Held still, so that anything in the folder that changes is the second run's.
+    signal(&first, "STOP");
+    let files = snapshot(&out);
+    let mut second = digest(hf.path(), &[&inputs], &out, &TINY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_at_most(&mut second, Duration::from_secs(120));
+    let after = snapshot(&out);
+    signal(&first, "CONT");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    for want in [
+        out.display().to_string(),
+        "in use".to_string(),
+        pid.clone(),
+        "wait".to_string(),
+        "--out".to_string(),
+    ] {
+        assert!(lines[0].contains(&want), "{want:?} in {err}");
+    }
+    assert_eq!(files, after, "the refused run wrote nothing");
+
+    let o = wait_at_most(&mut first, Duration::from_secs(600));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(by_status(&manifest(&out), "ok").len(), 4);
+    // Free again once the first run is over.
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(by_status(&manifest(&out), "skipped").len(), 4);
+}
+
+#[test]
+fn sigterm_stops_starting_articles_and_writes_the_index_then_resumes() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    short_articles(&inputs, 8);
+
+    let mut child = digest(hf.path(), &[&inputs], &out, &TINY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(&mut child, "a finished article", || {
+        !by_status(&manifest_so_far(&out), "ok").is_empty()
+    });
+    assert!(!out.join("index.md").exists(), "the index comes at the end");
+    signal(&child, "TERM");
+    let o = wait_at_most(&mut child, Duration::from_secs(300));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(128 + 15), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+
+    let done = manifest(&out);
+    assert!(!done.is_empty() && done.len() < 8, "{done:?}");
+    assert_eq!(by_status(&done, "ok").len(), done.len(), "{done:?}");
+    // Compacted: one line per input, in input order.
+    let inputs_done: Vec<&str> = done.iter().map(|e| e["input"].as_str().unwrap()).collect();
+    let mut sorted = inputs_done.clone();
+    sorted.sort_by_key(|i| {
+        let stem = Path::new(i).file_stem().unwrap().to_str().unwrap();
+        stem[1..].parse::<usize>().unwrap()
+    });
+    sorted.dedup();
+    assert_eq!(inputs_done, sorted);
+    let index = std::fs::read_to_string(out.join("index.md")).unwrap();
+    assert!(
+        index.contains(&format!("{} articles, 0 failed", done.len())),
+        "{index}"
+    );
+    for e in &done {
+        let output = e["output"].as_str().unwrap();
+        assert!(index.contains(&format!("({output})")), "{index}");
+    }
+    assert_no_temp_files(&out);
+
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = manifest(&out);
+    assert_eq!(after.len(), 8);
+    assert_eq!(by_status(&after, "skipped").len(), done.len(), "{after:?}");
+    assert_eq!(by_status(&after, "ok").len(), 8 - done.len(), "{after:?}");
 }
 
 #[test]

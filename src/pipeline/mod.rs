@@ -1,14 +1,15 @@
 //! The digest: many articles in, one markdown file each plus an index and a
 //! manifest out. `--jobs` threads each work on one article at a time; all their
-//! generations go to one [`Scheduler`], which batches them on the compute threads;
-//! every file is replaced atomically as each article finishes, so a killed run
-//! resumes where it stopped and a re-run skips what has not changed.
+//! generations go to one [`Scheduler`], which batches them on the compute threads.
+//! Each article file is written atomically and recorded in the manifest as it
+//! finishes, so a killed run resumes where it stopped and a re-run skips what has not
+//! changed (the bookkeeping is in [`outputs`]).
 
+pub mod outputs;
 pub mod runner;
 pub mod summarize;
 pub mod translate;
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use crate::render::{
     self, ArticleDoc, ArticleMeta, IndexInfo, ManifestEntry, Slugs, Status, TranslationDoc,
     INDEX_FILE, MANIFEST_FILE,
 };
+use outputs::{reusable, Done, Interrupt, OutputLock, Outputs, Settings};
 use runner::Runner;
 use summarize::{summarize, Summary, SummarySpec};
 use translate::{translate, Translation};
@@ -79,6 +81,8 @@ pub struct DigestOptions {
     pub scheduler: SchedulerOptions,
     /// Redo articles even when their input, model and settings are unchanged.
     pub force: bool,
+    /// Stops the run early: no new article starts, what is done is written.
+    pub interrupt: Interrupt,
 }
 
 /// One article's checked summary and translations.
@@ -149,6 +153,10 @@ pub struct DigestReport {
     pub index: PathBuf,
     pub manifest: PathBuf,
     pub entries: Vec<ManifestEntry>,
+    /// Inputs not done because the run was interrupted.
+    pub unfinished: usize,
+    /// The signal that interrupted the run, if one did.
+    pub interrupted: Option<i32>,
 }
 
 /// Told about the run as it goes (a progress bar, log lines).
@@ -172,6 +180,8 @@ pub fn digest(
     progress: &dyn Progress,
 ) -> Result<DigestReport> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    // Before anything is written or cleaned: the temp files may be another run's.
+    let _lock = OutputLock::acquire(&opts.out)?;
     let stale = render::remove_stale_temps(&opts.out)?;
     if stale > 0 {
         tracing::info!("removed {stale} temporary files left by an interrupted run");
@@ -184,17 +194,8 @@ pub fn digest(
     }
 
     let model_sha256 = file_sha256(&model.path)?;
-    let settings = Settings {
-        model: &model.name,
-        model_sha256: &model_sha256,
-        opts,
-        window,
-    };
-    let previous: HashMap<(String, String), ManifestEntry> =
-        render::read_manifest(&opts.out.join(MANIFEST_FILE))?
-            .into_iter()
-            .map(|e| ((e.input.clone(), e.id.clone()), e))
-            .collect();
+    let settings = Settings::new(model, &model_sha256, opts, window);
+    let previous = outputs::read_previous(&opts.out.join(MANIFEST_FILE))?;
 
     // Outputs of unchanged articles keep their names; the rest get new ones, in
     // input order so names do not depend on scheduling.
@@ -232,22 +233,21 @@ pub fn digest(
     {
         progress.finished(entry);
     }
-    let state = Mutex::new(Outputs {
-        dir: opts.out.clone(),
-        entries,
-        info: IndexInfo {
-            date: chrono::Local::now().format("%Y-%m-%d").to_string(),
-            model: model.name.clone(),
-            languages: opts.article.languages.clone(),
-        },
-    });
+    let total = items.len();
+    let info = IndexInfo {
+        date: chrono::Local::now().format("%Y-%m-%d").to_string(),
+        model: model.name.clone(),
+        languages: opts.article.languages.clone(),
+    };
+    let state = Mutex::new(Outputs::open(&opts.out, entries, info)?);
     // One scheduler runs every generation; `jobs` threads each work on one article
     // at a time and wait on it, so nothing else competes for the compute threads.
     let scheduler = Scheduler::start(model.clone(), opts.scheduler)?;
     let next = AtomicUsize::new(0);
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let worker = || loop {
-        if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if opts.interrupt.requested() || failed.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        {
             return;
         }
         let Some((i, article, output)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -279,8 +279,7 @@ pub fn digest(
     }
 
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    state.write_listings()?;
-    let entries: Vec<ManifestEntry> = state.entries.into_iter().flatten().collect();
+    let entries = state.finish()?;
     let count = |s: Status| entries.iter().filter(|e| e.status == s).count();
     Ok(DigestReport {
         ok: count(Status::Ok),
@@ -288,56 +287,10 @@ pub fn digest(
         failed: count(Status::Failed),
         index: opts.out.join(INDEX_FILE),
         manifest: opts.out.join(MANIFEST_FILE),
+        unfinished: total - entries.len(),
+        // A stop that came after the last article left nothing undone.
+        interrupted: opts.interrupt.signal().filter(|_| entries.len() < total),
         entries,
-    })
-}
-
-/// What decides whether an earlier result can be reused.
-struct Settings<'a> {
-    model: &'a str,
-    model_sha256: &'a str,
-    opts: &'a DigestOptions,
-    window: usize,
-}
-
-impl Settings<'_> {
-    /// A digest of everything that shapes an article's output.
-    fn key(&self, article: &Article) -> String {
-        let o = &self.opts.article;
-        let described = serde_json::json!({
-            "abridge": env!("CARGO_PKG_VERSION"),
-            "input": article.input_sha256,
-            "title": article.title,
-            "model": self.model_sha256,
-            "languages": o.languages,
-            "sentences": o.sentences,
-            "style": o.style,
-            "translate_full": o.translate_full,
-            "window": self.window,
-            "overlap": o.overlap,
-        });
-        hex(&Sha256::digest(described.to_string().as_bytes()))[..16].to_string()
-    }
-}
-
-/// The earlier entry for `article`, as skipped, if it was done with the same key
-/// and its file is still there and still says so.
-fn reusable(
-    previous: &HashMap<(String, String), ManifestEntry>,
-    article: &Article,
-    key: &str,
-    dir: &Path,
-) -> Option<ManifestEntry> {
-    let old = previous.get(&(article.input.clone(), article.id.clone()))?;
-    let done = matches!(old.status, Status::Ok | Status::Skipped);
-    if !done || old.key.as_deref() != Some(key) {
-        return None;
-    }
-    let md = std::fs::read_to_string(dir.join(old.output.as_deref()?)).ok()?;
-    let front = render::parse_front_matter(&md)?;
-    (front.key == key).then(|| ManifestEntry {
-        status: Status::Skipped,
-        ..old.clone()
     })
 }
 
@@ -461,11 +414,6 @@ fn translation_doc(t: Translation, warnings: &mut Vec<String>) -> TranslationDoc
     }
 }
 
-enum Done {
-    Written(Box<ArticleDoc>, ManifestEntry),
-    Failed(ManifestEntry),
-}
-
 fn failed_entry(input: &str, id: &str, reason: String, warnings: Vec<String>) -> ManifestEntry {
     ManifestEntry {
         input: input.to_string(),
@@ -484,48 +432,6 @@ fn failed_entry(input: &str, id: &str, reason: String, warnings: Vec<String>) ->
         seconds: 0.0,
         key: None,
         input_sha256: None,
-    }
-}
-
-/// The output folder's state, updated under a lock as articles finish.
-struct Outputs {
-    dir: PathBuf,
-    /// One slot per input, in input order; `None` until it is done.
-    entries: Vec<Option<ManifestEntry>>,
-    info: IndexInfo,
-}
-
-impl Outputs {
-    /// Writes a finished article, then the manifest and index that record it: a
-    /// kill at any point leaves every file whole, and the manifest never names an
-    /// article file that is not complete.
-    fn publish(&mut self, slot: usize, done: Done) -> Result<ManifestEntry> {
-        let entry = match done {
-            Done::Written(doc, entry) => {
-                let name = entry.output.as_deref().unwrap_or_default();
-                render::write_atomic(
-                    &self.dir.join(name),
-                    render::render_article(&doc).as_bytes(),
-                )?;
-                entry
-            }
-            Done::Failed(entry) => entry,
-        };
-        self.entries[slot] = Some(entry.clone());
-        self.write_listings()?;
-        Ok(entry)
-    }
-
-    fn write_listings(&self) -> Result<()> {
-        let done: Vec<ManifestEntry> = self.entries.iter().flatten().cloned().collect();
-        render::write_atomic(
-            &self.dir.join(MANIFEST_FILE),
-            render::render_manifest(&done).as_bytes(),
-        )?;
-        render::write_atomic(
-            &self.dir.join(INDEX_FILE),
-            render::render_index(&self.info, &done).as_bytes(),
-        )
     }
 }
 
