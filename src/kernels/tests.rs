@@ -298,3 +298,42 @@ fn independent_rows_match_one_row_at_a_time() {
         }
     }
 }
+
+/// The same on real model shapes, big enough to be split over the thread pool
+/// (column chunks then depend on m) and with odd super-block counts.
+#[test]
+fn independent_rows_match_one_row_on_model_shapes() {
+    let mut rng = Rng(0xdec0de);
+    let shapes = [
+        (GgmlDType::Q5_0, 4864, 896),
+        (GgmlDType::Q8_0, 896, 4864),
+        (GgmlDType::Q4K, 896, 4864),
+        (GgmlDType::Q6K, 896, 4864),
+        (GgmlDType::Q4_1, 1536, 576),
+    ];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    for (dtype, n, k) in shapes {
+        let w = random_weights(&mut rng, dtype, n, k);
+        for isa in Isa::available() {
+            for m in [2, 3, 5, 8] {
+                let x = rng.vec(m * k);
+                let mut batch = vec![0f32; m * n];
+                pool.install(|| {
+                    matmul_with(isa, dtype, &w, n, k, &x, &mut batch, Rows::Independent).unwrap()
+                });
+                for r in 0..m {
+                    let mut one = vec![0f32; n];
+                    let row = &x[r * k..(r + 1) * k];
+                    pool.install(|| {
+                        matmul_with(isa, dtype, &w, n, k, row, &mut one, Rows::Sequence).unwrap()
+                    });
+                    let what = format!("{dtype:?} {n}x{k} {isa:?} m={m} row {r}");
+                    assert_bits(&batch[r * n..(r + 1) * n], &one, &what);
+                }
+            }
+        }
+    }
+}
