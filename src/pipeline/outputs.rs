@@ -750,8 +750,8 @@ mod tests {
         }
     }
 
-    fn run_key() -> RunKey {
-        let opts = DigestOptions {
+    fn test_options() -> DigestOptions {
+        DigestOptions {
             out: "out".into(),
             article: ArticleOptions {
                 languages: vec!["fr".into()],
@@ -767,7 +767,11 @@ mod tests {
             scheduler: Default::default(),
             force: false,
             interrupt: Interrupt::default(),
-        };
+        }
+    }
+
+    fn run_key() -> RunKey {
+        let opts = test_options();
         RunKey {
             abridge: "0.1.0",
             code: code_sha256(),
@@ -855,23 +859,7 @@ mod tests {
         let a = chat_model(dir.path(), "a.gguf", "ab", "cd");
         let a_again = chat_model(dir.path(), "a2.gguf", "ab", "cd");
         let b = chat_model(dir.path(), "b.gguf", "ef", "gh");
-        let mut opts = DigestOptions {
-            out: "out".into(),
-            article: ArticleOptions {
-                languages: vec!["fr".into()],
-                sentences: 3,
-                style: Style::Paragraph,
-                translate_full: false,
-                window: None,
-                overlap: 0,
-                max_article_tokens: 50_000,
-                deadline: None,
-            },
-            jobs: 1,
-            scheduler: Default::default(),
-            force: false,
-            interrupt: Interrupt::default(),
-        };
+        let mut opts = test_options();
         let article = article("Rates", "00ff");
         // The same model sha256 for all: only the template differs.
         let sha = "ab".repeat(32);
