@@ -332,6 +332,7 @@ fn run_article(
 ) -> Done {
     let started = Instant::now();
     let runner = Runner::new(model, window).with_deadline(settings.opts.article.deadline);
+    let runner = runner.with_label(article.id.clone());
     let result = catch_unwind(AssertUnwindSafe(|| article_doc(&runner, article, settings)))
         .unwrap_or_else(|panic| {
             let what = crate::error::panic_message(&*panic);
