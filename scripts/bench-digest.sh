@@ -11,8 +11,10 @@
 #      scripts/lib/replay.py replays them, PARALLEL articles in flight, each
 #      article's requests in their order.
 # Prints the CPU and one markdown table: articles ok, wall time, articles/hour,
-# prompt/generated tokens and peak RSS of each run. The abridge binary runs from a
-# copy, so a rebuild during the run does not change it.
+# prompt/generated tokens and peak RSS of each run, and the load average. Run it
+# on an otherwise idle machine, not under nice: llama.cpp's 2 threads meet at a
+# barrier every step and collapse when another process takes a core. The abridge
+# binary runs from a copy, so a rebuild during the run does not change it.
 #
 #   N (articles, default 50)  LANGS (--to, default fr)  THREADS (default 2)
 #   BATCH (default 4)  PARALLEL (llama-server slots and replay concurrency, 4)
@@ -62,6 +64,7 @@ if [ "$BATCH_FLAG" = 0 ]; then
 fi
 
 rows=()
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # wall seconds and peak RSS (MiB) of a command, as "WALL RSS"
 timed() {
   python3 - "$@" <<'PY'
@@ -164,3 +167,7 @@ if [ "$BATCH_FLAG" = 0 ]; then
 fi
 echo "model $(basename "$model_path"), $N articles, summary + --to $LANGS, threads=$THREADS${JOBS:+, --jobs $JOBS}$note;" \
   "llama-server replays the prompts of the --batch 1 run ($log), $PARALLEL in flight, -c $((PARALLEL * slot))"
+# llama.cpp's threads wait for each other at every step: other work on the cores
+# (or running this under nice) slows it far more than abridge, so say how busy
+# the machine was.
+echo "load average at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
