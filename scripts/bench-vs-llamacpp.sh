@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # abridge vs llama.cpp, side by side on the same machine, prompt ids and threads.
 #
-# Sets up llama-cpp-python 0.3.36 in target/llamacpp-venv (built from source with
-# -DGGML_NATIVE=OFF, AVX2/AVX-512 on, AMX off: a native build crashes on AMX
-# machines; cached after the first run), then for each model runs both engines
-# alternately REPS times and prints a markdown table of medians and ratios:
-# prefill tok/s, decode tok/s, wall time of the seed summary (load included),
-# peak RSS.
+# Sets up llama-cpp-python 0.3.36 built from source for the CPU it runs on
+# (scripts/lib/llamacpp.sh: native, AMX off where the CPU has AMX, since that build
+# crashes), in target/llamacpp-venv-<key>, keyed by the CPU's model and ISA flags
+# so a venv built on one machine is never used on another; cached after the first
+# run. Then for each model runs both engines alternately REPS times and prints the
+# CPU and a markdown table of medians and ratios: prefill tok/s, decode tok/s,
+# wall time of the seed summary (load included), peak RSS.
 #
 #   THREADS (default 2)  REPS (default 3)  GEN (decode tokens, default 64)
 #   MODELS  (default: the three files scripts/fetch-models.sh provides)
@@ -20,17 +21,8 @@ SEED=seeds/000_57a6ad3420af089a.txt
 models_dir="${ABRIDGE_MODELS:-$HOME/.cache/abridge/models}"
 MODELS=${MODELS:-"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-q4_k_m.gguf"}
 
-venv=target/llamacpp-venv
-if ! "$venv/bin/python" -c "import llama_cpp, numpy; assert llama_cpp.__version__ == '0.3.36'" 2>/dev/null; then
-  echo "bench: building llama-cpp-python 0.3.36 (AMX off) in $venv, once" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet numpy
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-    -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_BF16=ON \
-    -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=ON" \
-    CMAKE_BUILD_PARALLEL_LEVEL=2 \
-    "$venv/bin/pip" install --quiet --no-binary llama-cpp-python llama-cpp-python==0.3.36
-fi
+. scripts/lib/llamacpp.sh
+venv=$(llamacpp_venv)
 
 cargo build --release --quiet
 abridge=target/release/abridge
@@ -50,6 +42,8 @@ print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 PY
 }
 
+echo "CPU: $(cpu_model) ($(cpu_isa))"
+echo
 echo "| model | prefill tok/s abridge / llama.cpp (ratio) | decode tok/s abridge / llama.cpp (ratio) | seed summary wall s abridge / llama.cpp (ratio) | peak RSS MB abridge / llama.cpp | RSS limit MB |"
 echo "|---|---|---|---|---|---|"
 for m in $MODELS; do

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmarks: lee_jsonl WORK N writes WORK/lee.jsonl, the first N
 # articles of the Lee background corpus (news, one per line) from gensim's wheel
 # on PyPI, fetched once into WORK.

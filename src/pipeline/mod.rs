@@ -303,7 +303,9 @@ fn run_article(
     settings: &Settings,
 ) -> Done {
     let started = Instant::now();
-    let runner = Runner::new(scheduler, window).with_deadline(settings.opts.article.deadline);
+    let runner = Runner::new(scheduler, window)
+        .with_deadline(settings.opts.article.deadline)
+        .with_label(article.id.clone());
     let result = catch_unwind(AssertUnwindSafe(|| article_doc(&runner, article, settings)))
         .unwrap_or_else(|panic| {
             let what = crate::error::panic_message(&*panic);

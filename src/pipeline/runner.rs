@@ -1,7 +1,9 @@
 //! Running one prompt on the model for the digest, with the token accounting and
 //! window checks every job needs.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::chunk::TokenCount;
@@ -21,6 +23,9 @@ pub struct Runner<'m> {
     deadline: Option<(Instant, Duration)>,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
+    /// Article id in the request log (`ABRIDGE_REQUEST_LOG`), and its requests so far.
+    label: Option<String>,
+    requests: AtomicU64,
 }
 
 /// One answer, and whether the token limit stopped it (it may then be cut short).
@@ -39,7 +44,15 @@ impl<'m> Runner<'m> {
             deadline: None,
             tokens_in: AtomicU64::new(0),
             tokens_out: AtomicU64::new(0),
+            label: None,
+            requests: AtomicU64::new(0),
         }
+    }
+
+    /// The same, naming its requests `label` (the article id) in the request log.
+    pub fn with_label(mut self, label: String) -> Self {
+        self.label = Some(label);
+        self
     }
 
     /// The same, giving up on the work `limit` from now (`--deadline`).
@@ -71,6 +84,7 @@ impl<'m> Runner<'m> {
             deadline: self.deadline.map(|(at, _)| at),
             ..Default::default()
         };
+        self.log_request(&ids, max_tokens, &opts.stop);
         let prompt_len = ids.len();
         let g = match self
             .scheduler
@@ -110,6 +124,48 @@ impl<'m> Runner<'m> {
             self.tokens_in.load(Ordering::Relaxed),
             self.tokens_out.load(Ordering::Relaxed),
         )
+    }
+}
+
+impl Runner<'_> {
+    /// Opt-in request log, for replaying the exact prompts on another engine
+    /// (scripts/bench-digest.sh against llama-server): with `ABRIDGE_REQUEST_LOG=<path>`
+    /// set, every generation request appends one JSON line
+    /// `{"article", "seq" (its order within the article), "prompt" (token ids),
+    /// "max_tokens", "stop"}` to that file, under a lock and with one `write` of
+    /// an `O_APPEND` file, so lines of concurrent articles never interleave.
+    /// Logging never fails the request.
+    fn log_request(&self, ids: &[u32], max_tokens: usize, stop: &[String]) {
+        static LOG: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+        let log = LOG.get_or_init(|| {
+            let path = std::env::var_os("ABRIDGE_REQUEST_LOG")?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path);
+            match file {
+                Ok(f) => Some(Mutex::new(f)),
+                Err(e) => {
+                    tracing::warn!("ABRIDGE_REQUEST_LOG {}: {e}", path.to_string_lossy());
+                    None
+                }
+            }
+        });
+        let Some(log) = log else { return };
+        let seq = self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut line = serde_json::json!({
+            "article": self.label,
+            "seq": seq,
+            "prompt": ids,
+            "max_tokens": max_tokens,
+            "stop": stop,
+        })
+        .to_string();
+        line.push('\n');
+        let mut file = log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            tracing::warn!("ABRIDGE_REQUEST_LOG: {e}");
+        }
     }
 }
 
