@@ -106,6 +106,15 @@ impl Scheduler {
         let stats = Arc::new(Stats::default());
         let thread_stats = stats.clone();
         let shared = model.clone();
+        // Compute gets a pool of its own, as many threads as the global one
+        // (`--threads`): requesters may be workers of the global pool (the map
+        // step of a long article runs in parallel there) and block waiting for
+        // answers, which must never starve the matmuls that produce them.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .thread_name(|i| format!("abridge-compute-{i}"))
+            .build()
+            .map_err(|e| Error::Model(format!("cannot start the compute threads: {e}")))?;
         let thread = std::thread::Builder::new()
             .name("abridge-generate".into())
             .spawn(move || {
@@ -114,7 +123,9 @@ impl Scheduler {
                     options,
                     stats: thread_stats,
                 };
-                worker.run(rx)
+                // On a worker of the pool: each matmul's split is picked up by the
+                // others instead of waking the pool from outside.
+                pool.install(|| worker.run(rx))
             })
             .map_err(|e| Error::Model(format!("cannot start the generation thread: {e}")))?;
         Ok(Self {
@@ -526,6 +537,30 @@ mod tests {
             .generate(p[1].clone(), vec![], opts(5), &mut |_| {})
             .unwrap();
         assert_eq!(g.ids.len(), 5);
+    }
+
+    /// Requesters that are themselves workers of the global pool (the map step
+    /// of a long article) can all wait at once without starving the compute.
+    #[test]
+    fn requesters_on_the_global_pool_do_not_starve_compute() {
+        use rayon::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scheduler::start(model(&dir), SchedulerOptions::default()).unwrap();
+        let n = 4 * rayon::current_num_threads();
+        let got: Vec<usize> = prompts()
+            .into_iter()
+            .cycle()
+            .take(n)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|p| {
+                s.generate(p, vec![], opts(4), &mut |_| {})
+                    .unwrap()
+                    .ids
+                    .len()
+            })
+            .collect();
+        assert_eq!(got, vec![4; n]);
     }
 
     /// Errors reach the requester, not a panic: an empty prompt.
