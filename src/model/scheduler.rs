@@ -4,7 +4,7 @@
 //! at a time, with continuous batching as in llama.cpp's server:
 //!
 //! - each step prefills one chunk of one waiting prompt (chunks stop at the
-//!   prompt's cache points and at [`PREFILL_CHUNK`], so decodes keep flowing
+//!   prompt's cache points and at `PREFILL_CHUNK` tokens, so decodes keep flowing
 //!   between the chunks of a long prompt), then runs one decode step of every
 //!   sequence past its prompt in a single forward pass: every weight is read once
 //!   for the whole batch ([`Transformer::decode`]);
@@ -27,7 +27,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::generate::{GenerateOptions, Generation, Sequence, PREFILL_CHUNK};
+use super::generate::{GenerateOptions, Generation, Sequence};
 use super::prefix::PrefixCache;
 use super::Model;
 use crate::error::{Error, Result};
@@ -291,8 +291,7 @@ impl<'m> Worker<'m> {
         prefixes: &mut PrefixCache,
         per_position: usize,
     ) {
-        let reserved: usize = active.iter().map(|a| a.reserved).sum();
-        let mut reserved = reserved;
+        let mut reserved: usize = active.iter().map(|a| a.reserved).sum();
         while active.len() < self.options.batch.max(1) {
             let Some(r) = queue.front() else { break };
             let need = (r.prompt.len() + r.opts.max_tokens) * per_position;
@@ -354,7 +353,6 @@ impl<'m> Worker<'m> {
                     a.gone = true;
                 }
             }
-            debug_assert!(chunk.len() <= PREFILL_CHUNK);
         }
         // Past its prompt and not finished: its last picked token is the next input.
         let decoding: Vec<&mut Active<'m>> = active
