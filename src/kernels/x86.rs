@@ -12,7 +12,11 @@
 //! column; with AVX-512 VNNI, `lanes512` carries two columns per 512-bit
 //! vector (`vpdpbusd`, and 32 registers for the tile).
 //! K-quants (`k_isa!`) follow ggml's AVX2 dot products, with each super-block
-//! unpacked once per 4 activation rows (VNNI adds `vpdpwssd` for the scales).
+//! unpacked once per tile of activation rows (4 of one sequence, 8 independent
+//! ones) and the rows' horizontal sums done together; the integer dot
+//! products run on 256-bit vectors (AVX2) or two groups per 512-bit vector
+//! (AVX-512 VNNI, `wide512`). Integer sums are exact, so only the f32 steps
+//! carry llama.cpp's order.
 
 use std::arch::x86_64::*;
 
@@ -611,7 +615,7 @@ pub mod lanes512 {
 }
 
 // ---- K-quants: ggml's AVX2 `ggml_vec_dot_q*_K_q8_K`, restructured so each
-// 256-weight super-block (weights and scales) is unpacked once for up to 4
+// 256-weight super-block (weights and scales) is unpacked once for a tile of
 // activation rows.
 
 /// Unpacks the 12 scale bytes of Q4_K/Q5_K into 8 scales then 8 mins
@@ -728,6 +732,139 @@ unsafe fn hsum_i32(x: __m256i) -> i32 {
     }
 }
 
+/// One Q4_K/Q5_K super-block unpacked: its scales, and its 8 groups of 32
+/// weights as bytes with their group scales as i16 pairs.
+struct SuperBlock {
+    d: f32,
+    dmin: f32,
+    /// The 8 group minimums as i16.
+    mins: __m128i,
+    q: [__m256i; 8],
+    sc: [__m256i; 8],
+}
+
+/// Unpacks the super-block at `x` (Q5_K with `HIGH`).
+#[inline(always)]
+unsafe fn unpack_q45k<const HIGH: bool>(x: *const u8) -> SuperBlock {
+    // SAFETY: within this fn's contract: `x` addresses one whole super-block,
+    // and AVX2 is available.
+    unsafe {
+        let qs_at = if HIGH { 48 } else { 16 };
+        let m4 = _mm256_set1_epi8(0xf);
+        let zero = _mm256_setzero_si256();
+        let (d, dmin) = (read_f16(x), read_f16(x.add(2)));
+        let u = k4_scales_mins(x.add(4));
+        let mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
+            u[3] as i32,
+            u[2] as i32,
+            u[1] as i32,
+            u[0] as i32,
+        ));
+        let mins = _mm256_extracti128_si256(mins_and_scales, 1);
+        let sc128 = _mm256_castsi256_si128(mins_and_scales);
+        let scales = _mm256_set_m128i(sc128, sc128);
+        let hbits = if HIGH {
+            _mm256_loadu_si256(x.add(16) as *const __m256i)
+        } else {
+            zero
+        };
+        // bit k of each qh byte -> 0x10 (Q5_K's fifth bit)
+        let fifth = |k: usize| {
+            let mask = _mm256_set1_epi8(1 << k);
+            let set = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, mask), mask);
+            _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+        };
+        // 8 groups of 32 weights and their scales (as i16 pairs)
+        let mut q = [zero; 8];
+        let mut sc = [zero; 8];
+        for j in 0..4 {
+            let bits = _mm256_loadu_si256(x.add(qs_at + 32 * j) as *const __m256i);
+            q[2 * j] = _mm256_and_si256(bits, m4);
+            q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if HIGH {
+                q[2 * j] = _mm256_or_si256(q[2 * j], fifth(2 * j));
+                q[2 * j + 1] = _mm256_or_si256(q[2 * j + 1], fifth(2 * j + 1));
+            }
+            sc[2 * j] = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j));
+            sc[2 * j + 1] = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 1));
+        }
+        SuperBlock {
+            d,
+            dmin,
+            mins,
+            q,
+            sc,
+        }
+    }
+}
+
+/// How an ISA takes the dot products of one unpacked K-quant super-block
+/// (8 groups of 32 weights as bytes, group scales as i16 pairs) with
+/// activation rows: `prepare` once per super-block, then `row_sum` per row
+/// gives the 8 groups' scaled sums in 8 i32 lanes (exact, so any
+/// arrangement of the lanes gives the same total).
+mod wide256 {
+    use super::*;
+
+    pub struct Prepared<'a> {
+        q: &'a [__m256i; 8],
+        sc: &'a [__m256i; 8],
+    }
+
+    #[inline(always)]
+    pub unsafe fn prepare<'a>(q: &'a [__m256i; 8], sc: &'a [__m256i; 8]) -> Prepared<'a> {
+        Prepared { q, sc }
+    }
+
+    #[inline(always)]
+    pub unsafe fn row_sum(p: &Prepared, y: &BlockQ8K) -> __m256i {
+        // SAFETY: AVX2 is available (the crate's baseline); `y8` reads within `y`.
+        unsafe {
+            let mut s = _mm256_setzero_si256();
+            for j in 0..8 {
+                s = madd_avx2(s, p.sc[j], _mm256_maddubs_epi16(p.q[j], y8(y, j)));
+            }
+            s
+        }
+    }
+}
+
+/// `wide256` on 512-bit vectors: two groups per vector, half the instructions.
+mod wide512 {
+    use super::*;
+
+    pub struct Prepared {
+        q: [__m512i; 4],
+        sc: [__m512i; 4],
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    pub unsafe fn prepare(q: &[__m256i; 8], sc: &[__m256i; 8]) -> Prepared {
+        let pair = |v: &[__m256i; 8], p: usize| {
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(v[2 * p]), v[2 * p + 1])
+        };
+        Prepared {
+            q: std::array::from_fn(|p| pair(q, p)),
+            sc: std::array::from_fn(|p| pair(sc, p)),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    pub unsafe fn row_sum(p: &Prepared, y: &BlockQ8K) -> __m256i {
+        // SAFETY: the 4 loads read y.qs (256 bytes) in 64-byte pieces.
+        unsafe {
+            let mut s = _mm512_setzero_si512();
+            for j in 0..4 {
+                let y = _mm512_loadu_si512(y.qs.as_ptr().add(64 * j) as *const __m512i);
+                s = _mm512_dpwssd_epi32(s, p.sc[j], _mm512_maddubs_epi16(p.q[j], y));
+            }
+            _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s))
+        }
+    }
+}
+
 /// Which K-quant a `k_isa` chunk runs.
 pub const Q4K: u8 = 4;
 pub const Q5K: u8 = 5;
@@ -736,16 +873,123 @@ pub const Q6K: u8 = 6;
 /// Instantiates the K-quant tiles for one ISA: `$madd(acc, a, b)` adds the
 /// i16 x i16 pair products of a and b into the i32 lanes of acc.
 macro_rules! k_isa {
-    ($isa:ident, $features:literal, $madd:ident) => {
+    ($isa:ident, $features:literal, $madd:ident, $wide:ident) => {
         pub mod $isa {
             use super::*;
 
-            /// Q4_K (`HIGH` = false) or Q5_K: `out[r]` = dot(weight row, activation row r).
-            /// Sums fuse into f32 as in `scalar::dot_q4_k`: per super-block, or
-            /// per 64 weights for whole groups of 4 rows (R = 4).
+            /// Q4_K (`HIGH` = false) or Q5_K for a whole group of 4 rows in
+            /// llama.cpp's batched (GEMM) order, as `scalar::dot_q4_k` with
+            /// `batched`: sums fuse into f32 per 64 weights, rows in lanes.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn tile_q45k<const HIGH: bool, const R: usize>(
+            unsafe fn tile_q45k_gemm<const HIGH: bool>(
+                w: *const u8,
+                a: *const BlockQ8K,
+                nb: usize,
+                out: &mut [f32; 4],
+            ) {
+                // SAFETY: within this fn's contract: its pointers address whole blocks or
+                // rows of the caller's slices, and its target features are available.
+                unsafe {
+                    let bytes = if HIGH { Q5_K_BYTES } else { Q4_K_BYTES };
+                    let zero = _mm256_setzero_si256();
+                    let (mut acc4, mut acc4_m) = (_mm_setzero_ps(), _mm_setzero_ps());
+                    for i in 0..nb {
+                        let x = w.add(i * bytes);
+                        for line in (0..bytes).step_by(64) {
+                            prefetch(x.wrapping_add(4 * nb * bytes + line));
+                        }
+                        let SuperBlock {
+                            d,
+                            dmin,
+                            mins,
+                            q,
+                            sc,
+                        } = unpack_q45k::<HIGH>(x);
+                        // a whole group: rows in the 4 lanes, one step per 64 weights
+                        let y: [&BlockQ8K; 4] = std::array::from_fn(|r| &*a.add(r * nb + i));
+                        let ad = _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d);
+                        let (dd, dm) = (
+                            _mm_mul_ps(_mm_set1_ps(d), ad),
+                            _mm_mul_ps(_mm_set1_ps(dmin), ad),
+                        );
+                        // Minimum terms, rows in lanes: the 32-sums of two rows
+                        // as i16 pairs (groups 2k, 2k+1) per i32, transposed to
+                        // [k = 0 | k = 2] and [1 | 3] x rows, times the mins.
+                        let bs =
+                            |r: usize| _mm256_loadu_si256(y[r].bsums.as_ptr() as *const __m256i);
+                        let (v01, v23) = (
+                            _mm256_hadd_epi16(bs(0), bs(1)),
+                            _mm256_hadd_epi16(bs(2), bs(3)),
+                        );
+                        let (lo, hi) = (
+                            _mm256_unpacklo_epi32(v01, v23),
+                            _mm256_unpackhi_epi32(v01, v23),
+                        );
+                        let m02 = _mm256_set_m128i(
+                            _mm_shuffle_epi32::<0b10_10_10_10>(mins),
+                            _mm_shuffle_epi32::<0>(mins),
+                        );
+                        let m13 = _mm256_set_m128i(
+                            _mm_shuffle_epi32::<0b11_11_11_11>(mins),
+                            _mm_shuffle_epi32::<0b01_01_01_01>(mins),
+                        );
+                        let mk02 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                            _mm256_unpacklo_epi32(lo, hi),
+                            m02,
+                        ));
+                        let mk13 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                            _mm256_unpackhi_epi32(lo, hi),
+                            m13,
+                        ));
+                        // the scaled sums of each 64 (k), rows in lanes, two k
+                        // per vector: [2kp | 2kp + 1]
+                        for kp in 0..2 {
+                            let mut h = [zero; 2];
+                            for (k, h) in (2 * kp..2 * kp + 2).zip(&mut h) {
+                                let j = 2 * k;
+                                let mut s = [zero; 4];
+                                for r in 0..4 {
+                                    let p = _mm256_maddubs_epi16(q[j], y8(y[r], j));
+                                    s[r] = $madd(zero, sc[j], p);
+                                    let p = _mm256_maddubs_epi16(q[j + 1], y8(y[r], j + 1));
+                                    s[r] = $madd(s[r], sc[j + 1], p);
+                                }
+                                *h = _mm256_hadd_epi32(
+                                    _mm256_hadd_epi32(s[0], s[1]),
+                                    _mm256_hadd_epi32(s[2], s[3]),
+                                );
+                            }
+                            let sums = _mm256_cvtepi32_ps(_mm256_add_epi32(
+                                _mm256_permute2x128_si256::<0x20>(h[0], h[1]),
+                                _mm256_permute2x128_si256::<0x31>(h[0], h[1]),
+                            ));
+                            let half = |v: __m256| {
+                                if kp == 0 {
+                                    _mm256_castps256_ps128(v)
+                                } else {
+                                    _mm256_extractf128_ps::<1>(v)
+                                }
+                            };
+                            acc4 = _mm_fmadd_ps(_mm256_castps256_ps128(sums), dd, acc4);
+                            acc4_m = _mm_fmadd_ps(half(mk02), dm, acc4_m);
+                            acc4 = _mm_fmadd_ps(_mm256_extractf128_ps::<1>(sums), dd, acc4);
+                            acc4_m = _mm_fmadd_ps(half(mk13), dm, acc4_m);
+                        }
+                    }
+                    _mm_storeu_ps(out.as_mut_ptr(), _mm_sub_ps(acc4, acc4_m));
+                }
+            }
+
+            /// Q4_K (`HIGH` = false) or Q5_K for R rows, each in llama.cpp's
+            /// one-row (GEMV) order whatever R is: per super-block an exact
+            /// integer sum S and minimum term M, then S·(d·y.d) and M·(dmin·y.d)
+            /// fused into f32, as `scalar::dot_q4_k` without `batched`. The
+            /// super-block is unpacked once for all rows, and the rows'
+            /// horizontal sums are done together, rows in lanes.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn tile_q45k_rows<const HIGH: bool, const R: usize>(
                 w: *const u8,
                 a: *const BlockQ8K,
                 nb: usize,
@@ -754,160 +998,53 @@ macro_rules! k_isa {
                 // SAFETY: within this fn's contract: its pointers address whole blocks or
                 // rows of the caller's slices, and its target features are available.
                 unsafe {
+                    const { assert!(R >= 1 && R <= 8) };
                     let bytes = if HIGH { Q5_K_BYTES } else { Q4_K_BYTES };
-                    let qs_at = if HIGH { 48 } else { 16 };
-                    let m4 = _mm256_set1_epi8(0xf);
-                    let zero = _mm256_setzero_si256();
-                    // GEMV (R < 4): [sum, minimum term] per row; GEMM (R = 4): rows in lanes
-                    let mut acc2 = [_mm_setzero_ps(); R];
-                    let (mut acc4, mut acc4_m) = (_mm_setzero_ps(), _mm_setzero_ps());
+                    // rows 4g..4g+4 in the lanes of group g (missing rows: zeros)
+                    let mut acc_s = [_mm_setzero_ps(); 2];
+                    let mut acc_m = [_mm_setzero_ps(); 2];
                     for i in 0..nb {
                         let x = w.add(i * bytes);
                         for line in (0..bytes).step_by(64) {
                             prefetch(x.wrapping_add(4 * nb * bytes + line));
                         }
-                        let (d, dmin) = (read_f16(x), read_f16(x.add(2)));
-                        let u = k4_scales_mins(x.add(4));
-                        let mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
-                            u[3] as i32,
-                            u[2] as i32,
-                            u[1] as i32,
-                            u[0] as i32,
-                        ));
-                        let mins = _mm256_extracti128_si256(mins_and_scales, 1);
-                        let sc128 = _mm256_castsi256_si128(mins_and_scales);
-                        let scales = _mm256_set_m128i(sc128, sc128);
-                        let hbits = if HIGH {
-                            _mm256_loadu_si256(x.add(16) as *const __m256i)
-                        } else {
-                            zero
-                        };
-                        // bit k of each qh byte -> 0x10 (Q5_K's fifth bit)
-                        let fifth = |k: usize| {
-                            let mask = _mm256_set1_epi8(1 << k);
-                            let set = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, mask), mask);
-                            _mm256_and_si256(set, _mm256_set1_epi8(0x10))
-                        };
-                        // 8 groups of 32 weights and their scales (as i16 pairs)
-                        let mut q = [zero; 8];
-                        let mut sc = [zero; 8];
-                        for j in 0..4 {
-                            let bits = _mm256_loadu_si256(x.add(qs_at + 32 * j) as *const __m256i);
-                            q[2 * j] = _mm256_and_si256(bits, m4);
-                            q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-                            if HIGH {
-                                q[2 * j] = _mm256_or_si256(q[2 * j], fifth(2 * j));
-                                q[2 * j + 1] = _mm256_or_si256(q[2 * j + 1], fifth(2 * j + 1));
-                            }
-                            sc[2 * j] = _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j));
-                            sc[2 * j + 1] =
-                                _mm256_shuffle_epi8(scales, scale_shuffle_k4(2 * j + 1));
-                        }
-                        if R == 4 {
-                            // a whole group: rows in the 4 lanes, one step per 64 weights
-                            let y: [&BlockQ8K; 4] = std::array::from_fn(|r| &*a.add(r * nb + i));
-                            let ad = _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d);
-                            let (dd, dm) = (
-                                _mm_mul_ps(_mm_set1_ps(d), ad),
-                                _mm_mul_ps(_mm_set1_ps(dmin), ad),
-                            );
-                            // Minimum terms, rows in lanes: the 32-sums of two rows
-                            // as i16 pairs (groups 2k, 2k+1) per i32, transposed to
-                            // [k = 0 | k = 2] and [1 | 3] x rows, times the mins.
-                            let bs = |r: usize| {
-                                _mm256_loadu_si256(y[r].bsums.as_ptr() as *const __m256i)
-                            };
-                            let (v01, v23) = (
-                                _mm256_hadd_epi16(bs(0), bs(1)),
-                                _mm256_hadd_epi16(bs(2), bs(3)),
-                            );
-                            let (lo, hi) = (
-                                _mm256_unpacklo_epi32(v01, v23),
-                                _mm256_unpackhi_epi32(v01, v23),
-                            );
-                            let m02 = _mm256_set_m128i(
-                                _mm_shuffle_epi32::<0b10_10_10_10>(mins),
-                                _mm_shuffle_epi32::<0>(mins),
-                            );
-                            let m13 = _mm256_set_m128i(
-                                _mm_shuffle_epi32::<0b11_11_11_11>(mins),
-                                _mm_shuffle_epi32::<0b01_01_01_01>(mins),
-                            );
-                            let mk02 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
-                                _mm256_unpacklo_epi32(lo, hi),
-                                m02,
-                            ));
-                            let mk13 = _mm256_cvtepi32_ps(_mm256_madd_epi16(
-                                _mm256_unpackhi_epi32(lo, hi),
-                                m13,
-                            ));
-                            // the scaled sums of each 64 (k), rows in lanes, two k
-                            // per vector: [2kp | 2kp + 1]
-                            for kp in 0..2 {
-                                let mut h = [zero; 2];
-                                for (k, h) in (2 * kp..2 * kp + 2).zip(&mut h) {
-                                    let j = 2 * k;
-                                    let mut s = [zero; 4];
-                                    for r in 0..4 {
-                                        let p = _mm256_maddubs_epi16(q[j], y8(y[r], j));
-                                        s[r] = $madd(zero, sc[j], p);
-                                        let p = _mm256_maddubs_epi16(q[j + 1], y8(y[r], j + 1));
-                                        s[r] = $madd(s[r], sc[j + 1], p);
-                                    }
-                                    *h = _mm256_hadd_epi32(
-                                        _mm256_hadd_epi32(s[0], s[1]),
-                                        _mm256_hadd_epi32(s[2], s[3]),
-                                    );
-                                }
-                                let sums = _mm256_cvtepi32_ps(_mm256_add_epi32(
-                                    _mm256_permute2x128_si256::<0x20>(h[0], h[1]),
-                                    _mm256_permute2x128_si256::<0x31>(h[0], h[1]),
-                                ));
-                                let half = |v: __m256| {
-                                    if kp == 0 {
-                                        _mm256_castps256_ps128(v)
-                                    } else {
-                                        _mm256_extractf128_ps::<1>(v)
-                                    }
-                                };
-                                acc4 = _mm_fmadd_ps(_mm256_castps256_ps128(sums), dd, acc4);
-                                acc4_m = _mm_fmadd_ps(half(mk02), dm, acc4_m);
-                                acc4 = _mm_fmadd_ps(_mm256_extractf128_ps::<1>(sums), dd, acc4);
-                                acc4_m = _mm_fmadd_ps(half(mk13), dm, acc4_m);
-                            }
-                        } else {
-                            // lanes 0, 1: the scaled sum and the minimum term
-                            let dmins = _mm_setr_ps(d, dmin, 0.0, 0.0);
-                            for r in 0..R {
-                                let y = &*a.add(r * nb + i);
-                                let mut sumi = zero;
-                                for j in 0..8 {
-                                    sumi = $madd(sumi, sc[j], _mm256_maddubs_epi16(q[j], y8(y, j)));
-                                }
-                                // [s01 s23 m01 m23 | s45 s67 0 0] -> [S, M, S, M]
-                                let m = _mm256_zextsi128_si256(mins64(mins, y));
-                                let h = _mm256_hadd_epi32(sumi, m);
-                                let h = _mm_add_epi32(
-                                    _mm256_castsi256_si128(h),
-                                    _mm256_extracti128_si256::<1>(h),
-                                );
-                                let sm = _mm_cvtepi32_ps(_mm_hadd_epi32(h, h));
-                                let dd = _mm_mul_ps(dmins, _mm_set1_ps(y.d));
-                                acc2[r] = _mm_fmadd_ps(sm, dd, acc2[r]);
-                            }
-                        }
-                    }
-                    if R == 4 {
-                        let mut v = [0f32; 4];
-                        _mm_storeu_ps(v.as_mut_ptr(), _mm_sub_ps(acc4, acc4_m));
-                        out.copy_from_slice(&v[..R]);
-                    } else {
+                        let block = unpack_q45k::<HIGH>(x);
+                        let prepared = $wide::prepare(&block.q, &block.sc);
+                        let mut s = [_mm256_setzero_si256(); 8];
+                        let mut m = [_mm_setzero_si128(); 8];
+                        let mut yd = [0f32; 8];
                         for r in 0..R {
-                            let mut v = [0f32; 4];
-                            _mm_storeu_ps(v.as_mut_ptr(), acc2[r]);
-                            out[r] = v[0] - v[1];
+                            let y = &*a.add(r * nb + i);
+                            s[r] = $wide::row_sum(&prepared, y);
+                            m[r] = mins64(block.mins, y);
+                            yd[r] = y.d;
+                        }
+                        for g in 0..R.div_ceil(4) {
+                            let (s, m) = (&s[4 * g..4 * g + 4], &m[4 * g..4 * g + 4]);
+                            let h = _mm256_hadd_epi32(
+                                _mm256_hadd_epi32(s[0], s[1]),
+                                _mm256_hadd_epi32(s[2], s[3]),
+                            );
+                            let sums = _mm_add_epi32(
+                                _mm256_castsi256_si128(h),
+                                _mm256_extracti128_si256::<1>(h),
+                            );
+                            let mins = _mm_hadd_epi32(
+                                _mm_hadd_epi32(m[0], m[1]),
+                                _mm_hadd_epi32(m[2], m[3]),
+                            );
+                            let yd = _mm_loadu_ps(yd.as_ptr().add(4 * g));
+                            let dd = _mm_mul_ps(_mm_set1_ps(block.d), yd);
+                            let dm = _mm_mul_ps(_mm_set1_ps(block.dmin), yd);
+                            acc_s[g] = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), dd, acc_s[g]);
+                            acc_m[g] = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), dm, acc_m[g]);
                         }
                     }
+                    let mut v = [0f32; 8];
+                    for g in 0..2 {
+                        _mm_storeu_ps(v.as_mut_ptr().add(4 * g), _mm_sub_ps(acc_s[g], acc_m[g]));
+                    }
+                    out.copy_from_slice(&v[..R]);
                 }
             }
 
@@ -964,14 +1101,10 @@ macro_rules! k_isa {
                                 sc[g] = _mm256_cvtepi8_epi16(pair);
                             }
                         }
+                        let prepared = $wide::prepare(&q, &sc);
                         for r in 0..R {
                             let y = &*a.add(r * nb + i);
-                            let mut sumi = zero;
-                            for g in 0..8 {
-                                let y8 =
-                                    _mm256_loadu_si256(y.qs.as_ptr().add(32 * g) as *const __m256i);
-                                sumi = $madd(sumi, sc[g], _mm256_maddubs_epi16(q[g], y8));
-                            }
+                            let mut sumi = $wide::row_sum(&prepared, y);
                             // the -32 of every weight: 32 * sum_j scale_j * bsum_j
                             let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
                             let corr = _mm256_madd_epi16(scales16, bsums);
@@ -1030,8 +1163,17 @@ macro_rules! k_isa {
                         let w = job.w.as_ptr().add(c * job.row_bytes);
                         let mut out = [0f32; R];
                         match F {
-                            Q4K => tile_q45k::<false, R>(w, a, job.nb, &mut out),
-                            Q5K => tile_q45k::<true, R>(w, a, job.nb, &mut out),
+                            // a whole group of 4 rows of one sequence: llama.cpp's GEMM order
+                            Q4K | Q5K if R == 4 && !job.independent => {
+                                let out4 = <&mut [f32; 4]>::try_from(&mut out[..]).expect("R = 4");
+                                if F == Q4K {
+                                    tile_q45k_gemm::<false>(w, a, job.nb, out4)
+                                } else {
+                                    tile_q45k_gemm::<true>(w, a, job.nb, out4)
+                                }
+                            }
+                            Q4K => tile_q45k_rows::<false, R>(w, a, job.nb, &mut out),
+                            Q5K => tile_q45k_rows::<true, R>(w, a, job.nb, &mut out),
                             _ => tile_q6k::<R>(
                                 w,
                                 a,
@@ -1045,15 +1187,15 @@ macro_rules! k_isa {
                 }
             }
 
-            /// Columns `c0..c1` of the output, all rows, 4 rows at a time (3 for
-            /// independent rows: a 4-row tile is llama.cpp's batched order).
+            /// Columns `c0..c1` of the output, all rows, 4 rows at a time;
+            /// independent rows 8 at a time (in the one-row order).
             #[target_feature(enable = $features)]
             pub unsafe fn chunk<const F: u8>(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
                 // SAFETY: within this fn's contract: its pointers address whole blocks or
                 // rows of the caller's slices, and its target features are available.
                 unsafe {
                     if job.independent {
-                        row_tiles!(job, c0, c1, rows::<F>, [1, 2], 3);
+                        row_tiles!(job, c0, c1, rows::<F>, [1, 2, 3, 4, 5, 6, 7], 8);
                     } else {
                         row_tiles!(job, c0, c1, rows::<F>, [1, 2, 3], 4);
                     }
@@ -1077,9 +1219,10 @@ unsafe fn madd_vnni(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
     unsafe { _mm256_dpwssd_epi32(acc, a, b) }
 }
 
-k_isa!(k_avx2, "avx2,fma,f16c", madd_avx2);
+k_isa!(k_avx2, "avx2,fma,f16c", madd_avx2, wide256);
 k_isa!(
     k_avx512,
     "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni",
-    madd_vnni
+    madd_vnni,
+    wide512
 );
