@@ -215,8 +215,7 @@ pub fn digest(
     let stale = match &opts.shard {
         // Other shards are writing: only this one's leftovers are stale.
         Some(_) => render::remove_stale_temps_of(&opts.out, |target| {
-            target == manifest_file
-                || (0..items.len()).any(|i| planned_name(i).as_deref() == Some(target))
+            target == manifest_file || plan.as_ref().is_some_and(|p| p.writes(target))
         })?,
         None => render::remove_stale_temps(&opts.out)?,
     };

@@ -209,6 +209,11 @@ impl Plan {
     pub(super) fn name(&self, i: usize) -> Option<String> {
         self.names.get(i).cloned().flatten()
     }
+
+    /// Whether the shard writes an article file named `name`.
+    pub(super) fn writes(&self, name: &str) -> bool {
+        self.names.iter().flatten().any(|n| n == name)
+    }
 }
 
 fn id_of(item: &Item) -> &str {
