@@ -188,3 +188,126 @@ fn read_marker(dir: &Path, shard: &Shard) -> Result<Marker> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::outputs::tests::entry;
+    use super::super::shard::complete;
+    use super::*;
+    use crate::render::IndexInfo;
+
+    /// A finished shard `index` of `count` in `dir` holding `entries` at `positions`.
+    fn shard_done(dir: &Path, index: usize, count: usize, entries: &[(usize, ManifestEntry)]) {
+        let shard = Shard::new(index, count).unwrap();
+        let manifest: Vec<ManifestEntry> = entries.iter().map(|(_, e)| e.clone()).collect();
+        for e in &manifest {
+            if let Some(output) = &e.output {
+                std::fs::write(dir.join(output), "article").unwrap();
+            }
+        }
+        std::fs::write(
+            dir.join(shard.manifest_file()),
+            render::render_manifest(&manifest),
+        )
+        .unwrap();
+        let marker = Marker {
+            shard: index,
+            count,
+            inputs: 3,
+            positions: entries.iter().map(|(p, _)| *p).collect(),
+            run: "run-key".into(),
+            index: IndexInfo {
+                date: format!("2025-03-1{}", 5 - index),
+                model: "tiny".into(),
+                languages: vec!["fr".into()],
+            },
+        };
+        complete(dir, &shard, &marker).unwrap();
+    }
+
+    fn error(dir: &Path) -> String {
+        merge(dir).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn shards_merge_in_input_order_once_all_are_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let (a, b, c) = (
+            entry("a", Status::Ok, "k"),
+            entry("b", Status::Failed, "k"),
+            entry("c", Status::Skipped, "k"),
+        );
+        assert!(error(dir).contains("holds no shard"), "{}", error(dir));
+        shard_done(dir, 0, 2, &[(0, a.clone()), (2, c.clone())]);
+        let err = error(dir);
+        assert!(
+            err.contains("shard 1 of 0-1 did not finish (no shard-1-of-2.done)")
+                && err.contains("--shard 1/2"),
+            "{err}"
+        );
+        assert!(!dir.join(INDEX_FILE).exists() && !dir.join(MANIFEST_FILE).exists());
+
+        shard_done(dir, 1, 2, &[(1, b.clone())]);
+        // Not while a shard runs.
+        let running = OutputLock::acquire_shard(dir, &Shard::new(1, 2).unwrap()).unwrap();
+        assert!(matches!(merge(dir), Err(Error::Busy(_))));
+        drop(running);
+        let report = merge(dir).unwrap();
+        assert_eq!((report.ok, report.skipped, report.failed), (1, 1, 1));
+        let done = [a, b, c];
+        let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap();
+        assert_eq!(manifest, render::render_manifest(&done));
+        let info = IndexInfo {
+            // The earlier shard's day.
+            date: "2025-03-14".into(),
+            model: "tiny".into(),
+            languages: vec!["fr".into()],
+        };
+        let index = std::fs::read_to_string(dir.join(INDEX_FILE)).unwrap();
+        assert_eq!(index, render::render_index(&info, &done));
+
+        // An article file gone since: refused, naming it.
+        std::fs::remove_file(dir.join("c.md")).unwrap();
+        assert!(error(dir).contains("c.md, the article of c, is missing"));
+    }
+
+    #[test]
+    fn shards_of_other_runs_do_not_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let (a, b) = (entry("a", Status::Ok, "k"), entry("b", Status::Ok, "k"));
+        shard_done(dir, 0, 2, &[(0, a.clone()), (1, b.clone())]);
+        shard_done(dir, 1, 2, &[(2, entry("c", Status::Ok, "k"))]);
+        merge(dir).unwrap();
+
+        // Other settings.
+        let one = Shard::new(1, 2).unwrap();
+        let path = dir.join(one.marker_file());
+        let marker = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, marker.replace("run-key", "other-key")).unwrap();
+        assert!(error(dir).contains("other settings"), "{}", error(dir));
+        std::fs::write(&path, &marker).unwrap();
+        // A manifest that lost a line.
+        let zero = Shard::new(0, 2).unwrap();
+        std::fs::write(
+            dir.join(zero.manifest_file()),
+            render::render_manifest(&[a]),
+        )
+        .unwrap();
+        assert!(error(dir).contains("does not match its marker"));
+        // Two claims on one input.
+        shard_done(dir, 0, 2, &[(0, entry("a", Status::Ok, "k")), (2, b)]);
+        assert!(error(dir).contains("two shards claim"), "{}", error(dir));
+        // A run split another way in the same folder.
+        shard_done(dir, 0, 3, &[]);
+        assert!(error(dir).contains("split 2 and 3 ways"), "{}", error(dir));
+        for name in ["shard-0-of-3.done", "manifest.shard-0-of-3.jsonl"] {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+        // A marker that is not one.
+        std::fs::write(&path, "{").unwrap();
+        assert!(error(dir).contains("not a shard marker"), "{}", error(dir));
+        assert!(error(&dir.join("nothing")).contains("not a folder"));
+    }
+}

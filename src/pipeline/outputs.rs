@@ -609,11 +609,12 @@ fn chat_template(model: &Model) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::render::MANIFEST_FILE;
 
-    fn entry(input: &str, status: Status, key: &str) -> ManifestEntry {
+    /// A manifest entry for `input`, with an article file `<input>.md` unless failed.
+    pub(in crate::pipeline) fn entry(input: &str, status: Status, key: &str) -> ManifestEntry {
         ManifestEntry {
             input: input.into(),
             id: input.into(),
