@@ -2,7 +2,7 @@
 //! and calls the library. Results go to stdout, everything else to stderr.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -194,8 +194,22 @@ enum Command {
         /// Redo articles even when input, model and settings are unchanged.
         #[arg(long)]
         force: bool,
+        /// Do only shard I (from 0) of N of the inputs, for `abridge merge`; default
+        /// from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// The shard count with SLURM_ARRAY_TASK_ID (default SLURM_ARRAY_TASK_COUNT)
+        /// or JOB_COMPLETION_INDEX.
+        #[arg(long, value_name = "N")]
+        shard_count: Option<usize>,
         #[command(flatten)]
         model: ModelArgs,
+    },
+    /// Combine the shards of a sharded digest (`digest --shard`) in DIR into its
+    /// index.md and manifest.jsonl, once every shard has finished.
+    Merge {
+        /// The shards' shared --out folder.
+        dir: PathBuf,
     },
     /// List the models available locally (models folder and hf-hub cache).
     Models,
@@ -281,6 +295,7 @@ impl Command {
             }
             Command::Digest { inputs, .. } => format!("{} inputs", inputs.len()),
             Command::Models => "the model list".to_string(),
+            Command::Merge { dir } => dir.display().to_string(),
         }
     }
 }
@@ -456,6 +471,18 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Digest { .. } => unreachable!("handled by digest()"),
         Command::Models => list_models(),
+        Command::Merge { dir } => {
+            let report = pipeline::merge::merge(&dir)?;
+            eprintln!(
+                "abridge: merge of {} shards: {} ok, {} skipped, {} failed; index {}",
+                report.shards,
+                report.ok,
+                report.skipped,
+                report.failed,
+                report.index.display()
+            );
+            Ok(())
+        }
         Command::Bench {
             prompt_file,
             raw,
@@ -509,6 +536,8 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
         batch,
         kv_budget,
         force,
+        shard,
+        shard_count,
         model,
     } = command
     else {
@@ -521,8 +550,11 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
         anyhow::ensure!(kv_budget > 0, "--kv-budget must be at least 1 (MB)");
         let jobs = jobs.unwrap_or(batch);
         anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
+        let shard = pipeline::shard::Shard::resolve(shard.as_deref(), shard_count, |k| {
+            std::env::var(k).ok()
+        })?;
         // Refused before the model loads; the digest takes the lock itself.
-        pipeline::outputs::OutputLock::check(&out)?;
+        pipeline::outputs::OutputLock::check(&out, shard.as_ref())?;
         let interrupt = pipeline::outputs::Interrupt::on_signals()
             .context("cannot set up SIGINT and SIGTERM handling")?;
         let model = load(&model.model)?;
@@ -537,6 +569,7 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
             },
             force,
             interrupt,
+            shard,
         };
         Ok(pipeline::digest(&model, &inputs, &opts, &reporter)?)
     };
@@ -544,28 +577,45 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
     reporter.finish();
     match result {
         Ok(report) => {
+            // A shard has no index of its own: `merge` writes it.
+            let (what, records, written) = match &report.shard {
+                Some(shard) => (
+                    format!("digest shard {}", shard.label()),
+                    report.manifest.display().to_string(),
+                    format!(
+                        "shard manifest {}; abridge merge {} once all {} shards are done",
+                        report.manifest.display(),
+                        report.manifest.parent().unwrap_or(Path::new(".")).display(),
+                        shard.count
+                    ),
+                ),
+                None => (
+                    "digest".to_string(),
+                    format!(
+                        "{} and {}",
+                        report.manifest.display(),
+                        report.index.display()
+                    ),
+                    format!("index {}", report.index.display()),
+                ),
+            };
             if let Some(signal) = report.interrupted {
                 eprintln!(
-                    "abridge: digest interrupted by {}: {} ok, {} skipped, {} failed, {} not \
-                     done; {} and {} record what is done: run the same command again to \
+                    "abridge: {what} interrupted by {}: {} ok, {} skipped, {} failed, {} not \
+                     done; {records} record what is done: run the same command again to \
                      resume",
                     pipeline::outputs::signal_name(signal),
                     report.ok,
                     report.skipped,
                     report.failed,
                     report.unfinished,
-                    report.manifest.display(),
-                    report.index.display()
                 );
                 return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
             }
             if !quiet || report.failed > 0 {
                 eprintln!(
-                    "abridge: digest: {} ok, {} skipped, {} failed; index {}",
-                    report.ok,
-                    report.skipped,
-                    report.failed,
-                    report.index.display()
+                    "abridge: {what}: {} ok, {} skipped, {} failed; {written}",
+                    report.ok, report.skipped, report.failed,
                 );
             }
             if report.failed > 0 {

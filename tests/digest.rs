@@ -438,6 +438,112 @@ fn killed_run_resumes_without_losing_or_redoing_and_ends_as_an_uninterrupted_one
     assert_eq!(by_status(&manifest(&out), "skipped").len(), 6);
 }
 
+/// What [`outputs_without_timings`] sees, less the shards' own files: a merged
+/// folder compares with a single run's.
+fn merged_outputs(dir: &Path) -> BTreeMap<String, String> {
+    let mut files = outputs_without_timings(dir);
+    files.retain(|name, _| !name.starts_with("shard-") && !name.starts_with("manifest.shard-"));
+    files
+}
+
+/// Two ids of the same title that land on different shards of `count`.
+fn ids_on_different_shards(count: usize) -> (String, String) {
+    use abridge::pipeline::shard::Shard;
+    let shard_of = |id: &str| {
+        (0..count)
+            .find(|&i| Shard::new(i, count).unwrap().owns(id))
+            .unwrap()
+    };
+    let first = "same-0".to_string();
+    let other = (1..)
+        .map(|i| format!("same-{i}"))
+        .find(|id| shard_of(id) != shard_of(&first))
+        .unwrap();
+    (first, other)
+}
+
+#[test]
+fn shards_run_apart_merge_into_what_one_process_writes() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    short_articles(&inputs, 5);
+    // One title twice, on two shards: the names must still be story-…, then …-2.
+    let (a, b) = ids_on_different_shards(3);
+    let text = &feed_texts()[1];
+    for id in [&a, &b] {
+        std::fs::write(
+            inputs.join(format!("{id}.txt")),
+            format!("Same title\n\n{text}"),
+        )
+        .unwrap();
+    }
+    std::fs::write(inputs.join("empty.txt"), b"").unwrap();
+    let single = tmp.path().join("single");
+    let o = run(&mut digest(hf.path(), &[&inputs], &single, &TINY));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the empty input failed: {}",
+        stderr(&o)
+    );
+
+    let out = tmp.path().join("sharded");
+    std::fs::create_dir_all(&out).unwrap();
+    let merge = || run(abridge(hf.path()).arg("merge").arg(&out));
+    let o = merge();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("holds no shard"), "{}", stderr(&o));
+
+    // The flag, then Slurm's variables, then Kubernetes'.
+    let o = run(digest(hf.path(), &[&inputs], &out, &TINY).args(["--shard", "0/3"]));
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert!(stderr(&o).contains("digest shard 0/3"), "{}", stderr(&o));
+    assert!(!out.join("index.md").exists() && !out.join("manifest.jsonl").exists());
+    let o = merge();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("shards 1, 2 of 0-2 did not finish")
+            && err.contains("shard-1-of-3.done, shard-2-of-3.done"),
+        "{err}"
+    );
+    assert!(!out.join("index.md").exists());
+    let o = run(digest(hf.path(), &[&inputs], &out, &TINY)
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3"));
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let o = merge();
+    assert!(stderr(&o).contains("shard 2 of 0-2"), "{}", stderr(&o));
+    let o = run(digest(hf.path(), &[&inputs], &out, &TINY)
+        .env("JOB_COMPLETION_INDEX", "2")
+        .args(["--shard-count", "3"]));
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+
+    let o = merge();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("7 ok, 0 skipped, 1 failed"),
+        "{}",
+        stderr(&o)
+    );
+    let merged = merged_outputs(&out);
+    assert!(merged.contains_key("same-title.md") && merged.contains_key("same-title-2.md"));
+    assert_eq!(merged, merged_outputs(&single));
+    let entries = manifest(&out);
+    assert_no_temp_files(&out);
+    assert_no_orphans(&out, &entries);
+
+    // A shard run again skips what it did; merged again, the run is unchanged.
+    let o = run(digest(hf.path(), &[&inputs], &out, &TINY).args(["--shard", "1/3"]));
+    assert!(stderr(&o).contains("0 ok"), "{}", stderr(&o));
+    let o = merge();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut again = merged_outputs(&out);
+    resumed_as_done(&mut again);
+    assert_eq!(again, merged_outputs(&single));
+}
+
 #[test]
 fn a_second_run_into_the_same_folder_is_refused_while_the_first_runs() {
     let hf = tempfile::tempdir().unwrap();

@@ -5,8 +5,10 @@
 //! finishes, so a killed run resumes where it stopped and a re-run skips what has not
 //! changed (the bookkeeping is in [`outputs`]).
 
+pub mod merge;
 pub mod outputs;
 pub mod runner;
+pub mod shard;
 pub mod summarize;
 pub mod translate;
 
@@ -30,6 +32,7 @@ use crate::render::{
 };
 use outputs::{reusable, Done, Interrupt, OutputLock, Outputs, Settings};
 use runner::Runner;
+use shard::Shard;
 use summarize::{summarize, Summary, SummarySpec};
 use translate::{translate, Translation};
 
@@ -83,6 +86,8 @@ pub struct DigestOptions {
     pub force: bool,
     /// Stops the run early: no new article starts, what is done is written.
     pub interrupt: Interrupt,
+    /// Do only this shard's inputs, for `abridge merge` to combine (`--shard`).
+    pub shard: Option<Shard>,
 }
 
 /// One article's checked summary and translations.
@@ -157,6 +162,9 @@ pub struct DigestReport {
     pub unfinished: usize,
     /// The signal that interrupted the run, if one did.
     pub interrupted: Option<i32>,
+    /// The shard this run did: then `manifest` is the shard's and there is no index
+    /// until `abridge merge`.
+    pub shard: Option<Shard>,
 }
 
 /// Told about the run as it goes (a progress bar, log lines).
@@ -181,32 +189,60 @@ pub fn digest(
 ) -> Result<DigestReport> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     // Before anything is written or cleaned: the temp files may be another run's.
-    let _lock = OutputLock::acquire(&opts.out)?;
-    let stale = render::remove_stale_temps(&opts.out)?;
-    if stale > 0 {
-        tracing::info!("removed {stale} temporary files left by an interrupted run");
-    }
+    let _lock = match &opts.shard {
+        Some(shard) => OutputLock::acquire_shard(&opts.out, shard)?,
+        None => OutputLock::acquire(&opts.out)?,
+    };
     let window = opts.article.window(model);
 
     let mut items = Vec::new();
     for source in article::expand_inputs(inputs)? {
         items.extend(article::read_source(&source));
     }
+    // A shard keeps its own inputs, their file names allocated over all of them.
+    let (items, plan) = match &opts.shard {
+        Some(shard) => {
+            shard::begin(&opts.out, shard)?;
+            let (items, plan) = shard::select(shard, items);
+            (items, Some(plan))
+        }
+        None => (items, None),
+    };
+    let planned_name = |i: usize| plan.as_ref().and_then(|p| p.name(i));
+    let manifest_file = opts
+        .shard
+        .map_or(MANIFEST_FILE.to_string(), |s| s.manifest_file());
+    let stale = match &opts.shard {
+        // Other shards are writing: only this one's leftovers are stale.
+        Some(_) => render::remove_stale_temps_of(&opts.out, |target| {
+            target == manifest_file || plan.as_ref().is_some_and(|p| p.writes(target))
+        })?,
+        None => render::remove_stale_temps(&opts.out)?,
+    };
+    if stale > 0 {
+        tracing::info!("removed {stale} temporary files left by an interrupted run");
+    }
 
     let model_sha256 = file_sha256(&model.path)?;
     let settings = Settings::new(model, &model_sha256, opts, window);
-    let previous = outputs::read_previous(&opts.out.join(MANIFEST_FILE))?;
+    let mut previous = outputs::read_previous(&opts.out.join(MANIFEST_FILE))?;
+    if opts.shard.is_some() {
+        // The shard's own record wins over a merged or single-machine one.
+        previous.extend(outputs::read_previous(&opts.out.join(&manifest_file))?);
+    }
 
     // Outputs of unchanged articles keep their names; the rest get new ones, in
     // input order so names do not depend on scheduling.
     let mut slugs = Slugs::default();
     let mut entries: Vec<Option<ManifestEntry>> = Vec::with_capacity(items.len());
-    for item in &items {
+    for (i, item) in items.iter().enumerate() {
         entries.push(match item {
             Err(r) => Some(failed_entry(&r.input, &r.id, r.reason.clone(), Vec::new())),
             Ok(a) => (!opts.force)
                 .then(|| reusable(&previous, a, &settings.key(a), &opts.out))
                 .flatten()
+                // A shard's file must have the name no other shard gives out.
+                .filter(|e| plan.is_none() || e.output == planned_name(i))
                 .inspect(|e| {
                     let output = e.output.as_deref().unwrap_or_default();
                     slugs.reserve(output.strip_suffix(".md").unwrap_or(output));
@@ -216,8 +252,9 @@ pub fn digest(
     let mut jobs = Vec::new();
     for (i, item) in items.iter().enumerate() {
         if let (Ok(a), None) = (item, &entries[i]) {
-            let slug = slugs.allocate(&a.title, &a.id);
-            jobs.push((i, a, format!("{slug}.md")));
+            let name = planned_name(i)
+                .unwrap_or_else(|| format!("{}.md", slugs.allocate(&a.title, &a.id)));
+            jobs.push((i, a, name));
         }
     }
 
@@ -239,7 +276,14 @@ pub fn digest(
         model: model.name.clone(),
         languages: opts.article.languages.clone(),
     };
-    let state = Mutex::new(Outputs::open(&opts.out, entries, info)?);
+    // A shard's index comes from `merge`.
+    let index_info = opts.shard.is_none().then(|| info.clone());
+    let state = Mutex::new(Outputs::open(
+        &opts.out,
+        &manifest_file,
+        entries,
+        index_info,
+    )?);
     // One scheduler runs every generation; `jobs` threads each work on one article
     // at a time and wait on it, so nothing else competes for the compute threads.
     let scheduler = Scheduler::start(model.clone(), opts.scheduler)?;
@@ -280,13 +324,27 @@ pub fn digest(
 
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
     let entries = state.finish()?;
+    if let (Some(shard), Some(plan)) = (&opts.shard, plan) {
+        if entries.len() == total {
+            let marker = shard::Marker {
+                shard: shard.index,
+                count: shard.count,
+                inputs: plan.total,
+                positions: plan.positions,
+                run: settings.run_key().to_string(),
+                index: info,
+            };
+            shard::complete(&opts.out, shard, &marker)?;
+        }
+    }
     let count = |s: Status| entries.iter().filter(|e| e.status == s).count();
     Ok(DigestReport {
         ok: count(Status::Ok),
         skipped: count(Status::Skipped),
         failed: count(Status::Failed),
         index: opts.out.join(INDEX_FILE),
-        manifest: opts.out.join(MANIFEST_FILE),
+        manifest: opts.out.join(&manifest_file),
+        shard: opts.shard,
         unfinished: total - entries.len(),
         // A stop that came after the last article left nothing undone.
         interrupted: opts.interrupt.signal().filter(|_| entries.len() < total),

@@ -17,14 +17,13 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::shard::Shard;
 use super::{hex, ArticleOptions, DigestOptions};
 use crate::article::Article;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::prompts::{Prompt, Retry, Source, Style, SummaryAsk};
-use crate::render::{
-    self, ArticleDoc, IndexInfo, ManifestEntry, Status, INDEX_FILE, MANIFEST_FILE,
-};
+use crate::render::{self, ArticleDoc, IndexInfo, ManifestEntry, Status, INDEX_FILE};
 
 /// The lock file inside the output folder. It stays there after a run: the lock is
 /// the advisory lock on it, which dies with the process that held it.
@@ -41,23 +40,29 @@ pub(super) struct Outputs {
     dir: PathBuf,
     /// One slot per input, in input order; `None` until it is done.
     entries: Vec<Option<ManifestEntry>>,
-    info: IndexInfo,
+    /// `None` for a shard: its index is written by `merge`.
+    info: Option<IndexInfo>,
+    manifest: PathBuf,
     log: ManifestLog,
 }
 
 impl Outputs {
-    /// Opens the manifest for appending; `entries` are the slots known at the start
-    /// (unchanged articles, inputs refused when read).
+    /// Opens the manifest (`manifest.jsonl`, or a shard's) for appending; `entries`
+    /// are the slots known at the start (unchanged articles, inputs refused when
+    /// read). The index is written at the end if `info` is given.
     pub(super) fn open(
         dir: &Path,
+        manifest: &str,
         entries: Vec<Option<ManifestEntry>>,
-        info: IndexInfo,
+        info: Option<IndexInfo>,
     ) -> Result<Self> {
+        let manifest = dir.join(manifest);
         Ok(Self {
             dir: dir.to_path_buf(),
             entries,
             info,
-            log: ManifestLog::open(&dir.join(MANIFEST_FILE))?,
+            log: ManifestLog::open(&manifest)?,
+            manifest,
         })
     }
 
@@ -87,11 +92,13 @@ impl Outputs {
     pub(super) fn finish(self) -> Result<Vec<ManifestEntry>> {
         drop(self.log);
         let done: Vec<ManifestEntry> = self.entries.into_iter().flatten().collect();
-        compact(&self.dir.join(MANIFEST_FILE), &done)?;
-        render::write_atomic(
-            &self.dir.join(INDEX_FILE),
-            render::render_index(&self.info, &done).as_bytes(),
-        )?;
+        compact(&self.manifest, &done)?;
+        if let Some(info) = &self.info {
+            render::write_atomic(
+                &self.dir.join(INDEX_FILE),
+                render::render_index(info, &done).as_bytes(),
+            )?;
+        }
         Ok(done)
     }
 }
@@ -187,73 +194,121 @@ pub fn compact(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
 /// An exclusive advisory lock on the output folder, held while it lives. The
 /// operating system drops it when the process ends, even by `kill -9`, so a lock file
 /// left behind never blocks a later run.
+///
+/// Shards of one run share the folder: each holds the folder's lock shared (so a
+/// single-machine digest or a merge, which hold it exclusively, wait for all of
+/// them) and its own shard's lock exclusively (so one shard never runs twice).
 #[derive(Debug)]
 pub struct OutputLock {
-    _file: File,
+    _files: Vec<File>,
+}
+
+/// How a lock file is held.
+#[derive(Clone, Copy, PartialEq)]
+enum Hold {
+    Shared,
+    Exclusive,
 }
 
 impl OutputLock {
     /// Takes the lock on `dir` (which must exist), or refuses at once if another run
     /// holds it. Writes this process's id into the lock file, for that refusal.
     pub fn acquire(dir: &Path) -> Result<Self> {
-        let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(busy(dir, &mut file)),
-            Err(TryLockError::Error(e)) if e.kind() == ErrorKind::Unsupported => {
-                tracing::warn!(
-                    "{}: this file system cannot lock files; nothing stops two runs from \
-                     writing into {} at once",
-                    path.display(),
-                    dir.display()
-                );
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
-        }
-        // Best effort: the id only makes another run's message more helpful.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
-        Ok(Self { _file: file })
+        let file = lock_file(dir, LOCK_FILE, Hold::Exclusive, None)?;
+        Ok(Self { _files: vec![file] })
     }
 
-    /// Fails as [`OutputLock::acquire`] would if another run holds `dir`, without
+    /// Takes the locks of `shard` in `dir`: the folder's shared, the shard's own
+    /// exclusive; refuses at once if a run that excludes this one holds either.
+    pub fn acquire_shard(dir: &Path, shard: &Shard) -> Result<Self> {
+        let folder = lock_file(dir, LOCK_FILE, Hold::Shared, None)?;
+        let own = lock_file(dir, &shard.lock_file(), Hold::Exclusive, Some(shard))?;
+        Ok(Self {
+            _files: vec![folder, own],
+        })
+    }
+
+    /// Fails as [`OutputLock::acquire`] (or, for a shard,
+    /// [`OutputLock::acquire_shard`]) would if another run holds `dir`, without
     /// creating anything: lets a caller refuse before slow setup (loading a model).
-    pub fn check(dir: &Path) -> Result<()> {
-        let path = dir.join(LOCK_FILE);
-        let mut file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(&path, e)),
+    pub fn check(dir: &Path, shard: Option<&Shard>) -> Result<()> {
+        let Some(shard) = shard else {
+            return check_file(dir, LOCK_FILE, Hold::Exclusive, None);
         };
-        match file.try_lock() {
-            Err(TryLockError::WouldBlock) => Err(busy(dir, &mut file)),
-            // Free (released when `file` closes), or not lockable: `acquire` decides.
-            _ => Ok(()),
-        }
+        check_file(dir, LOCK_FILE, Hold::Shared, None)?;
+        check_file(dir, &shard.lock_file(), Hold::Exclusive, Some(shard))
     }
 }
 
-fn busy(dir: &Path, lock: &mut File) -> Error {
+fn try_hold(file: &File, hold: Hold) -> std::result::Result<(), TryLockError> {
+    match hold {
+        Hold::Shared => file.try_lock_shared(),
+        Hold::Exclusive => file.try_lock(),
+    }
+}
+
+fn lock_file(dir: &Path, name: &str, hold: Hold, shard: Option<&Shard>) -> Result<File> {
+    let path = dir.join(name);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match try_hold(&file, hold) {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(busy(dir, shard, &mut file)),
+        Err(TryLockError::Error(e)) if e.kind() == ErrorKind::Unsupported => {
+            tracing::warn!(
+                "{}: this file system cannot lock files; nothing stops two runs from \
+                 writing into {} at once",
+                path.display(),
+                dir.display()
+            );
+        }
+        Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    // Best effort: the id only makes another run's message more helpful. Holders of
+    // a shared lock are many: none of them writes its id.
+    if hold == Hold::Exclusive {
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
+    }
+    Ok(file)
+}
+
+fn check_file(dir: &Path, name: &str, hold: Hold, shard: Option<&Shard>) -> Result<()> {
+    let path = dir.join(name);
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    match try_hold(&file, hold) {
+        Err(TryLockError::WouldBlock) => Err(busy(dir, shard, &mut file)),
+        // Free (released when `file` closes), or not lockable: `acquire` decides.
+        _ => Ok(()),
+    }
+}
+
+fn busy(dir: &Path, shard: Option<&Shard>, lock: &mut File) -> Error {
     let mut holder = String::new();
     let _ = lock.read_to_string(&mut holder);
     let who = match holder.trim() {
         pid if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("another abridge digest (process {pid})")
+            format!("another abridge run (process {pid})")
         }
-        _ => "another abridge digest".to_string(),
+        _ => "another abridge run".to_string(),
+    };
+    let what = match shard {
+        Some(shard) => format!("shard {} of {}", shard.label(), dir.display()),
+        None => dir.display().to_string(),
     };
     Error::Busy(format!(
-        "{} is in use by {who}; wait for that run to finish, or give this one another \
-         --out folder",
-        dir.display()
+        "{what} is in use by {who}; wait for that run to finish, or give this one another \
+         --out folder"
     ))
 }
 
@@ -369,6 +424,11 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// The run's part of every article's key.
+    pub(super) fn run_key(&self) -> &str {
+        &self.run
+    }
+
     /// A digest of everything that shapes an article's output.
     pub(super) fn key(&self, article: &Article) -> String {
         article_key(&self.run, article)
@@ -418,6 +478,8 @@ fn options(opts: &DigestOptions, window: usize) -> serde_json::Value {
         jobs: _,
         force: _,
         interrupt: _,
+        // Which inputs this process does, not what their outputs say.
+        shard: _,
         // The batch gives each sequence the tokens it gets alone (tested).
         scheduler: _,
     } = opts;
@@ -547,10 +609,12 @@ fn chat_template(model: &Model) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::render::MANIFEST_FILE;
 
-    fn entry(input: &str, status: Status, key: &str) -> ManifestEntry {
+    /// A manifest entry for `input`, with an article file `<input>.md` unless failed.
+    pub(in crate::pipeline) fn entry(input: &str, status: Status, key: &str) -> ManifestEntry {
         ManifestEntry {
             input: input.into(),
             id: input.into(),
@@ -676,7 +740,8 @@ mod tests {
             languages: vec![],
         };
         let slots = vec![None, Some(entry("b", Status::Skipped, "k1")), None];
-        let mut outputs = Outputs::open(dir.path(), slots, info.clone()).unwrap();
+        let mut outputs =
+            Outputs::open(dir.path(), MANIFEST_FILE, slots, Some(info.clone())).unwrap();
         let c = entry("c", Status::Failed, "k1");
         let a = entry("a", Status::Failed, "k1");
         assert_eq!(outputs.publish(2, Done::Failed(c.clone())).unwrap(), c);
@@ -698,7 +763,7 @@ mod tests {
     #[test]
     fn a_held_folder_is_refused_naming_it_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
-        OutputLock::check(dir.path()).unwrap();
+        OutputLock::check(dir.path(), None).unwrap();
         assert!(
             !dir.path().join(LOCK_FILE).exists(),
             "check creates nothing"
@@ -707,7 +772,7 @@ mod tests {
         let pid = std::process::id().to_string();
         for err in [
             OutputLock::acquire(dir.path()).unwrap_err(),
-            OutputLock::check(dir.path()).unwrap_err(),
+            OutputLock::check(dir.path(), None).unwrap_err(),
         ] {
             let msg = err.to_string();
             assert!(matches!(err, Error::Busy(_)), "{msg}");
@@ -718,11 +783,39 @@ mod tests {
         drop(held);
         // The lock file stays; it does not block once its holder is gone.
         assert!(dir.path().join(LOCK_FILE).exists());
-        OutputLock::check(dir.path()).unwrap();
+        OutputLock::check(dir.path(), None).unwrap();
         drop(OutputLock::acquire(dir.path()).unwrap());
 
         let err = OutputLock::acquire(&dir.path().join("missing")).unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn shards_share_the_folder_but_each_runs_once_and_a_whole_run_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (Shard::new(1, 3).unwrap(), Shard::new(2, 3).unwrap());
+        let held = OutputLock::acquire_shard(dir.path(), &one).unwrap();
+        let other = OutputLock::acquire_shard(dir.path(), &two).unwrap();
+        let pid = std::process::id().to_string();
+        for err in [
+            OutputLock::acquire_shard(dir.path(), &one).unwrap_err(),
+            OutputLock::check(dir.path(), Some(&one)).unwrap_err(),
+        ] {
+            let msg = err.to_string();
+            assert!(matches!(err, Error::Busy(_)), "{msg}");
+            assert!(msg.contains("shard 1/3 of") && msg.contains(&pid), "{msg}");
+        }
+        // A single-machine run (or a merge) waits for every shard.
+        assert!(OutputLock::acquire(dir.path()).is_err());
+        drop(held);
+        assert!(OutputLock::check(dir.path(), None).is_err());
+        drop(other);
+        let whole = OutputLock::acquire(dir.path()).unwrap();
+        // And shards wait for it.
+        let err = OutputLock::acquire_shard(dir.path(), &one).unwrap_err();
+        assert!(err.to_string().contains(&pid), "{err}");
+        drop(whole);
+        drop(OutputLock::acquire_shard(dir.path(), &one).unwrap());
     }
 
     #[test]
@@ -767,6 +860,7 @@ mod tests {
             scheduler: Default::default(),
             force: false,
             interrupt: Interrupt::default(),
+            shard: None,
         }
     }
 

@@ -41,6 +41,12 @@ fn is_temp_name(name: &str) -> bool {
             .is_some_and(|(pid, n)| digits(pid) && digits(n))
 }
 
+/// The (possibly shortened) name of the file a temp name stands for.
+fn temp_target(temp: &str) -> &str {
+    let stem = temp.rsplit_once(TEMP_MARK).map_or(temp, |(stem, _)| stem);
+    stem.strip_prefix('.').unwrap_or(stem)
+}
+
 /// Replaces `path` with `contents` atomically: readers see the old file or the new one,
 /// never a mix, even if the process dies. Creates the parent directory if needed.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
@@ -83,6 +89,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 /// Deletes temp files left in `dir` by [`write_atomic`] in a killed run; returns how
 /// many. Call before writing, as it would also delete the temps of a concurrent run.
 pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+    remove_stale_temps_of(dir, |_| true)
+}
+
+/// Deletes the temp files [`remove_stale_temps`] would, but only those whose target's
+/// name `ours` accepts: a shard cleans up after itself while others write.
+pub fn remove_stale_temps_of(dir: &Path, ours: impl Fn(&str) -> bool) -> Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
@@ -91,7 +103,10 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
     let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let is_temp = entry.file_name().to_str().is_some_and(is_temp_name);
+        let is_temp = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| is_temp_name(name) && ours(temp_target(name)));
         if is_temp && entry.file_type().is_ok_and(|t| t.is_file()) {
             let path = entry.path();
             match fs::remove_file(&path) {
@@ -175,6 +190,22 @@ mod tests {
         expected.sort();
         assert_eq!(names(dir.path()), expected);
         assert_eq!(remove_stale_temps(&dir.path().join("missing")).unwrap(), 0);
+    }
+
+    #[test]
+    fn only_the_chosen_targets_temps_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = ".a.md.abridge-tmp-1-0";
+        let theirs = ".b.md.abridge-tmp-2-0";
+        for name in [mine, theirs] {
+            fs::write(dir.path().join(name), b"partial").unwrap();
+        }
+        assert_eq!(temp_target(mine), "a.md");
+        assert_eq!(
+            remove_stale_temps_of(dir.path(), |t| t == "a.md").unwrap(),
+            1
+        );
+        assert_eq!(names(dir.path()), [theirs]);
     }
 
     #[test]

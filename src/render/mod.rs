@@ -15,7 +15,7 @@ pub use article::{
     grounded_summary, parse_front_matter, plain_summary, reference, render_article, ArticleDoc,
     ArticleMeta, TranslationDoc,
 };
-pub use atomic::{remove_stale_temps, write_atomic};
+pub use atomic::{remove_stale_temps, remove_stale_temps_of, write_atomic};
 pub use index::{render_index, IndexInfo};
 pub use manifest::{parse_manifest, read_manifest, render_manifest, ManifestEntry, Status};
 pub use slug::{slugify, Slugs};

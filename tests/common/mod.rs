@@ -61,7 +61,12 @@ pub fn abridge(hf_home: &Path) -> Command {
         .env("HF_HOME", hf_home)
         .env("HF_HUB_OFFLINE", "1")
         .env_remove("ABRIDGE_MODEL")
-        .env_remove("ABRIDGE_LOG");
+        .env_remove("ABRIDGE_LOG")
+        // Inside a job array these would make every digest a shard.
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("SLURM_ARRAY_TASK_STEP")
+        .env_remove("JOB_COMPLETION_INDEX");
     cmd
 }
 
