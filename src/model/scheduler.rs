@@ -206,6 +206,15 @@ impl Pending {
         self.events.recv().ok()
     }
 
+    /// The next event, waiting at most `timeout` (so a requester can check
+    /// whether its own client is still there).
+    pub fn next_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> std::result::Result<Event, mpsc::RecvTimeoutError> {
+        self.events.recv_timeout(timeout)
+    }
+
     /// Waits for the end, passing text on as it comes.
     pub fn wait(self, on_text: &mut dyn FnMut(&str)) -> Result<Generation> {
         loop {
