@@ -6,16 +6,15 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::server::{get, post, post_json, post_raw, read_sse, seed_text, sse_events, Server};
 use serde_json::{json, Value};
 
-/// One server for the tests that do not need settings of their own.
-fn shared() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&["--max-article-tokens", "4000"]))
+/// A server for the tests that need no settings of their own: one each, so that
+/// every server is stopped with its test (a static one would outlive the tests).
+fn shared() -> Server {
+    Server::start(&["--max-article-tokens", "4000"])
 }
 
 /// The seed's first paragraphs: enough for a summary, quick on the tiny model.
@@ -423,7 +422,7 @@ fn listening_beyond_loopback_needs_a_key() {
 /// A long article in small windows: many generations, far longer than the test
 /// waits, unless cancelling stops them.
 fn long_request() -> String {
-    json!({"text": seed_text().repeat(12), "sentences": 3, "to": ["fr", "de"]}).to_string()
+    json!({"text": seed_text().repeat(12), "sentences": 1, "to": ["fr", "de"]}).to_string()
 }
 
 /// Sends a streaming request on a raw connection and returns it once the first
@@ -455,7 +454,7 @@ fn stream_until_first_token(s: &Server, body: &str) -> TcpStream {
 
 #[test]
 fn a_full_queue_answers_429_and_a_client_that_leaves_frees_its_slot() {
-    let s = Server::start(&["--queue", "1", "--batch", "1", "--context", "512"]);
+    let s = Server::start(&["--queue", "1", "--batch", "1", "--context", "768"]);
     let tcp = stream_until_first_token(&s, &long_request());
     // The one place is taken: the next editor is told to come back.
     let r = post_raw(
