@@ -417,6 +417,21 @@ fn listening_beyond_loopback_needs_a_key() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+
+    // A model that cannot be loaded stops the server with one error line.
+    let missing = hf.path().join("missing.gguf");
+    let o = common::run(
+        common::abridge(hf.path())
+            .args(["serve", "--port", "0", "--model"])
+            .arg(&missing),
+    );
+    assert!(!o.status.success());
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("abridge: error") && err.contains("missing.gguf"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 /// A long article in small windows: many generations, far longer than the test

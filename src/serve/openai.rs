@@ -5,9 +5,9 @@
 //! Messages are rendered with the model's own chat template, their contents
 //! tokenized as plain text (a `<|im_start|>` in a message stays characters).
 //! Honoured: `max_tokens` (or `max_completion_tokens`, capped by the server's
-//! `--max-completion-tokens`), `temperature`, `top_p`, `seed`, `stop`,
-//! `frequency_penalty`-free repetition via `repeat_penalty`. `model` is accepted
-//! and ignored (the server runs one model); `n` must be 1.
+//! `--max-completion-tokens`), `temperature`, `top_p`, `seed`, `stop` and
+//! `repeat_penalty` (llama.cpp's name). `model` is accepted and ignored (the
+//! server runs one model); `n` must be 1; other fields are ignored.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
