@@ -31,6 +31,9 @@ pub enum Error {
     /// The work on one article ran past its deadline.
     #[error("{0}")]
     Deadline(String),
+    /// The requester went away (an HTTP client hung up): the work was stopped.
+    #[error("{0}")]
+    Cancelled(String),
     /// The output folder is in use by another run.
     #[error("{0}")]
     Busy(String),

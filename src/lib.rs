@@ -15,5 +15,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod prompts;
 pub mod render;
+pub mod serve;
 
 pub use error::{Error, Result};

@@ -211,6 +211,44 @@ enum Command {
         /// The shards' shared --out folder.
         dir: PathBuf,
     },
+    /// Keep the model loaded and serve editors over HTTP: the page at /, the API at
+    /// /v1/summarize, /v1/translate, /v1/chat/completions (OpenAI), /health, /metrics.
+    Serve {
+        /// Address to listen on; anything but loopback needs --api-key-file.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// File holding the key clients must send as `Authorization: Bearer <key>`.
+        #[arg(long)]
+        api_key_file: Option<PathBuf>,
+        /// Largest request body in bytes (413 beyond).
+        #[arg(long, default_value_t = 1 << 20)]
+        body_limit: usize,
+        /// Requests admitted at once, running or waiting (429 with Retry-After beyond).
+        #[arg(long, default_value_t = 32)]
+        queue: usize,
+        /// Sequences decoded together in one forward pass.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// KV-cache memory for the sequences in flight, in MB (requests wait when full).
+        #[arg(long, default_value_t = 4096)]
+        kv_budget: usize,
+        /// Refuse articles longer than this many tokens.
+        #[arg(long, default_value_t = pipeline::DEFAULT_MAX_ARTICLE_TOKENS)]
+        max_article_tokens: usize,
+        /// Most tokens one chat completion may generate (its `max_tokens`).
+        #[arg(long, default_value_t = 2048)]
+        max_completion_tokens: usize,
+        /// Give up on a request after this many seconds (0: never).
+        #[arg(long, default_value_t = 600)]
+        deadline: u64,
+        /// Tokens per generation, prompt plus answer (default: the model's context, at most 4096).
+        #[arg(long)]
+        context: Option<usize>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// List the models available locally (models folder and hf-hub cache).
     Models,
     /// Measure load time, prefill and decode speed and peak memory.
@@ -263,6 +301,16 @@ fn main() -> ExitCode {
         if let Command::Digest { .. } = cli.command {
             return digest(cli.command, quiet);
         }
+        // Not on a worker of the pool: the server blocks its thread until it stops.
+        if let Command::Serve { .. } = cli.command {
+            return match serve(cli.command) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("abridge: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         // On a worker of the pool: each matmul's parallel split is then picked up by
         // the other (spinning) workers instead of waking the pool from outside.
         match rayon::scope(|_| run(cli.command)) {
@@ -294,6 +342,7 @@ impl Command {
                 prompt_file.display().to_string()
             }
             Command::Digest { inputs, .. } => format!("{} inputs", inputs.len()),
+            Command::Serve { .. } => "a request to the server".to_string(),
             Command::Models => "the model list".to_string(),
             Command::Merge { dir } => dir.display().to_string(),
         }
@@ -470,6 +519,7 @@ fn run(command: Command) -> Result<()> {
             print_tokens(&model, &prompt, &sampling.options())
         }
         Command::Digest { .. } => unreachable!("handled by digest()"),
+        Command::Serve { .. } => unreachable!("handled by serve()"),
         Command::Models => list_models(),
         Command::Merge { dir } => {
             let report = pipeline::merge::merge(&dir)?;
@@ -629,6 +679,57 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn serve(command: Command) -> Result<()> {
+    let Command::Serve {
+        host,
+        port,
+        api_key_file,
+        body_limit,
+        queue,
+        batch,
+        kv_budget,
+        max_article_tokens,
+        max_completion_tokens,
+        deadline,
+        context,
+        model,
+    } = command
+    else {
+        unreachable!("serve() is only called for the serve command")
+    };
+    anyhow::ensure!(batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(queue > 0, "--queue must be at least 1");
+    anyhow::ensure!(kv_budget > 0, "--kv-budget must be at least 1 (MB)");
+    anyhow::ensure!(body_limit > 0, "--body-limit must be at least 1 (byte)");
+    let api_key = api_key_file
+        .as_deref()
+        .map(abridge::serve::read_api_key)
+        .transpose()?;
+    let opts = abridge::serve::ServeOptions {
+        host,
+        port,
+        model: model.model,
+        api_key,
+        body_limit,
+        queue,
+        scheduler: SchedulerOptions {
+            batch,
+            kv_budget: kv_budget << 20,
+            ..SchedulerOptions::default()
+        },
+        max_article_tokens,
+        max_completion_tokens,
+        deadline: (deadline > 0).then(|| std::time::Duration::from_secs(deadline)),
+        window: context,
+    };
+    // One line on stdout a supervisor (or a test) can wait for, with the real port.
+    abridge::serve::run(opts, |addr| {
+        println!("abridge: listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(())
 }
 
 /// Streams the text to a terminal as it comes; otherwise prints it whole.

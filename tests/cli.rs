@@ -9,13 +9,7 @@ use std::process::{Output, Stdio};
 
 use abridge::model::synthetic::TinyGguf;
 use candle_core::quantized::gguf_file::Value;
-use common::{abridge, run, stderr, stdout};
-
-const SEED: &str = "seeds/000_57a6ad3420af089a.txt";
-
-fn seed() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(SEED)
-}
+use common::{abridge, run, seed, stderr, stdout};
 
 /// Fails unless the command failed cleanly with one error line containing `want`.
 fn assert_clean_error(o: &Output, want: &str) {

@@ -206,6 +206,15 @@ impl Pending {
         self.events.recv().ok()
     }
 
+    /// The next event, waiting at most `timeout` (so a requester can check
+    /// whether its own client is still there).
+    pub fn next_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> std::result::Result<Event, mpsc::RecvTimeoutError> {
+        self.events.recv_timeout(timeout)
+    }
+
     /// Waits for the end, passing text on as it comes.
     pub fn wait(self, on_text: &mut dyn FnMut(&str)) -> Result<Generation> {
         loop {
@@ -216,6 +225,12 @@ impl Pending {
             }
         }
     }
+}
+
+/// Whether the requester is still there (its receiver not dropped); an empty
+/// text is the probe, which requesters ignore.
+fn listening(events: &mpsc::Sender<Event>) -> bool {
+    events.send(Event::Text(String::new())).is_ok()
 }
 
 fn stopped() -> Error {
@@ -300,6 +315,9 @@ impl<'m> Worker<'m> {
             }
             let r = queue.pop_front().expect("front exists");
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            if !listening(&r.events) {
+                continue; // cancelled while it waited
+            }
             let started =
                 Sequence::new(self.model, r.prompt, r.cache_points, r.opts).and_then(|mut seq| {
                     if let Some(kv) = prefixes.lookup(seq.prompt(), seq.cache_points()) {
@@ -334,7 +352,13 @@ impl<'m> Worker<'m> {
     /// decode step of every sequence past its prompt.
     fn step(&self, active: &mut [Active<'m>], prefixes: &mut PrefixCache) -> Result<()> {
         let weights = &self.model.weights;
-        if let Some(a) = active.iter_mut().find(|a| a.seq.is_prefilling()) {
+        let mut prefilling = active.iter_mut().find(|a| a.seq.is_prefilling());
+        // A long prompt sends no text until it is read: ask before each chunk
+        // whether anyone still wants it.
+        if let Some(a) = &mut prefilling {
+            a.gone = a.gone || !listening(&a.events);
+        }
+        if let Some(a) = prefilling.filter(|a| !a.gone) {
             let chunk = a.seq.prefill_chunk().expect("prefilling").to_vec();
             let logits = weights.forward(&chunk, &mut a.seq.cache);
             match logits {

@@ -101,6 +101,27 @@ pub struct Processed {
 /// Summarizes `text`, checks and grounds the summary, and translates it (and, if
 /// asked, the whole text) with checks: the one path behind every front door.
 pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Result<Processed> {
+    process_article_with(runner, text, opts, &mut |_| {})
+}
+
+/// A step of [`process_article`] as soon as it is done, for a front door that
+/// shows results as they come (the server).
+pub enum Step<'a> {
+    Summary(&'a Summary),
+    /// A translation of the summary.
+    Translation(&'a Translation),
+    /// A translation of the whole article (`translate_full`).
+    FullTranslation(&'a Translation),
+}
+
+/// [`process_article`], telling `on_step` the summary, then each translation, as
+/// each is done.
+pub fn process_article_with(
+    runner: &Runner,
+    text: &str,
+    opts: &ArticleOptions,
+    on_step: &mut dyn FnMut(Step),
+) -> Result<Processed> {
     check_length(runner, text, opts.max_article_tokens)?;
     let spec = SummarySpec {
         sentences: opts.sentences,
@@ -108,15 +129,30 @@ pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Re
         overlap: opts.overlap,
     };
     let summary = summarize(runner, text, &spec)?;
-    let all = |text: &str| -> Vec<Translation> {
+    on_step(Step::Summary(&summary));
+    let mut all = |text: &str, full: bool| -> Result<Vec<Translation>> {
         opts.languages
             .iter()
-            .map(|lang| translate(runner, text, lang))
+            .map(|lang| {
+                let t = translate(runner, text, lang);
+                // A translation records its own failures; a cancelled request stops here.
+                if let Err(reason) = &t.outcome {
+                    if runner.cancelled() {
+                        return Err(Error::Cancelled(reason.clone()));
+                    }
+                }
+                on_step(if full {
+                    Step::FullTranslation(&t)
+                } else {
+                    Step::Translation(&t)
+                });
+                Ok(t)
+            })
             .collect()
     };
-    let translations = all(&summary.text);
+    let translations = all(&summary.text, false)?;
     let full_translations = if opts.translate_full {
-        all(text)
+        all(text, true)?
     } else {
         Vec::new()
     };
@@ -129,7 +165,7 @@ pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Re
 
 /// Refuses an article over `max` tokens, without tokenizing a text so large that
 /// counting it would itself take long (text runs under 16 bytes a token).
-fn check_length(runner: &Runner, text: &str, max: usize) -> Result<()> {
+pub fn check_length(runner: &Runner, text: &str, max: usize) -> Result<()> {
     let refuse = |tokens: String| {
         Error::Input(format!(
             "the article is {tokens} tokens long, over the limit of {max}; raise it with \

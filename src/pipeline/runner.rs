@@ -3,12 +3,12 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::chunk::TokenCount;
 use crate::error::{Error, Result};
-use crate::model::scheduler::Scheduler;
+use crate::model::scheduler::{Event, Scheduler};
 use crate::model::{GenerateOptions, Model, StopReason};
 use crate::prompts::Prompt;
 
@@ -26,7 +26,24 @@ pub struct Runner<'m> {
     /// Article id in the request log (`ABRIDGE_REQUEST_LOG`), and its requests so far.
     label: Option<String>,
     requests: AtomicU64,
+    /// Hears each generation's text as it is decoded, and may stop the work.
+    watcher: Option<Arc<dyn Watcher>>,
+    generations: AtomicU64,
 }
+
+/// Someone following a runner's generations as they happen (the server, streaming
+/// to an editor), who may go away.
+pub trait Watcher: Send + Sync {
+    /// A piece of newly decoded text of generation `generation` (numbered from 0
+    /// in the order the runner started them; a retry is a new generation).
+    fn text(&self, generation: u64, piece: &str);
+    /// True once nobody wants the answers any more: the generation in progress is
+    /// cancelled and the work ends with [`Error::Cancelled`].
+    fn cancelled(&self) -> bool;
+}
+
+/// How often a watched generation checks whether its watcher went away.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// One answer, and whether the token limit stopped it (it may then be cut short).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +63,15 @@ impl<'m> Runner<'m> {
             tokens_out: AtomicU64::new(0),
             label: None,
             requests: AtomicU64::new(0),
+            watcher: None,
+            generations: AtomicU64::new(0),
         }
+    }
+
+    /// The same, telling `watcher` each generation's text as it comes.
+    pub fn with_watcher(mut self, watcher: Arc<dyn Watcher>) -> Self {
+        self.watcher = Some(watcher);
+        self
     }
 
     /// The same, naming its requests `label` (the article id) in the request log.
@@ -86,10 +111,7 @@ impl<'m> Runner<'m> {
         };
         self.log_request(&ids, max_tokens, &opts.stop);
         let prompt_len = ids.len();
-        let g = match self
-            .scheduler
-            .generate(ids, cache_points, opts, &mut |_| {})
-        {
+        let g = match self.generate(ids, cache_points, opts) {
             Err(Error::Deadline(_)) => {
                 return Err(deadline_error(
                     self.deadline.map_or(Duration::ZERO, |d| d.1),
@@ -105,6 +127,47 @@ impl<'m> Runner<'m> {
             text: g.text.trim().to_string(),
             cut: g.stop != StopReason::EndOfGeneration,
         })
+    }
+
+    /// One generation through the scheduler, streamed to the watcher if there is one.
+    fn generate(
+        &self,
+        ids: Vec<u32>,
+        cache_points: Vec<usize>,
+        opts: GenerateOptions,
+    ) -> Result<crate::model::Generation> {
+        let Some(watcher) = &self.watcher else {
+            return self
+                .scheduler
+                .generate(ids, cache_points, opts, &mut |_| {});
+        };
+        let cancelled = || Error::Cancelled("the request was cancelled by its client".into());
+        if watcher.cancelled() {
+            return Err(cancelled());
+        }
+        let n = self.generations.fetch_add(1, Ordering::Relaxed);
+        // Dropping `pending` on the way out cancels the sequence in the scheduler.
+        let pending = self.scheduler.submit(ids, cache_points, opts)?;
+        loop {
+            match pending.next_timeout(CANCEL_POLL) {
+                Ok(Event::Text(piece)) => watcher.text(n, &piece),
+                Ok(Event::Done(result)) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Model(
+                        "the generation thread stopped (see the error before this one)".into(),
+                    ))
+                }
+            }
+            if watcher.cancelled() {
+                return Err(cancelled());
+            }
+        }
+    }
+
+    /// True once the watcher (if any) went away.
+    pub fn cancelled(&self) -> bool {
+        self.watcher.as_ref().is_some_and(|w| w.cancelled())
     }
 
     /// Tokens of `text` alone, as the model's tokenizer counts them.

@@ -4,6 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod server;
+
+/// The seed article, in the repository's `seeds/`.
+pub const SEED: &str = "seeds/000_57a6ad3420af089a.txt";
+
+pub fn seed() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(SEED)
+}
+
 /// The folder `scripts/fetch-models.sh` fills (`$ABRIDGE_MODELS`, default
 /// `~/.cache/abridge/models`).
 pub fn models_dir() -> PathBuf {

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The editors' view of `abridge serve`, on one model (default: the default model):
+#   1. the seed through the warm server: time to first token and total time
+#      (POST /v1/summarize, streamed), REPS times;
+#   2. the seed through `abridge summarize` (cold: a new process loads the model;
+#      it prints the summary at the end, so its first output is its total time);
+#   3. requests/minute at 1, 4 and 8 concurrent editors, each sending the seed
+#      (stream: false) in a loop until ROUNDS x editors requests are done.
+# Prints the CPU, one markdown table and the load average at start and end. Run
+# it on an otherwise idle machine; the binary runs from a copy, so a rebuild
+# during the run does not change it.
+#
+#   MODEL (spec or alias, default: default)  REPS (warm and cold runs, default 3)
+#   LEVELS (default "1 4 8")  ROUNDS (requests per editor per level, default 2)
+#   BATCH (serve --batch, default 8)  PORT (default 8098)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODEL=${MODEL:-default}
+REPS=${REPS:-3}
+LEVELS=${LEVELS:-1 4 8}
+BATCH=${BATCH:-8}
+PORT=${PORT:-8098}
+work=${WORK:-target/bench-serve}
+seed=seeds/000_57a6ad3420af089a.txt
+mkdir -p "$work"
+
+nice -n 19 cargo build --release --quiet
+abridge="$work/abridge"
+cp target/release/abridge "$abridge"
+
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# No deadline: under load a request may take longer than the default 600 s.
+"$abridge" serve --model "$MODEL" --port "$PORT" --batch "$BATCH" --queue 64 --deadline 0 \
+  >"$work/serve.out" 2>"$work/serve.err" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+base="http://127.0.0.1:$PORT"
+for _ in $(seq 600); do
+  curl -sf "$base/health" >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { cat "$work/serve.err" >&2; exit 1; }
+  sleep 0.5
+done
+curl -sf "$base/health" >/dev/null || { echo "bench-serve: the server never became ready" >&2; exit 1; }
+
+python3 - "$base" "$seed" "$REPS" "$LEVELS" "${ROUNDS:-2}" >"$work/warm.tsv" <<'PY'
+import json, sys, time, threading, urllib.request
+
+base, seed, reps, levels, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+text = open(seed, encoding="utf-8").read()
+
+def request(stream):
+    body = json.dumps({"text": text, "stream": stream}).encode()
+    req = urllib.request.Request(base + "/v1/summarize", body, {"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=3600)
+
+def streamed():
+    """Seconds to the first summary token and to the end of the stream."""
+    t0 = time.monotonic()
+    first = None
+    with request(True) as r:
+        for line in r:
+            if first is None and line.startswith(b"event: token"):
+                first = time.monotonic() - t0
+            if line.startswith(b"event: done"):
+                break
+    return first, time.monotonic() - t0
+
+streamed()  # warm-up: the prefix cache and the allocator, as a long-running server has them
+for _ in range(reps):
+    first, total = streamed()
+    print(f"warm\t{first:.2f}\t{total:.2f}")
+
+for editors in map(int, levels.split()):
+    n = rounds * editors
+    lock = threading.Lock()
+    left = [n]
+    done = [0]
+    def editor():
+        while True:
+            with lock:
+                if left[0] == 0:
+                    return
+                left[0] -= 1
+            try:
+                with request(False) as r:
+                    json.load(r)
+            except Exception as e:  # counted as not done, and said
+                print(f"level {editors}: a request failed: {e}", file=sys.stderr)
+                continue
+            with lock:
+                done[0] += 1
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=editor) for _ in range(editors)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    elapsed = time.monotonic() - t0
+    print(f"level\t{editors}\t{done[0]}\t{elapsed:.1f}\t{done[0] / elapsed * 60:.2f}")
+PY
+kill -TERM "$server"; wait "$server" || true
+trap - EXIT
+
+for _ in $(seq "$REPS"); do
+  start=$(date +%s.%N)
+  "$abridge" -v summarize --model "$MODEL" "$seed" >/dev/null 2>"$work/cold.err"
+  end=$(date +%s.%N)
+  load=$(sed "s/\x1b\[[0-9;]*m//g" "$work/cold.err" | grep -o "in [0-9.]*s$" | head -1 | tr -dc "0-9.")
+  printf 'cold\t%s\t%s\n' "$load" "$(echo "$end - $start" | bc)" >>"$work/warm.tsv"
+done
+
+python3 - "$work/warm.tsv" "$MODEL" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+med = lambda xs: statistics.median(float(x) for x in xs)
+warm = [r for r in rows if r[0] == "warm"]
+cold = [r for r in rows if r[0] == "cold"]
+print(f"\nmodel {sys.argv[2]}, the seed ({len(warm)} warm and {len(cold)} cold runs, medians)\n")
+print("| path | time to first token (s) | total (s) |")
+print("|---|---|---|")
+print(f"| `abridge serve` (warm, streamed) | {med(r[1] for r in warm):.2f} | {med(r[2] for r in warm):.2f} |")
+print(f"| `abridge summarize` (cold; model load {med(r[1] for r in cold):.2f} s) | {med(r[2] for r in cold):.2f} (prints at the end) | {med(r[2] for r in cold):.2f} |")
+print("\n| concurrent editors | requests | seconds | requests/minute |")
+print("|---|---|---|---|")
+for r in rows:
+    if r[0] == "level":
+        print(f"| {r[1]} | {r[2]} | {r[3]} | {r[4]} |")
+PY
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,541 @@
+//! The article endpoints: `POST /v1/summarize` and `POST /v1/translate`, through
+//! the same pipeline as the command line (`process_article`, `translate`), and
+//! `GET /health`. Also what every endpoint needs: parsing the body with clear
+//! errors, admission (ready, queue), and running the work off tokio's threads.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::limits::Slot;
+use super::stream::{respond, ApiError, Format, Msg, Tx};
+use super::{Engine, Shared};
+use crate::article::{read_source_bytes, Format as Kind, Source};
+use crate::check::SourceIndex;
+use crate::lang;
+use crate::pipeline::runner::{Runner, Watcher};
+use crate::pipeline::translate::Translation;
+use crate::pipeline::{self, ArticleOptions, Step};
+use crate::prompts::Style;
+
+/// Most sentences a summary may ask for, and most languages per request.
+const MAX_SENTENCES: usize = 20;
+const MAX_LANGUAGES: usize = 8;
+
+pub async fn health(State(state): State<Shared>) -> Response {
+    match state.engine.get() {
+        Some(e) => axum::Json(json!({"status": "ok", "model": e.model.name})).into_response(),
+        None => {
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "loading", "model": state.opts.model})),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, 5.into());
+            r
+        }
+    }
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such endpoint: {}; the API is POST /v1/summarize, /v1/translate, \
+             /v1/chat/completions and GET /v1/models, /health, /metrics",
+            uri.path()
+        ),
+    )
+}
+
+/// The JSON body, or an error naming what is wrong with it.
+pub(super) fn parse<T: DeserializeOwned>(
+    state: &Shared,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body is over the server's limit of {} bytes (serve \
+                     --body-limit)",
+                    state.opts.body_limit
+                ),
+            )
+        } else {
+            ApiError::new(r.status(), format!("cannot read the request body: {r}"))
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("bad JSON in the request body: {e}")))
+}
+
+/// The engine and a place in the queue, or why not (503 loading, 429 full).
+pub(super) fn admit(state: &Shared) -> Result<Slot, ApiError> {
+    if state.engine.get().is_none() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model is still loading; try again in a few seconds (GET /health says when \
+             it is ready)",
+        )
+        .with_retry_after(5));
+    }
+    state.slots.try_take().ok_or_else(|| {
+        // About when a place frees up: the mean request time, spread over the batch.
+        let batch = state.opts.scheduler.batch.max(1) as f64;
+        let wait = state.metrics.mean_latency().unwrap_or(5.0) / batch;
+        let seconds = wait.ceil().clamp(1.0, 120.0) as u64;
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "the server is busy: {} requests are in flight, its limit (serve --queue); \
+                 try again in {seconds} s",
+                state.slots.max()
+            ),
+        )
+        .with_retry_after(seconds)
+    })
+}
+
+/// Follows one request's generations for its client: text as it comes, results
+/// as they are done; cancelled when the client's receiver is gone.
+pub(super) struct Watch {
+    tx: Tx,
+    pub first_token: OnceLock<Instant>,
+    /// Sent just before the first result, so that an error found before any
+    /// (an article over the limit) is still an HTTP status.
+    opening: Mutex<Option<Value>>,
+}
+
+impl Watch {
+    pub fn send(&self, name: &'static str, data: Value) {
+        self.open();
+        let _ = self.tx.send(Msg::Frame {
+            name: Some(name),
+            data,
+        });
+    }
+
+    pub fn send_raw(&self, msg: Msg) {
+        let _ = self.tx.send(msg);
+    }
+
+    fn open(&self) {
+        if let Some(data) = self
+            .opening
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = self.tx.send(Msg::Frame {
+                name: Some("article"),
+                data,
+            });
+        }
+    }
+
+    pub fn gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl Watcher for Watch {
+    fn text(&self, generation: u64, piece: &str) {
+        if piece.is_empty() {
+            return;
+        }
+        self.first_token.get_or_init(Instant::now);
+        self.send("token", json!({"generation": generation, "text": piece}));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.gone()
+    }
+}
+
+/// Runs `work` on a blocking thread with its own [`Watch`]; its result is the
+/// final frame, named `final_name`. The slot is freed when the work ends.
+pub(super) fn spawn_work(
+    state: &Shared,
+    slot: Slot,
+    endpoint: &'static str,
+    final_name: &'static str,
+    opening: Option<Value>,
+    work: impl FnOnce(&Engine, &Arc<Watch>) -> Result<Value, ApiError> + Send + 'static,
+) -> UnboundedReceiver<Msg> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let started = Instant::now();
+        let watch = Arc::new(Watch {
+            tx,
+            first_token: OnceLock::new(),
+            opening: Mutex::new(opening),
+        });
+        let Some(engine) = state.engine.get() else {
+            return;
+        };
+        // A panic is a bug: reported to this client, the server goes on.
+        let result = catch_unwind(AssertUnwindSafe(|| work(engine, &watch))).unwrap_or_else(|p| {
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "internal error: {}; please report it with the request",
+                    crate::error::panic_message(&*p)
+                ),
+            ))
+        });
+        state
+            .metrics
+            .latency(endpoint, started, watch.first_token.get().copied());
+        match result {
+            Ok(data) => {
+                watch.open();
+                watch.send_raw(Msg::Final {
+                    name: final_name,
+                    data,
+                })
+            }
+            Err(e) => {
+                if e.status.as_u16() == 499 {
+                    tracing::info!("{endpoint}: the client went away; its work was stopped");
+                } else {
+                    tracing::warn!("{endpoint}: {}", e.message);
+                }
+                watch.send_raw(Msg::Fail(e))
+            }
+        }
+    });
+    rx
+}
+
+/// One article as a request gives it: exactly one of `text`, `markdown`, `html`.
+#[derive(Deserialize)]
+struct Input {
+    text: Option<String>,
+    markdown: Option<String>,
+    html: Option<String>,
+    title: Option<String>,
+}
+
+/// Languages as a list (`["fr", "German"]`) or one comma-separated string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Languages {
+    List(Vec<String>),
+    One(String),
+}
+
+impl Languages {
+    fn codes(&self, field: &str) -> Result<Vec<String>, ApiError> {
+        let names: Vec<&str> = match self {
+            Languages::List(l) => l.iter().map(String::as_str).collect(),
+            Languages::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        if names.len() > MAX_LANGUAGES {
+            return Err(ApiError::bad_request(format!(
+                "`{field}` names {} languages; at most {MAX_LANGUAGES} per request",
+                names.len()
+            )));
+        }
+        let mut codes: Vec<String> = Vec::new();
+        for name in names {
+            let code = lang::language_code(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "unknown language `{name}` in `{field}`: give ISO 639-1 codes or English \
+                     names (fr, German, ...)"
+                ))
+            })?;
+            if !codes.iter().any(|c| c == code) {
+                codes.push(code.to_string());
+            }
+        }
+        Ok(codes)
+    }
+}
+
+/// The article's title and text, read by the digest's readers.
+fn read_input(input: &Input) -> Result<crate::article::Article, ApiError> {
+    let given: Vec<(&str, &String, Kind)> = [
+        ("text", &input.text, Kind::Text),
+        ("markdown", &input.markdown, Kind::Markdown),
+        ("html", &input.html, Kind::Html),
+    ]
+    .into_iter()
+    .filter_map(|(name, v, kind)| Some((name, v.as_ref()?, kind)))
+    .collect();
+    let [(name, body, kind)] = given[..] else {
+        return Err(ApiError::bad_request(
+            "give the article as exactly one of `text`, `markdown` or `html`",
+        ));
+    };
+    let source = Source {
+        path: PathBuf::from(format!("request {name}")),
+        format: kind,
+    };
+    let mut article = read_source_bytes(&source, body.as_bytes())
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::bad_request(format!("`{name}` holds no article")))?
+        .map_err(|r| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.reason))?;
+    if let Some(t) = input
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        article.title = t.to_string();
+    }
+    Ok(article)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SummarizeRequest {
+    text: Option<String>,
+    markdown: Option<String>,
+    html: Option<String>,
+    title: Option<String>,
+    sentences: Option<usize>,
+    style: Option<String>,
+    to: Option<Languages>,
+    stream: Option<bool>,
+}
+
+fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOptions, ApiError> {
+    let sentences = req.sentences.unwrap_or(3);
+    if !(1..=MAX_SENTENCES).contains(&sentences) {
+        return Err(ApiError::bad_request(format!(
+            "`sentences` must be 1 to {MAX_SENTENCES}, not {sentences}"
+        )));
+    }
+    let style = match req.style.as_deref() {
+        None | Some("paragraph") => Style::Paragraph,
+        Some("bullets") => Style::Bullets,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`style` must be `paragraph` or `bullets`, not `{other}`"
+            )))
+        }
+    };
+    let languages = match &req.to {
+        Some(l) => l.codes("to")?,
+        None => Vec::new(),
+    };
+    Ok(ArticleOptions {
+        languages,
+        sentences,
+        style,
+        translate_full: false,
+        window: state.opts.window,
+        overlap: 0,
+        max_article_tokens: state.opts.max_article_tokens,
+        deadline: state.opts.deadline,
+    })
+}
+
+fn translation_json(t: &Translation) -> Value {
+    json!({
+        "lang": t.lang,
+        "language": lang::language_name(&t.lang),
+        "translation": t.outcome.as_ref().ok(),
+        "error": t.outcome.as_ref().err(),
+        "checks": t.checks,
+        "warning": t.warning,
+    })
+}
+
+/// `POST /v1/summarize`: events `article` (its numbered sentences), `token`
+/// (summary text as generated; each retry is a new `generation`), `summary` (with
+/// its grounding), one `translation` per language, then `done` with the fields of
+/// a manifest line.
+pub async fn summarize(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let req: SummarizeRequest = match parse(&state, body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let format = Format::of(&headers, req.stream);
+    let prepared = article_options(&state, &req).and_then(|opts| {
+        let article = read_input(&Input {
+            text: req.text,
+            markdown: req.markdown,
+            html: req.html,
+            title: req.title,
+        })?;
+        Ok((opts, article))
+    });
+    let (opts, article) = match prepared {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let slot = match admit(&state) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    // The sentences grounding cites, so a page can show which ones support what.
+    let index = SourceIndex::new(&article.text);
+    let opening = json!({
+        "title": article.title,
+        "sentences": index.sentences,
+        "warnings": article.warnings,
+    });
+    let metrics = state.clone();
+    let rx =
+        spawn_work(
+            &state,
+            slot,
+            "/v1/summarize",
+            "done",
+            Some(opening),
+            move |engine, watch| {
+                let started = Instant::now();
+                let runner = Runner::new(&engine.scheduler, engine.window)
+                    .with_deadline(opts.deadline)
+                    .with_watcher(watch.clone());
+                let result =
+                    pipeline::process_article_with(&runner, &article.text, &opts, &mut |step| {
+                        match step {
+                            Step::Summary(s) => watch.send(
+                                "summary",
+                                json!({
+                                    "summary": s.text,
+                                    "support": s.support,
+                                    "chunks": s.chunks,
+                                    "warnings": s.warnings,
+                                }),
+                            ),
+                            Step::Translation(t) => watch.send("translation", translation_json(t)),
+                            Step::FullTranslation(_) => {}
+                        }
+                    });
+                let (tokens_in, tokens_out) = runner.tokens();
+                metrics.metrics.tokens(tokens_in, tokens_out);
+                let done = result?;
+                let mut warnings = article.warnings.clone();
+                warnings.extend(done.summary.warnings.iter().cloned());
+                for t in &done.translations {
+                    warnings.extend(t.warning.iter().cloned());
+                    if let Err(reason) = &t.outcome {
+                        warnings.push(format!("{} translation failed: {reason}", t.lang));
+                    }
+                }
+                Ok(json!({
+                    "title": article.title,
+                    "model": engine.model.name,
+                    "summary": done.summary.text,
+                    "chunks": done.summary.chunks,
+                    "support": done.summary.support,
+                    "translations": done.translations.iter().filter_map(|t| {
+                        Some((t.lang.clone(), t.outcome.clone().ok()?))
+                    }).collect::<std::collections::BTreeMap<_, _>>(),
+                    "checks": done.translations.iter().map(|t| {
+                        (t.lang.clone(), t.checks.clone())
+                    }).collect::<std::collections::BTreeMap<_, _>>(),
+                    "warnings": warnings,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
+                    "seconds": started.elapsed().as_secs_f64(),
+                }))
+            },
+        );
+    respond(rx, format, None).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranslateRequest {
+    text: Option<String>,
+    markdown: Option<String>,
+    html: Option<String>,
+    title: Option<String>,
+    to: Languages,
+    stream: Option<bool>,
+}
+
+/// `POST /v1/translate`: events `token` (text as generated), then `done` with the
+/// translation (or why it was not published) and its checks.
+pub async fn translate(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let req: TranslateRequest = match parse(&state, body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let format = Format::of(&headers, req.stream);
+    let prepared = req.to.codes("to").and_then(|codes| {
+        let [code] = &codes[..] else {
+            return Err(ApiError::bad_request(
+                "`to` must name one language for /v1/translate (summaries take several)",
+            ));
+        };
+        let input = Input {
+            text: req.text,
+            markdown: req.markdown,
+            html: req.html,
+            title: req.title,
+        };
+        Ok((code.clone(), read_input(&input)?))
+    });
+    let (code, article) = match prepared {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let slot = match admit(&state) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let (max, deadline) = (state.opts.max_article_tokens, state.opts.deadline);
+    let metrics = state.clone();
+    let rx = spawn_work(
+        &state,
+        slot,
+        "/v1/translate",
+        "done",
+        None,
+        move |engine, watch| {
+            let started = Instant::now();
+            let runner = Runner::new(&engine.scheduler, engine.window)
+                .with_deadline(deadline)
+                .with_watcher(watch.clone());
+            pipeline::check_length(&runner, &article.text, max)?;
+            let t = pipeline::translate::translate(&runner, &article.text, &code);
+            let (tokens_in, tokens_out) = runner.tokens();
+            metrics.metrics.tokens(tokens_in, tokens_out);
+            if runner.cancelled() {
+                return Err(crate::Error::Cancelled("the client went away".into()).into());
+            }
+            let mut value = translation_json(&t);
+            value["title"] = json!(article.title);
+            value["model"] = json!(engine.model.name);
+            value["tokens_in"] = json!(tokens_in);
+            value["tokens_out"] = json!(tokens_out);
+            value["seconds"] = json!(started.elapsed().as_secs_f64());
+            Ok(value)
+        },
+    );
+    respond(rx, format, None).await
+}

@@ -1,0 +1,206 @@
+//! Prometheus metrics at `/metrics`: requests by endpoint and status, tokens in
+//! and out, the queue, and latency histograms (whole request, first token).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::Shared;
+
+/// Bucket bounds in seconds: a chat reply on a warm model takes well under a
+/// second to start, an article with translations a minute or more on a CPU.
+const BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, v: f64) {
+        for (c, b) in self.counts.iter_mut().zip(BUCKETS) {
+            if v <= b {
+                *c += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += v;
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (endpoint, status) -> count.
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    tokens_in: AtomicU64,
+    tokens_out: AtomicU64,
+    /// endpoint -> histogram.
+    latency: Mutex<BTreeMap<&'static str, Histogram>>,
+    first_token: Mutex<BTreeMap<&'static str, Histogram>>,
+}
+
+/// Bounded label values: the routes, and `other` for anything else.
+fn endpoint(path: &str) -> &'static str {
+    match path {
+        "/" => "/",
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        "/v1/models" => "/v1/models",
+        "/v1/summarize" => "/v1/summarize",
+        "/v1/translate" => "/v1/translate",
+        "/v1/chat/completions" => "/v1/chat/completions",
+        p if p.starts_with("/ui/") => "/ui",
+        _ => "other",
+    }
+}
+
+impl Metrics {
+    pub fn tokens(&self, tokens_in: u64, tokens_out: u64) {
+        self.tokens_in.fetch_add(tokens_in, Ordering::Relaxed);
+        self.tokens_out.fetch_add(tokens_out, Ordering::Relaxed);
+    }
+
+    /// A finished piece of work: its whole time, and when its first token came.
+    pub fn latency(&self, path: &str, started: Instant, first_token: Option<Instant>) {
+        let e = endpoint(path);
+        let lock = |m: &Mutex<BTreeMap<&'static str, Histogram>>, v: f64| {
+            m.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(e)
+                .or_default()
+                .observe(v)
+        };
+        lock(&self.latency, started.elapsed().as_secs_f64());
+        if let Some(t) = first_token {
+            lock(&self.first_token, t.duration_since(started).as_secs_f64());
+        }
+    }
+
+    /// Mean seconds per request so far (for `Retry-After`), if any finished.
+    pub fn mean_latency(&self) -> Option<f64> {
+        let m = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let (n, sum) = m
+            .values()
+            .fold((0, 0.0), |(n, s), h| (n + h.count, s + h.sum));
+        (n > 0).then(|| sum / n as f64)
+    }
+}
+
+/// Counts every response by endpoint and status.
+pub async fn count(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let e = endpoint(request.uri().path());
+    let response = next.run(request).await;
+    *state
+        .metrics
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry((e, response.status().as_u16()))
+        .or_default() += 1;
+    response
+}
+
+/// `GET /metrics`, in Prometheus' text format.
+pub async fn render(State(state): State<Shared>) -> Response {
+    let m = &state.metrics;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP abridge_requests_total HTTP requests answered.");
+    let _ = writeln!(out, "# TYPE abridge_requests_total counter");
+    for ((e, status), n) in m.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(
+            out,
+            "abridge_requests_total{{endpoint=\"{e}\",status=\"{status}\"}} {n}"
+        );
+    }
+    let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    };
+    let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    };
+    counter(
+        &mut out,
+        "abridge_tokens_in_total",
+        "Prompt tokens read by the model.",
+        m.tokens_in.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "abridge_tokens_out_total",
+        "Tokens generated.",
+        m.tokens_out.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "abridge_requests_in_flight",
+        "Requests admitted and not finished (running or waiting for the model).",
+        state.slots.in_flight() as u64,
+    );
+    gauge(
+        &mut out,
+        "abridge_queue_capacity",
+        "Requests admitted at most (--queue); more get 429.",
+        state.slots.max() as u64,
+    );
+    let ready = state.engine.get();
+    if let Some(engine) = ready {
+        let s = &engine.scheduler.stats;
+        gauge(
+            &mut out,
+            "abridge_queue_length",
+            "Generations waiting for a place in the batch.",
+            s.queued.load(Ordering::Relaxed) as u64,
+        );
+        gauge(
+            &mut out,
+            "abridge_batch_active",
+            "Generations in the batch.",
+            s.active.load(Ordering::Relaxed) as u64,
+        );
+    }
+    gauge(
+        &mut out,
+        "abridge_ready",
+        "1 once the model is loaded.",
+        u64::from(ready.is_some()),
+    );
+    for (name, help, hist) in [
+        (
+            "abridge_request_duration_seconds",
+            "Time from admission to the end of the answer.",
+            &m.latency,
+        ),
+        (
+            "abridge_time_to_first_token_seconds",
+            "Time from admission to the first generated text.",
+            &m.first_token,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (e, h) in hist.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for (b, c) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(out, "{name}_bucket{{endpoint=\"{e}\",le=\"{b}\"}} {c}");
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{endpoint=\"{e}\",le=\"+Inf\"}} {}\n{name}_sum{{endpoint=\"{e}\"}} {}\n{name}_count{{endpoint=\"{e}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,294 @@
+// The editors' page: sends the article to /v1/summarize, reads the NDJSON
+// stream (one event per line) and shows the summary as it is written, then its
+// grounding and the translations. No libraries, nothing from the network but
+// this server.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { kind: "text", controller: null, result: null, sentences: [], generation: -1 };
+const NAMES = { fr: "French", de: "German", es: "Spanish", it: "Italian", pt: "Portuguese" };
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function status(text) { $("status").textContent = text; }
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+function apiHeaders() {
+  const h = { "Content-Type": "application/json", "Accept": "application/x-ndjson" };
+  const key = $("api-key").value.trim() || localStorage.getItem("abridge-api-key") || "";
+  if (key) h["Authorization"] = "Bearer " + key;
+  return h;
+}
+
+async function checkHealth() {
+  try {
+    const r = await fetch("/health");
+    const body = await r.json();
+    if (r.ok) {
+      $("model-status").textContent = "model: " + body.model;
+      return;
+    }
+    $("model-status").textContent = "loading " + (body.model || "the model") + "…";
+  } catch (e) {
+    $("model-status").textContent = "the server is not answering";
+  }
+  setTimeout(checkHealth, 2000);
+}
+
+function resetOutput() {
+  state.result = null;
+  state.generation = -1;
+  $("summary-live").textContent = "";
+  $("summary-live").hidden = true;
+  $("summary").replaceChildren();
+  $("summary-hint").hidden = true;
+  $("warnings").replaceChildren();
+  $("translations").replaceChildren();
+  $("translation-live").hidden = true;
+  $("copy").disabled = true;
+  showError("");
+}
+
+function renderArticle(sentences) {
+  state.sentences = sentences;
+  const src = $("source");
+  src.classList.remove("muted");
+  src.replaceChildren();
+  let para = null, last = -1;
+  for (const s of sentences) {
+    if (s.paragraph !== last) {
+      para = el("p");
+      src.append(para);
+      last = s.paragraph;
+    }
+    para.append(el("span", { class: "sentence", "data-n": String(s.n), id: "S" + s.n },
+      el("span", { class: "num" }, "S" + s.n), s.text), " ");
+  }
+}
+
+function highlight(sources, item) {
+  for (const e of document.querySelectorAll(".source .sentence.hl")) e.classList.remove("hl");
+  for (const e of document.querySelectorAll(".summary .sentence.selected")) e.classList.remove("selected");
+  item.classList.add("selected");
+  let first = null;
+  for (const n of sources) {
+    const s = document.querySelector('.source .sentence[data-n="' + n + '"]');
+    if (s) { s.classList.add("hl"); first = first || s; }
+  }
+  if (first) first.scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+function renderSummary(data) {
+  $("summary-live").hidden = true;
+  const bullets = $("style").value === "bullets";
+  const box = $("summary");
+  box.replaceChildren();
+  const holder = bullets ? el("ul") : el("p");
+  for (const s of data.support) {
+    const sources = s.sources.map((x) => x.n);
+    const cite = sources.length ? " [" + sources.map((n) => "S" + n).join(", ") + "]" : " [unsupported]";
+    const span = el("span", {
+      class: "sentence" + (s.supported ? "" : " unsupported"),
+      "data-sources": sources.join(","),
+      title: s.supported ? "supported by " + cite.trim() : "not supported by the article",
+    }, s.sentence, el("span", { class: "cite" }, cite));
+    span.addEventListener("click", () => highlight(sources, span));
+    if (bullets) holder.append(el("li", {}, span)); else holder.append(span, " ");
+  }
+  box.append(holder);
+  $("summary-hint").hidden = false;
+  addWarnings(data.warnings);
+}
+
+function addWarnings(list) {
+  for (const w of list || []) $("warnings").append(el("li", {}, w));
+}
+
+function checkItems(checks) {
+  const ul = el("ul", { class: "checks" });
+  for (const name of ["language", "numbers", "names"]) {
+    const c = checks && checks[name];
+    if (!c) continue;
+    ul.append(el("li", { class: c.passed ? "pass" : "fail" }, name + (c.detail ? ": " + c.detail : "")));
+  }
+  return ul;
+}
+
+function renderTranslation(t) {
+  const name = t.language || NAMES[t.lang] || t.lang;
+  const ok = t.translation != null;
+  const section = el("section", { class: "translation" + (ok ? "" : " failed"), "data-lang": t.lang },
+    el("h2", {}, name),
+    el("div", { class: "text" }, ok ? t.translation : "Not published: " + t.error),
+    checkItems(t.checks));
+  $("translations").append(section);
+}
+
+function onEvent(ev) {
+  switch (ev.event) {
+    case "article": renderArticle(ev.sentences); addWarnings(ev.warnings); status("Reading the article…"); break;
+    case "token": {
+      // Before the summary is done its draft; after it, the translation being written.
+      const summarized = $("summary").childElementCount > 0;
+      const live = summarized ? $("translation-live") : $("summary-live");
+      if (ev.generation !== state.generation) {
+        // A new generation: a retry, or the next translation.
+        state.generation = ev.generation;
+        live.textContent = "";
+      }
+      live.hidden = false;
+      live.textContent += ev.text;
+      status(summarized ? "Translating…" : "Writing the summary…");
+      break;
+    }
+    case "summary": state.result = { summary: ev }; renderSummary(ev); status("Translating…"); break;
+    case "translation": $("translation-live").hidden = true; renderTranslation(ev); break;
+    case "done":
+      state.result = ev;
+      $("copy").disabled = false;
+      status("Done in " + ev.seconds.toFixed(1) + " s (" + ev.tokens_in + " tokens read, " + ev.tokens_out + " written).");
+      break;
+    case "error": showError(ev.error.message); status("Failed."); break;
+  }
+}
+
+async function summarize() {
+  const text = $("article").value;
+  if (!text.trim()) { showError("Paste an article or drop a file first."); return; }
+  resetOutput();
+  const body = {
+    [state.kind]: text,
+    sentences: Number($("sentences").value) || 3,
+    style: $("style").value,
+    to: [...document.querySelectorAll("#languages input:checked")].map((c) => c.value),
+  };
+  const controller = new AbortController();
+  state.controller = controller;
+  $("summarize").disabled = true;
+  $("stop").disabled = false;
+  status("Waiting for the model…");
+  try {
+    const r = await fetch("/v1/summarize", { method: "POST", headers: apiHeaders(), body: JSON.stringify(body), signal: controller.signal });
+    if (!r.ok) {
+      let message = "The server answered " + r.status + ".";
+      try { message = (await r.json()).error.message; } catch (_) { /* not JSON */ }
+      if (r.status === 401) $("api-key-row").hidden = false;
+      if (r.status === 429) message += " (" + (r.headers.get("Retry-After") || "a few") + " s)";
+      showError(message);
+      status("Failed.");
+      return;
+    }
+    const key = $("api-key").value.trim();
+    if (key) localStorage.setItem("abridge-api-key", key);
+    const reader = r.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let nl;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (line) onEvent(JSON.parse(line));
+      }
+    }
+  } catch (e) {
+    if (e.name === "AbortError") status("Stopped.");
+    else { showError("The connection failed: " + e.message); status("Failed."); }
+  } finally {
+    state.controller = null;
+    $("summarize").disabled = false;
+    $("stop").disabled = true;
+  }
+}
+
+function toMarkdown() {
+  const r = state.result;
+  if (!r || !r.support) return "";
+  const cited = new Set();
+  let md = "## Summary\n\n";
+  const bullets = $("style").value === "bullets";
+  const lines = r.support.map((s) => {
+    const refs = s.sources.map((x) => { cited.add(x.n); return "S" + x.n; });
+    return s.sentence + (refs.length ? " [" + refs.join(", ") + "]" : " [unsupported]");
+  });
+  md += bullets ? lines.map((l) => "- " + l).join("\n") : lines.join(" ");
+  md += "\n\n### Sources\n\n";
+  for (const s of state.sentences) if (cited.has(s.n)) md += "- S" + s.n + " (¶" + s.paragraph + "): " + s.text + "\n";
+  for (const [lang, text] of Object.entries(r.translations || {})) md += "\n## " + (NAMES[lang] || lang) + "\n\n" + text + "\n";
+  return md;
+}
+
+async function copyMarkdown() {
+  const md = toMarkdown();
+  try {
+    await navigator.clipboard.writeText(md);
+    status("Copied the summary as markdown.");
+  } catch (_) {
+    // No clipboard access (plain http on another host): select it for Ctrl-C.
+    $("article").value = md;
+    $("article").select();
+    status("Clipboard unavailable: the markdown is in the text box, selected; press Ctrl-C.");
+  }
+}
+
+function kindOf(name) {
+  const n = name.toLowerCase();
+  if (n.endsWith(".html") || n.endsWith(".htm")) return "html";
+  if (n.endsWith(".md") || n.endsWith(".markdown")) return "markdown";
+  return "text";
+}
+
+async function loadFile(file) {
+  const kind = kindOf(file.name);
+  if (kind === "text" && !/\.txt$/i.test(file.name) && file.type && !file.type.startsWith("text/")) {
+    showError(file.name + " is not a text file: drop a .txt, .md or .html file.");
+    return;
+  }
+  $("article").value = await file.text();
+  state.kind = kind;
+  $("file-info").textContent = file.name + " (" + kind + ")";
+  $("file-info").hidden = false;
+  showError("");
+}
+
+function init() {
+  const area = $("article");
+  area.addEventListener("dragover", (e) => { e.preventDefault(); area.classList.add("drop"); });
+  area.addEventListener("dragleave", () => area.classList.remove("drop"));
+  area.addEventListener("drop", (e) => {
+    e.preventDefault();
+    area.classList.remove("drop");
+    const file = e.dataTransfer.files[0];
+    if (file) loadFile(file);
+  });
+  area.addEventListener("input", () => {
+    if (!$("file-info").hidden && !area.value) { state.kind = "text"; $("file-info").hidden = true; }
+  });
+  $("file-button").addEventListener("click", () => $("file").click());
+  $("file").addEventListener("change", (e) => { if (e.target.files[0]) loadFile(e.target.files[0]); });
+  $("summarize").addEventListener("click", summarize);
+  $("stop").addEventListener("click", () => state.controller && state.controller.abort());
+  $("copy").addEventListener("click", copyMarkdown);
+  $("clear").addEventListener("click", () => {
+    area.value = ""; state.kind = "text"; $("file-info").hidden = true; resetOutput();
+    $("source").textContent = ""; status("");
+  });
+  checkHealth();
+}
+
+document.addEventListener("DOMContentLoaded", init);
