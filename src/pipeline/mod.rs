@@ -13,7 +13,6 @@ pub mod translate;
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -56,6 +55,9 @@ pub struct ArticleOptions {
     pub max_article_tokens: usize,
     /// Work on one article stops after this long (`--deadline`).
     pub deadline: Option<std::time::Duration>,
+    /// Caps every answer below what the prompts budget for it (hidden
+    /// `--max-answer-tokens`): lets a test force answers cut at their limit.
+    pub max_answer_tokens: Option<usize>,
 }
 
 /// A long feature is 10-20k tokens; 50k leaves room for a report while bounding
@@ -188,44 +190,58 @@ pub fn digest(
     }
     let window = opts.article.window(model);
 
-    let mut items = Vec::new();
-    for source in article::expand_inputs(inputs)? {
-        items.extend(article::read_source(&source));
-    }
+    let inputs = article::Inputs::open(inputs)?;
 
     let model_sha256 = file_sha256(&model.path)?;
     let settings = Settings::new(model, &model_sha256, opts, window);
     let previous = outputs::read_previous(&opts.out.join(MANIFEST_FILE))?;
 
-    // Outputs of unchanged articles keep their names; the rest get new ones, in
-    // input order so names do not depend on scheduling.
+    // First pass: what each input needs, keeping entries and no texts. Outputs of
+    // unchanged articles keep their names; the rest get new ones, in input order so
+    // names do not depend on scheduling.
     let mut slugs = Slugs::default();
-    let mut entries: Vec<Option<ManifestEntry>> = Vec::with_capacity(items.len());
-    for item in &items {
+    let mut entries: Vec<Option<ManifestEntry>> = Vec::new();
+    let mut todo = Vec::new();
+    for item in articles(&inputs) {
+        let slot = entries.len();
         entries.push(match item {
-            Err(r) => Some(failed_entry(&r.input, &r.id, r.reason.clone(), Vec::new())),
-            Ok(a) => (!opts.force)
-                .then(|| reusable(&previous, a, &settings.key(a), &opts.out))
-                .flatten()
-                .inspect(|e| {
-                    let output = e.output.as_deref().unwrap_or_default();
-                    slugs.reserve(output.strip_suffix(".md").unwrap_or(output));
-                }),
+            Err(r) => Some(failed_entry(&r.input, &r.id, r.reason, Vec::new())),
+            Ok(a) => {
+                let reused = (!opts.force)
+                    .then(|| reusable(&previous, &a, &settings.key(&a), &opts.out))
+                    .flatten()
+                    .inspect(|e| {
+                        let output = e.output.as_deref().unwrap_or_default();
+                        slugs.reserve(output.strip_suffix(".md").unwrap_or(output));
+                    });
+                if reused.is_none() {
+                    // The text is dropped here: the second pass reads it again.
+                    let job = Job {
+                        slot,
+                        output: String::new(),
+                        input: a.input,
+                        id: a.id,
+                        input_sha256: a.input_sha256,
+                    };
+                    todo.push((job, a.title));
+                }
+                reused
+            }
         });
     }
-    let mut jobs = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        if let (Ok(a), None) = (item, &entries[i]) {
-            let slug = slugs.allocate(&a.title, &a.id);
-            jobs.push((i, a, format!("{slug}.md")));
-        }
-    }
+    let jobs: Vec<Job> = todo
+        .into_iter()
+        .map(|(job, title)| Job {
+            output: format!("{}.md", slugs.allocate(&title, &job.id)),
+            ..job
+        })
+        .collect();
 
     let skipped = entries
         .iter()
         .flatten()
         .filter(|e| e.status == Status::Skipped);
-    progress.start(items.len(), skipped.count());
+    progress.start(entries.len(), skipped.count());
     for entry in entries
         .iter()
         .flatten()
@@ -233,7 +249,7 @@ pub fn digest(
     {
         progress.finished(entry);
     }
-    let total = items.len();
+    let total = entries.len();
     let info = IndexInfo {
         date: chrono::Local::now().format("%Y-%m-%d").to_string(),
         model: model.name.clone(),
@@ -243,19 +259,42 @@ pub fn digest(
     // One scheduler runs every generation; `jobs` threads each work on one article
     // at a time and wait on it, so nothing else competes for the compute threads.
     let scheduler = Scheduler::start(model.clone(), opts.scheduler)?;
-    let next = AtomicUsize::new(0);
+    // Second pass: the articles to do, read again as workers take them, so at most
+    // `jobs` texts are held at once.
+    let workers = opts.jobs.clamp(1, jobs.len().max(1));
+    let work = Mutex::new(Work {
+        articles: articles(&inputs).enumerate(),
+        jobs: jobs.into_iter(),
+    });
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let worker = || loop {
         if opts.interrupt.requested() || failed.lock().unwrap_or_else(|p| p.into_inner()).is_some()
         {
             return;
         }
-        let Some((i, article, output)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+        let next = work.lock().unwrap_or_else(|p| p.into_inner()).next();
+        let Some((job, item)) = next else {
             return;
         };
-        let entry = run_article(&scheduler, window, article, output, &settings);
+        let entry = match item {
+            Some(Ok(article)) if job.reads(&article) => {
+                run_article(&scheduler, window, &article, &job.output, &settings)
+            }
+            Some(Err(r)) if (r.input.as_str(), r.id.as_str()) == (&job.input, &job.id) => {
+                Done::Failed(failed_entry(&r.input, &r.id, r.reason, Vec::new()))
+            }
+            _ => Done::Failed(failed_entry(
+                &job.input,
+                &job.id,
+                format!(
+                    "{} changed while the digest was reading it; run the digest again",
+                    job.input
+                ),
+                Vec::new(),
+            )),
+        };
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.publish(*i, entry) {
+        match state.publish(job.slot, entry) {
             Ok(entry) => {
                 progress.throughput(scheduler.tokens_per_second(), scheduler.stats.batch_fill());
                 progress.finished(&entry);
@@ -269,7 +308,7 @@ pub fn digest(
         }
     };
     std::thread::scope(|s| {
-        for _ in 0..opts.jobs.clamp(1, jobs.len().max(1)) {
+        for _ in 0..workers {
             s.spawn(worker);
         }
     });
@@ -294,6 +333,54 @@ pub fn digest(
     })
 }
 
+/// Every article of the run, in input order, read as asked for: the one place the
+/// digest enumerates articles (both passes go through it).
+fn articles(inputs: &article::Inputs) -> impl Iterator<Item = ReadArticle> + '_ {
+    inputs.articles()
+}
+
+type ReadArticle = std::result::Result<Article, article::Rejected>;
+
+/// An article the first pass found to do: where its result goes, and what it was
+/// then, to check that the second pass reads the same article.
+struct Job {
+    slot: usize,
+    output: String,
+    input: String,
+    id: String,
+    input_sha256: String,
+}
+
+impl Job {
+    fn reads(&self, a: &Article) -> bool {
+        (a.input.as_str(), a.id.as_str(), a.input_sha256.as_str())
+            == (&self.input, &self.id, &self.input_sha256)
+    }
+}
+
+/// The jobs, in slot order, each with the article read at its slot in the second
+/// pass (`None` if the inputs now end before it).
+struct Work<I> {
+    articles: std::iter::Enumerate<I>,
+    jobs: std::vec::IntoIter<Job>,
+}
+
+impl<I: Iterator<Item = ReadArticle>> Iterator for Work<I> {
+    type Item = (Job, Option<ReadArticle>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let job = self.jobs.next()?;
+        // Articles between jobs (skipped, refused) are read past, not kept.
+        let item = self
+            .articles
+            .by_ref()
+            .find(|(slot, _)| *slot >= job.slot)
+            .filter(|(slot, _)| *slot == job.slot)
+            .map(|(_, item)| item);
+        Some((job, item))
+    }
+}
+
 /// Summarizes and translates one article; never panics, never fails the run.
 fn run_article(
     scheduler: &Scheduler,
@@ -305,6 +392,7 @@ fn run_article(
     let started = Instant::now();
     let runner = Runner::new(scheduler, window)
         .with_deadline(settings.opts.article.deadline)
+        .with_answer_cap(settings.opts.article.max_answer_tokens)
         .with_label(article.id.clone());
     let result = catch_unwind(AssertUnwindSafe(|| article_doc(&runner, article, settings)))
         .unwrap_or_else(|panic| {
