@@ -277,21 +277,8 @@ pub fn digest(
             return;
         };
         let entry = match item {
-            Some(Ok(article)) if job.reads(&article) => {
-                run_article(&scheduler, window, &article, &job.output, &settings)
-            }
-            Some(Err(r)) if (r.input.as_str(), r.id.as_str()) == (&job.input, &job.id) => {
-                Done::Failed(failed_entry(&r.input, &r.id, r.reason, Vec::new()))
-            }
-            _ => Done::Failed(failed_entry(
-                &job.input,
-                &job.id,
-                format!(
-                    "{} changed while the digest was reading it; run the digest again",
-                    job.input
-                ),
-                Vec::new(),
-            )),
+            Ok(article) => run_article(&scheduler, window, &article, &job.output, &settings),
+            Err(reason) => Done::Failed(failed_entry(&job.input, &job.id, reason, Vec::new())),
         };
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         match state.publish(job.slot, entry) {
@@ -358,15 +345,15 @@ impl Job {
     }
 }
 
-/// The jobs, in slot order, each with the article read at its slot in the second
-/// pass (`None` if the inputs now end before it).
+/// The jobs, in slot order, each with the article the second pass reads at its
+/// slot, or why it failed: refused now, or not the article the first pass saw.
 struct Work<I> {
     articles: std::iter::Enumerate<I>,
     jobs: std::vec::IntoIter<Job>,
 }
 
 impl<I: Iterator<Item = ReadArticle>> Iterator for Work<I> {
-    type Item = (Job, Option<ReadArticle>);
+    type Item = (Job, std::result::Result<Article, String>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let job = self.jobs.next()?;
@@ -377,6 +364,19 @@ impl<I: Iterator<Item = ReadArticle>> Iterator for Work<I> {
             .find(|(slot, _)| *slot >= job.slot)
             .filter(|(slot, _)| *slot == job.slot)
             .map(|(_, item)| item);
+        let changed = || {
+            format!(
+                "{} changed while the digest was reading it; run the digest again",
+                job.input
+            )
+        };
+        let item = match item {
+            Some(Ok(a)) if job.reads(&a) => Ok(a),
+            Some(Err(r)) if (r.input.as_str(), r.id.as_str()) == (&job.input, &job.id) => {
+                Err(r.reason)
+            }
+            _ => Err(changed()),
+        };
         Some((job, item))
     }
 }
@@ -542,4 +542,80 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::Rejected;
+
+    fn article(input: &str, sha: &str) -> Article {
+        Article {
+            source: input.into(),
+            input: input.into(),
+            id: input.into(),
+            title: input.into(),
+            text: "Text.".into(),
+            url: None,
+            lang: None,
+            input_sha256: sha.into(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn job(slot: usize, input: &str, sha: &str) -> Job {
+        Job {
+            slot,
+            output: format!("{input}.md"),
+            input: input.into(),
+            id: input.into(),
+            input_sha256: sha.into(),
+        }
+    }
+
+    /// The second pass pairs each job with the article at its slot, and fails a job
+    /// whose input changed since the first pass: other bytes, refused now, or gone.
+    #[test]
+    fn second_pass_pairs_jobs_with_their_articles_and_fails_changed_ones() {
+        let read: Vec<ReadArticle> = vec![
+            Ok(article("a", "1")),
+            Ok(article("skipped", "2")),
+            Ok(article("b", "3")),
+            Ok(article("c", "other")),
+            Err(Rejected {
+                input: "d".into(),
+                id: "d".into(),
+                reason: "d is gone".into(),
+            }),
+        ];
+        let work = Work {
+            articles: read.into_iter().enumerate(),
+            jobs: vec![
+                job(0, "a", "1"),
+                job(2, "b", "3"),
+                job(3, "c", "4"),
+                job(4, "d", "5"),
+                job(5, "e", "6"),
+            ]
+            .into_iter(),
+        };
+        let got: Vec<(usize, std::result::Result<String, String>)> = work
+            .map(|(job, item)| (job.slot, item.map(|a| a.id)))
+            .collect();
+        let changed = |i: &str| {
+            Err(format!(
+                "{i} changed while the digest was reading it; run the digest again"
+            ))
+        };
+        assert_eq!(
+            got,
+            [
+                (0, Ok("a".to_string())),
+                (2, Ok("b".to_string())),
+                (3, changed("c")),
+                (4, Err("d is gone".to_string())),
+                (5, changed("e")),
+            ]
+        );
+    }
 }
