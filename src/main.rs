@@ -101,6 +101,9 @@ struct ArticleArgs {
     /// Give up on an article after this many seconds (0: never).
     #[arg(long, default_value_t = 1800)]
     deadline: u64,
+    /// Cap every answer at this many tokens (for tests of answers cut at their limit).
+    #[arg(long, hide = true)]
+    max_answer_tokens: Option<usize>,
 }
 
 impl ArticleArgs {
@@ -127,6 +130,7 @@ impl ArticleArgs {
             overlap: self.overlap,
             max_article_tokens: self.max_article_tokens,
             deadline: (self.deadline > 0).then(|| std::time::Duration::from_secs(self.deadline)),
+            max_answer_tokens: self.max_answer_tokens,
         })
     }
 }
@@ -423,7 +427,9 @@ fn run(command: Command) -> Result<()> {
             let article = Article::read(&input)?;
             let model = load(&model.model)?;
             let scheduler = Scheduler::start(model.clone(), SchedulerOptions::default())?;
-            let runner = Runner::new(&scheduler, opts.window(&model)).with_deadline(opts.deadline);
+            let runner = Runner::new(&scheduler, opts.window(&model))
+                .with_deadline(opts.deadline)
+                .with_answer_cap(opts.max_answer_tokens);
             let done = pipeline::process_article(&runner, &article.text, &opts)
                 .with_context(|| format!("cannot summarize {}", article.input))?;
             let mut warnings = article.warnings.clone();

@@ -743,7 +743,7 @@ fn long_article_goes_through_map_reduce() {
         path: articles_fixture().join("page.html"),
         format: Format::Html,
     };
-    let page = read_source(&page).remove(0).unwrap();
+    let page = read_source(&page).next().unwrap().unwrap();
     for story in feed_texts().into_iter().chain([page.text]) {
         text.push_str("\n\n");
         text.push_str(&story);
@@ -918,4 +918,234 @@ fn default_model_digest_is_grounded_checked_and_obeys_no_article() {
         .filter(|e| e["warnings"].to_string().contains("read as orders"))
         .count();
     assert_eq!(orders, 2, "{entries:?}");
+}
+
+/// Runs `cmd` to its end with its output in files: the output, and the peak resident
+/// memory of that process alone (KiB, from `wait4`).
+// The child is reaped by `wait4`, which `Child` does not know about.
+#[allow(clippy::zombie_processes)]
+fn run_measuring_memory(cmd: &mut Command) -> (std::process::Output, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let logs = tempfile::tempdir().unwrap();
+    let (out, err) = (logs.path().join("out"), logs.path().join("err"));
+    let child = cmd
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: plain out-parameters; the child is ours and not waited on elsewhere.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let output = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    (output, usage.ru_maxrss as u64)
+}
+
+/// The manifest entry of article `id`.
+fn entry<'a>(entries: &'a [Value], id: &str) -> &'a Value {
+    entries
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {entries:?}"))
+}
+
+/// Articles are read as the digest gets to them: a feed larger than the 256 MiB a
+/// JSON Lines file was once refused at, whose 7 MiB records are refused by the token
+/// limit, runs in a few tens of MiB more memory than a small feed with the same
+/// real articles, reports its bad line and goes on, and writes those articles as the
+/// small feed does, in input order.
+#[test]
+fn huge_feed_is_streamed_with_a_bad_line_in_the_middle() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = feed_texts();
+    let good = |id: &str, text: &str| serde_json::json!({"id": id, "text": text}).to_string();
+    let bad = || r#"{"id": "bad", "text": oops}"#.to_string();
+    // Written line by line: `wait4`'s peak counts this process's memory at the spawn.
+    let write_feed = |name: &str, lines: &mut dyn Iterator<Item = String>| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("feed.jsonl");
+        let mut feed = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for line in lines {
+            std::io::Write::write_all(&mut feed, (line + "\n").as_bytes()).unwrap();
+        }
+        path
+    };
+    let small_feed = write_feed(
+        "small",
+        &mut [good("first", &texts[0]), bad(), good("last", &texts[1])].into_iter(),
+    );
+    let big_feed = {
+        let big_text = format!(
+            "Story. {}",
+            "Rain fell on the town. ".repeat((7 << 20) / 23)
+        );
+        let big = |i: usize| good(&format!("big{i}"), &big_text);
+        write_feed(
+            "big",
+            &mut std::iter::once(good("first", &texts[0]))
+                .chain((0..20).map(big))
+                .chain(std::iter::once(bad()))
+                .chain((20..40).map(big))
+                .chain(std::iter::once(good("last", &texts[1]))),
+        )
+    };
+
+    let run_feed = |feed: &Path| {
+        let out = feed.parent().unwrap().join("out");
+        let args = [
+            "--model",
+            "tiny",
+            "--sentences",
+            "1",
+            "--jobs",
+            "2",
+            "--max-article-tokens",
+            "4000",
+        ];
+        let (o, peak_kib) = run_measuring_memory(&mut digest(hf.path(), &[feed], &out, &args));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "failed lines: exit 1\n{}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        (out, peak_kib)
+    };
+    let (small_out, small_peak) = run_feed(&small_feed);
+    let (big_out, big_peak) = run_feed(&big_feed);
+    let big_len = std::fs::metadata(&big_feed).unwrap().len();
+    assert!(big_len > 256 << 20, "{big_len}");
+
+    let entries = manifest(&big_out);
+    let ids: Vec<&str> = entries.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let bad_id = format!("feed-{}", 22);
+    let mut want = vec!["first".to_string()];
+    want.extend((0..20).map(|i| format!("big{i}")));
+    want.push(bad_id.clone());
+    want.extend((20..40).map(|i| format!("big{i}")));
+    want.push("last".into());
+    assert_eq!(ids, want, "one entry per line, in input order");
+    let bad = entry(&entries, &bad_id);
+    assert_eq!(bad["status"], "failed");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("feed.jsonl:22: invalid JSON"),
+        "{bad}"
+    );
+    for e in entries
+        .iter()
+        .filter(|e| e["id"].as_str().unwrap().starts_with("big"))
+    {
+        assert_eq!(e["status"], "failed", "{e}");
+        assert!(
+            e["error"]
+                .as_str()
+                .unwrap()
+                .contains("--max-article-tokens"),
+            "{e}"
+        );
+    }
+
+    // The real articles come out as from the small feed: same file, same summary.
+    let small = manifest(&small_out);
+    for id in ["first", "last"] {
+        let (a, b) = (entry(&small, id), entry(&entries, id));
+        assert_eq!(a["status"], "ok", "{a}");
+        for field in ["output", "title", "summary", "support"] {
+            assert_eq!(a[field], b[field], "{id} {field}");
+        }
+        // The article files differ only in their front matter (source, timings).
+        let body = |out: &Path| {
+            let md = std::fs::read_to_string(out.join(b["output"].as_str().unwrap())).unwrap();
+            md.splitn(3, "---\n").nth(2).unwrap().to_string()
+        };
+        assert_eq!(body(&small_out), body(&big_out), "{id}");
+    }
+    let index = std::fs::read_to_string(big_out.join("index.md")).unwrap();
+    assert!(index.contains("feed.jsonl:22"), "{index}");
+
+    // Holding every text (or the file) would take hundreds of MiB more.
+    let extra_mib = big_peak.saturating_sub(small_peak) / 1024;
+    assert!(
+        extra_mib < 128,
+        "peak {} MiB for the 280 MiB feed, {} MiB for the small one",
+        big_peak / 1024,
+        small_peak / 1024
+    );
+}
+
+/// An answer stopped at its token limit is never published silently: a summary
+/// cut there carries a warning in its markdown and the manifest (and the editor
+/// command's JSON), and a translation cut there is retried sentence by sentence,
+/// then marked failed rather than published cut. `--max-answer-tokens` (hidden)
+/// forces the cut on the real model.
+#[test]
+fn answers_cut_at_their_token_limit_are_flagged_or_withheld() {
+    let hf = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    short_articles(&inputs, 1);
+    let out = tmp.path().join("out");
+    let args = [&TINY[..], &["--to", "fr", "--max-answer-tokens", "6"]].concat();
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &args));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let entries = manifest(&out);
+    let e = &entries[0];
+    assert_eq!(e["status"], "ok", "{e}");
+    let cut = "the summary's answer stopped at the 6-token limit";
+    let warnings = e["warnings"].to_string();
+    assert!(warnings.contains(cut), "{e}");
+
+    // French: retried sentence by sentence, still cut, so withheld.
+    assert!(e["translations"].get("fr").is_none(), "{e}");
+    let fr = &e["checks"]["fr"];
+    assert_eq!(fr["attempts"], 2, "retried sentence by sentence: {fr}");
+    assert_eq!(fr["language"]["passed"], false, "{fr}");
+    assert!(
+        fr["language"]["detail"].to_string().contains("token limit"),
+        "{fr}"
+    );
+    assert!(
+        warnings.contains("fr translation failed") && warnings.contains("token limit"),
+        "{e}"
+    );
+
+    let md = std::fs::read_to_string(out.join(e["output"].as_str().unwrap())).unwrap();
+    let front = md.split("\n---\n").next().unwrap();
+    assert!(front.contains(cut), "{md}");
+    let french = section(&md, "## French").unwrap();
+    assert!(
+        french.contains("_Translation failed: ") && french.contains("token limit"),
+        "{md}"
+    );
+
+    // The editor command says so too.
+    let article = inputs.join("a0.txt");
+    let o = run(abridge(hf.path())
+        .args([
+            "--threads",
+            "2",
+            "summarize",
+            "--json",
+            "--model",
+            "tiny",
+            "--sentences",
+            "1",
+        ])
+        .args(["--max-answer-tokens", "6"])
+        .arg(&article));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert!(json["warnings"].to_string().contains(cut), "{json}");
 }

@@ -1,11 +1,15 @@
-//! The digest's INPUT arguments expanded into the files to read.
+//! The digest's INPUT arguments expanded into the files to read, and the articles
+//! in them read one at a time.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
-use super::{display_name, text};
+use super::{
+    display_name, read_bytes, read_source, read_source_bytes, text, Article, Rejected,
+    SourceArticles, MAX_ARTICLE_BYTES,
+};
 use crate::error::{Error, Result};
 
 /// How a source is parsed, from its file extension.
@@ -102,6 +106,78 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<Source>> {
     let mut seen = HashSet::new();
     sources.retain(|s| seen.insert(s.path.clone()));
     Ok(sources)
+}
+
+/// The digest's inputs, expanded. Articles are read from them as they are asked
+/// for, so that a run holds the texts of the articles in flight, not of all of them.
+/// Standard input, which cannot be read twice, is held (one article, at most
+/// [`MAX_ARTICLE_BYTES`]).
+#[derive(Debug)]
+pub struct Inputs {
+    sources: Vec<Source>,
+    /// Standard input's bytes, or why they could not be read; read once, at open.
+    stdin: Option<std::result::Result<Vec<u8>, String>>,
+}
+
+impl Inputs {
+    /// [`expand_inputs`], then standard input read if it is one of them.
+    pub fn open(inputs: &[PathBuf]) -> Result<Self> {
+        let sources = expand_inputs(inputs)?;
+        let stdin = sources.iter().any(is_stdin).then(|| {
+            read_bytes(Path::new("-"), MAX_ARTICLE_BYTES, "articles").map_err(|e| e.to_string())
+        });
+        Ok(Self { sources, stdin })
+    }
+
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// Every article of every source, in input order, read as the iterator
+    /// advances: one file, or one JSON Lines record, in memory at a time. Each call
+    /// reads the files again.
+    pub fn articles(&self) -> Articles<'_> {
+        Articles {
+            inputs: self,
+            next: 0,
+            current: None,
+        }
+    }
+}
+
+fn is_stdin(src: &Source) -> bool {
+    src.path == Path::new("-")
+}
+
+/// The articles of [`Inputs`], in order (see [`Inputs::articles`]).
+pub struct Articles<'a> {
+    inputs: &'a Inputs,
+    /// The next source to open.
+    next: usize,
+    current: Option<SourceArticles<'a>>,
+}
+
+impl Iterator for Articles<'_> {
+    type Item = std::result::Result<Article, Rejected>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.current.as_mut().and_then(Iterator::next) {
+                return Some(item);
+            }
+            let src = self.inputs.sources.get(self.next)?;
+            self.next += 1;
+            self.current = Some(match (&self.inputs.stdin, is_stdin(src)) {
+                (Some(Ok(bytes)), true) => read_source_bytes(src, bytes),
+                (Some(Err(reason)), true) => SourceArticles::rejected(Rejected {
+                    input: src.input(),
+                    id: src.id(),
+                    reason: reason.clone(),
+                }),
+                _ => read_source(src),
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,37 +1,163 @@
 //! JSON Lines: one article per line, `{"text": ..., "title"?, "id"?, "url"?,
 //! "lang"?}`. A bad line is rejected on its own; the others are still read.
 
+use std::io::{BufRead, Cursor, Read};
+
 use serde_json::{Map, Value};
 
 use super::{
     binary, decode, empty, looks_binary, text, too_large, Article, Rejected, Source,
     MAX_ARTICLE_BYTES,
 };
+use crate::error::Error;
 
-pub(super) fn read(src: &Source, bytes: &[u8]) -> Vec<Result<Article, Rejected>> {
-    // One rejection for a binary file, not one per "line" of it.
-    if looks_binary(bytes) {
-        return vec![Err(Rejected {
+/// How much of the file [`looks_binary`] looks at.
+const HEAD: usize = 8192;
+
+/// The records of one JSON Lines file, read one line at a time: a file of any size
+/// holds at most one line (itself at most [`MAX_ARTICLE_BYTES`]) in memory.
+pub(super) struct Records<R> {
+    src: Source,
+    reader: std::io::Chain<Cursor<Vec<u8>>, R>,
+    /// The line last read (1-based).
+    line: usize,
+    /// Whether a record was yielded, so that an empty file is refused once.
+    any: bool,
+    done: bool,
+    /// A rejection of the whole file, yielded before anything else.
+    refused: Option<Rejected>,
+}
+
+impl<R: BufRead> Records<R> {
+    pub(super) fn new(src: &Source, mut reader: R) -> Self {
+        let reject = |reason: String| Rejected {
             input: src.input(),
             id: src.id(),
-            reason: binary(&src.name()),
-        })];
+            reason,
+        };
+        let mut head = Vec::with_capacity(HEAD);
+        let mut refused = match reader.by_ref().take(HEAD as u64).read_to_end(&mut head) {
+            Err(e) => Some(reject(Error::io(&src.path, e).to_string())),
+            // One rejection for a binary file, not one per "line" of it.
+            Ok(_) if looks_binary(&head) => Some(reject(binary(&src.name()))),
+            Ok(_) => None,
+        };
+        if head.starts_with(b"\xef\xbb\xbf") {
+            head.drain(..3);
+        }
+        if refused.is_some() {
+            head.clear();
+        }
+        Self {
+            src: src.clone(),
+            reader: Cursor::new(head).chain(reader),
+            line: 0,
+            any: false,
+            done: false,
+            refused: refused.take(),
+        }
     }
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let results: Vec<_> = bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, line)| record(src, i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
-        .collect();
-    if results.is_empty() {
-        return vec![Err(Rejected {
-            input: src.input(),
-            id: src.id(),
-            reason: empty(&src.name()),
-        })];
+
+    /// The next line without its `\n`, or its length alone when it is over
+    /// `MAX_ARTICLE_BYTES` (the rest is read past, not kept); `None` at the end.
+    fn next_line(&mut self) -> std::io::Result<Option<Line>> {
+        let mut kept = Vec::new();
+        let (mut len, mut blank, mut newline) = (0usize, true, false);
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let (part, used) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buf[..i], i + 1),
+                None => (buf, buf.len()),
+            };
+            len += part.len();
+            blank &= part.iter().all(u8::is_ascii_whitespace);
+            // One byte over the limit is kept for a `\r` to strip.
+            if len <= MAX_ARTICLE_BYTES + 1 {
+                kept.extend_from_slice(part);
+            }
+            newline = used > part.len();
+            self.reader.consume(used);
+            if newline {
+                break;
+            }
+        }
+        if len == 0 && !newline {
+            return Ok(None);
+        }
+        if blank {
+            return Ok(Some(Line::Blank));
+        }
+        if kept.len() == len {
+            if kept.last() == Some(&b'\r') {
+                kept.pop();
+            }
+            if kept.len() <= MAX_ARTICLE_BYTES {
+                return Ok(Some(Line::Text(kept)));
+            }
+        }
+        Ok(Some(Line::Oversized(len)))
     }
-    results
+}
+
+enum Line {
+    Blank,
+    Text(Vec<u8>),
+    Oversized(usize),
+}
+
+impl<R: BufRead> Iterator for Records<R> {
+    type Item = Result<Article, Rejected>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(refused) = self.refused.take() {
+            self.done = true;
+            return Some(Err(refused));
+        }
+        while !self.done {
+            let line = self.next_line();
+            self.line += 1;
+            let n = self.line;
+            let record = match line {
+                Ok(Some(Line::Blank)) => continue,
+                Ok(Some(Line::Text(bytes))) => record(&self.src, n, &bytes),
+                Ok(Some(Line::Oversized(len))) => {
+                    let name = format!("{}:{n}", self.src.name());
+                    let reason = too_large(&name, len, MAX_ARTICLE_BYTES, "articles");
+                    Err(Rejected {
+                        input: format!("{}:{n}", self.src.input()),
+                        id: format!("{}-{n}", self.src.id()),
+                        reason: reason.to_string(),
+                    })
+                }
+                Ok(None) => {
+                    self.done = true;
+                    if self.any {
+                        return None;
+                    }
+                    Err(Rejected {
+                        input: self.src.input(),
+                        id: self.src.id(),
+                        reason: empty(&self.src.name()),
+                    })
+                }
+                // The lines before were read; the rest of the file cannot be.
+                Err(e) => {
+                    self.done = true;
+                    Err(Rejected {
+                        input: self.src.input(),
+                        id: self.src.id(),
+                        reason: format!("{} (after line {})", Error::io(&self.src.path, e), n - 1),
+                    })
+                }
+            };
+            self.any = true;
+            return Some(record);
+        }
+        None
+    }
 }
 
 /// The article on line `n` (1-based) of `src`.
@@ -44,10 +170,6 @@ fn record(src: &Source, n: usize, line: &[u8]) -> Result<Article, Rejected> {
         id: id.to_string(),
         reason,
     };
-    if line.len() > MAX_ARTICLE_BYTES {
-        let reason = too_large(&name, line.len(), MAX_ARTICLE_BYTES, "articles");
-        return Err(reject(&id, reason.to_string()));
-    }
     let (json, mut warnings) = decode(&name, line, None).map_err(|reason| reject(&id, reason))?;
     let object = match serde_json::from_str(&json) {
         Ok(Value::Object(object)) => object,
@@ -198,5 +320,132 @@ mod tests {
         let (_, results) = read_all("big.jsonl", Format::Jsonl, feed.as_bytes());
         assert!(results[0].as_ref().unwrap_err().reason.contains("refused"));
         assert_eq!(results[1].as_ref().unwrap().text, "small");
+    }
+
+    /// Lines split across reads (a buffer of a few bytes) give the same records.
+    #[test]
+    fn small_buffers_give_the_same_records() {
+        let feed = concat!(
+            "\u{feff}{\"id\": \"a\", \"text\": \"One.\"}\r\n",
+            "   \r\n",
+            "{\"text\": \"oops\"\n",
+            "\n",
+            "{\"text\": \"Two.\", \"title\": \"T\"}",
+        );
+        let src = Source {
+            path: "f.jsonl".into(),
+            format: super::super::Format::Jsonl,
+        };
+        let whole: Vec<_> = Records::new(&src, feed.as_bytes()).collect();
+        assert_eq!(whole.len(), 3, "{whole:?}");
+        for capacity in 1..=9 {
+            let reader = std::io::BufReader::with_capacity(capacity, feed.as_bytes());
+            let streamed: Vec<_> = Records::new(&src, reader).collect();
+            assert_eq!(streamed, whole, "capacity {capacity}");
+        }
+    }
+
+    /// A JSON Lines feed made as it is read, counting the bytes handed out: `lines`
+    /// good articles of about `size` bytes each, but line `BAD` is not JSON and line
+    /// `OVER` is over the article limit.
+    struct Feed {
+        lines: usize,
+        size: usize,
+        next: usize,
+        pending: Vec<u8>,
+        at: usize,
+        read: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+
+    const BAD: usize = 20;
+    const OVER: usize = 30;
+
+    impl Feed {
+        fn line(&self, i: usize) -> Vec<u8> {
+            match i {
+                BAD => b"{\"text\": oops}\n".to_vec(),
+                OVER => format!("{{\"text\": \"{}\"}}\n", "a".repeat(MAX_ARTICLE_BYTES)).into(),
+                _ => {
+                    let text = format!("Story {i} begins. ")
+                        + &"Rain fell on the town. ".repeat(self.size / 23);
+                    format!("{{\"id\": \"n{i}\", \"text\": \"{text}\"}}\n").into()
+                }
+            }
+        }
+    }
+
+    impl Read for Feed {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.pending.len() {
+                if self.next == self.lines {
+                    return Ok(0);
+                }
+                self.pending = self.line(self.next);
+                self.at = 0;
+                self.next += 1;
+            }
+            let n = buf.len().min(self.pending.len() - self.at);
+            buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+            self.at += n;
+            self.read.set(self.read.get() + n);
+            Ok(n)
+        }
+    }
+
+    /// A feed larger than any file the reader once accepted (256 MiB), with a bad line
+    /// and an oversized one in the middle: every record comes out in order, each read
+    /// having consumed no more than the lines up to it and a buffer, so what is held
+    /// at once is one line, not the file.
+    #[test]
+    fn huge_feed_is_read_one_line_at_a_time() {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let feed = Feed {
+            lines: 40,
+            size: 7 << 20,
+            next: 0,
+            pending: Vec::new(),
+            at: 0,
+            read: read.clone(),
+        };
+        let lens: Vec<usize> = (0..feed.lines).map(|i| feed.line(i).len()).collect();
+        let total: usize = lens.iter().sum();
+        assert!(total > 256 << 20, "{total}");
+        let src = Source {
+            path: "big.jsonl".into(),
+            format: super::super::Format::Jsonl,
+        };
+        let records = Records::new(&src, std::io::BufReader::new(feed));
+        let mut seen = 0;
+        for (i, record) in records.enumerate() {
+            let upto: usize = lens[..=i].iter().sum();
+            assert!(
+                read.get() <= upto + 2 * HEAD,
+                "record {i}: {} bytes read, lines up to it are {upto}",
+                read.get()
+            );
+            let n = i + 1;
+            match (i, record) {
+                (BAD, Err(r)) => assert!(
+                    r.reason.contains(&format!("big.jsonl:{n}: invalid JSON")),
+                    "{r}"
+                ),
+                (OVER, Err(r)) => assert!(
+                    r.reason.contains("refused") && r.input == format!("big.jsonl:{n}"),
+                    "{r}"
+                ),
+                (_, Ok(a)) => {
+                    assert_eq!(a.id, format!("n{i}"));
+                    assert!(
+                        a.title.starts_with(&format!("Story {i} begins.")),
+                        "{}",
+                        a.title
+                    );
+                    assert!(a.text.len() > 7_000_000, "{}", a.text.len());
+                }
+                (_, other) => panic!("record {i}: {:?}", other.map(|a| a.id)),
+            }
+            seen += 1;
+        }
+        assert_eq!((seen, read.get()), (lens.len(), total));
     }
 }

@@ -3,10 +3,11 @@
 //! Two ways in:
 //! - [`Article::read`] for the single-article commands: one file or standard
 //!   input, strict UTF-8, the text passed on as it is (only trimmed).
-//! - [`expand_inputs`] then [`read_source`] for the digest: files, directories and
-//!   stdin; plain text, markdown, HTML and JSON Lines; legacy encodings decoded
-//!   with a warning; whitespace normalized. Each unusable article becomes a
-//!   [`Rejected`] naming the input and the reason, and the batch goes on.
+//! - [`Inputs`] for the digest: files, directories and stdin; plain text,
+//!   markdown, HTML and JSON Lines; legacy encodings decoded with a warning;
+//!   whitespace normalized. Articles are read as they are asked for, one file or
+//!   one JSON Lines record at a time. Each unusable article becomes a [`Rejected`]
+//!   naming the input and the reason, and the batch goes on.
 
 mod html;
 mod inputs;
@@ -22,14 +23,10 @@ use encoding_rs::{Encoding, UTF_8};
 
 use crate::error::{Error, Result};
 
-pub use inputs::{expand_inputs, Format, Source};
+pub use inputs::{expand_inputs, Articles, Format, Inputs, Source};
 
 /// Anything larger is not a news article (and would take hours to summarize).
 pub const MAX_ARTICLE_BYTES: usize = 8 * 1024 * 1024;
-
-/// A JSON Lines file holds many articles, each limited to [`MAX_ARTICLE_BYTES`];
-/// the file is read whole, so it gets a limit of its own.
-pub const MAX_JSONL_BYTES: usize = 256 * 1024 * 1024;
 
 /// How messages name standard input.
 const STDIN_NAME: &str = "<stdin>";
@@ -122,39 +119,87 @@ impl Article {
     }
 }
 
-/// Reads one source of the digest: one article, or one per record for JSON
-/// Lines. Never fails as a whole: every problem is a [`Rejected`].
-pub fn read_source(src: &Source) -> Vec<std::result::Result<Article, Rejected>> {
-    let (limit, noun) = match src.format {
-        Format::Jsonl => (MAX_JSONL_BYTES, "JSON Lines files"),
-        _ => (MAX_ARTICLE_BYTES, "articles"),
-    };
+/// The articles of one source of the digest, read as they are asked for: one, or
+/// one per record for JSON Lines. Never fails as a whole: every problem is a
+/// [`Rejected`].
+pub fn read_source(src: &Source) -> SourceArticles<'static> {
     let reject = |reason: String| Rejected {
         input: src.input(),
         id: src.id(),
         reason,
     };
-    match read_bytes(&src.path, limit, noun) {
-        Ok(bytes) => read_source_bytes(src, &bytes),
-        Err(e) => vec![Err(reject(e.to_string()))],
+    let inner = match src.format {
+        Format::Jsonl => match open_file(&src.path) {
+            Ok(file) => Inner::File(jsonl::Records::new(src, std::io::BufReader::new(file))),
+            Err(e) => Inner::One(Err(reject(e.to_string()))),
+        },
+        _ => Inner::One(
+            read_bytes(&src.path, MAX_ARTICLE_BYTES, "articles")
+                .map_err(|e| reject(e.to_string()))
+                .and_then(|bytes| read_document(src, &bytes).map_err(reject)),
+        ),
+    };
+    SourceArticles { inner }
+}
+
+/// [`read_source`] on bytes already read (standard input, tests, fuzzing): `src`
+/// gives the format and the names.
+pub fn read_source_bytes<'a>(src: &Source, bytes: &'a [u8]) -> SourceArticles<'a> {
+    let inner = match src.format {
+        Format::Jsonl => Inner::Bytes(jsonl::Records::new(src, bytes)),
+        _ => Inner::One(read_document(src, bytes).map_err(|reason| Rejected {
+            input: src.input(),
+            id: src.id(),
+            reason,
+        })),
+    };
+    SourceArticles { inner }
+}
+
+/// The JSON Lines records of any reader, as [`read_source`] reads a `.jsonl` file
+/// (tests, fuzzing: a reader that hands out a few bytes at a time splits lines
+/// where a file's buffer rarely does).
+pub fn read_jsonl<R: std::io::BufRead>(
+    src: &Source,
+    reader: R,
+) -> impl Iterator<Item = std::result::Result<Article, Rejected>> {
+    jsonl::Records::new(src, reader)
+}
+
+/// The articles of one source (see [`read_source`]).
+pub struct SourceArticles<'a> {
+    inner: Inner<'a>,
+}
+
+impl SourceArticles<'_> {
+    fn rejected(rejected: Rejected) -> Self {
+        Self {
+            inner: Inner::One(Err(rejected)),
+        }
     }
 }
 
-/// [`read_source`] on bytes already read (tests, fuzzing): `src` gives the
-/// format and the names.
-pub fn read_source_bytes(
-    src: &Source,
-    bytes: &[u8],
-) -> Vec<std::result::Result<Article, Rejected>> {
-    if src.format == Format::Jsonl {
-        return jsonl::read(src, bytes);
+enum Inner<'a> {
+    Done,
+    One(std::result::Result<Article, Rejected>),
+    File(jsonl::Records<std::io::BufReader<std::fs::File>>),
+    Bytes(jsonl::Records<&'a [u8]>),
+}
+
+impl Iterator for SourceArticles<'_> {
+    type Item = std::result::Result<Article, Rejected>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Done => None,
+            Inner::File(records) => records.next(),
+            Inner::Bytes(records) => records.next(),
+            Inner::One(_) => match std::mem::replace(&mut self.inner, Inner::Done) {
+                Inner::One(one) => Some(one),
+                _ => unreachable!("matched above"),
+            },
+        }
     }
-    let reject = |reason: String| Rejected {
-        input: src.input(),
-        id: src.id(),
-        reason,
-    };
-    vec![read_document(src, bytes).map_err(reject)]
 }
 
 /// What a format reader found; `text` is normalized afterwards.
@@ -272,17 +317,27 @@ fn read_bytes(path: &Path, limit: usize, noun: &str) -> Result<Vec<u8>> {
         }
         return Ok(bytes);
     }
-    if path.is_dir() {
-        return Err(Error::Input(format!(
-            "{name} is a directory, not an article file"
-        )));
-    }
+    let mut file = open_file(path)?;
     // Checked before reading so that a huge file is not loaded only to be refused.
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if meta.len() > limit as u64 {
         return Err(too_large(&name, meta.len() as usize, limit, noun));
     }
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
+/// `path` opened for reading; a directory is refused by name.
+fn open_file(path: &Path) -> Result<std::fs::File> {
+    if path.is_dir() {
+        return Err(Error::Input(format!(
+            "{} is a directory, not an article file",
+            display_name(path)
+        )));
+    }
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))
 }
 
 fn display_name(path: &Path) -> String {
@@ -349,7 +404,7 @@ mod tests {
             path: dir.path().join(name),
             format,
         };
-        (src.input(), read_source(&src))
+        (src.input(), read_source(&src).collect())
     }
 
     /// Reads one file of `format` and returns its only result.
@@ -573,7 +628,7 @@ mod tests {
             path: dir.path().join("gone.txt"),
             format: Format::Text,
         };
-        let results = read_source(&src);
+        let results: Vec<_> = read_source(&src).collect();
         let r = results[0].as_ref().unwrap_err();
         assert!(r.reason.contains("gone.txt"), "{r}");
         assert_eq!(r.id, "gone");

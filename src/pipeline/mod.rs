@@ -15,7 +15,6 @@ pub mod translate;
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -59,6 +58,9 @@ pub struct ArticleOptions {
     pub max_article_tokens: usize,
     /// Work on one article stops after this long (`--deadline`).
     pub deadline: Option<std::time::Duration>,
+    /// Caps every answer below what the prompts budget for it (hidden
+    /// `--max-answer-tokens`): lets a test force answers cut at their limit.
+    pub max_answer_tokens: Option<usize>,
 }
 
 /// A long feature is 10-20k tokens; 50k leaves room for a report while bounding
@@ -231,33 +233,18 @@ pub fn digest(
     };
     let window = opts.article.window(model);
 
-    let mut items = Vec::new();
-    for source in article::expand_inputs(inputs)? {
-        items.extend(article::read_source(&source));
-    }
+    let inputs = article::Inputs::open(inputs)?;
     // A shard keeps its own inputs, their file names allocated over all of them.
-    let (items, plan) = match &opts.shard {
+    let mut plan = match &opts.shard {
         Some(shard) => {
             shard::begin(&opts.out, shard)?;
-            let (items, plan) = shard::select(shard, items);
-            (items, Some(plan))
+            Some(shard::Plan::new(*shard))
         }
-        None => (items, None),
+        None => None,
     };
-    let planned_name = |i: usize| plan.as_ref().and_then(|p| p.name(i));
     let manifest_file = opts
         .shard
         .map_or(MANIFEST_FILE.to_string(), |s| s.manifest_file());
-    let stale = match &opts.shard {
-        // Other shards are writing: only this one's leftovers are stale.
-        Some(_) => render::remove_stale_temps_of(&opts.out, |target| {
-            target == manifest_file || plan.as_ref().is_some_and(|p| p.writes(target))
-        })?,
-        None => render::remove_stale_temps(&opts.out)?,
-    };
-    if stale > 0 {
-        tracing::info!("removed {stale} temporary files left by an interrupted run");
-    }
 
     let model_sha256 = file_sha256(&model.path)?;
     let settings = Settings::new(model, &model_sha256, opts, window);
@@ -267,38 +254,69 @@ pub fn digest(
         previous.extend(outputs::read_previous(&opts.out.join(&manifest_file))?);
     }
 
-    // Outputs of unchanged articles keep their names; the rest get new ones, in
-    // input order so names do not depend on scheduling.
+    // First pass: what each input needs, keeping entries and no texts. Outputs of
+    // unchanged articles keep their names; the rest get new ones, in input order so
+    // names do not depend on scheduling.
     let mut slugs = Slugs::default();
-    let mut entries: Vec<Option<ManifestEntry>> = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    let mut entries: Vec<Option<ManifestEntry>> = Vec::new();
+    let mut todo = Vec::new();
+    for (position, item) in articles(&inputs).enumerate() {
+        if plan.as_mut().is_some_and(|p| !p.admit(&item)) {
+            continue; // another shard's
+        }
+        let slot = entries.len();
+        let planned = plan.as_ref().and_then(|p| p.name(slot));
         entries.push(match item {
-            Err(r) => Some(failed_entry(&r.input, &r.id, r.reason.clone(), Vec::new())),
-            Ok(a) => (!opts.force)
-                .then(|| reusable(&previous, a, &settings.key(a), &opts.out))
-                .flatten()
-                // A shard's file must have the name no other shard gives out.
-                .filter(|e| plan.is_none() || e.output == planned_name(i))
-                .inspect(|e| {
-                    let output = e.output.as_deref().unwrap_or_default();
-                    slugs.reserve(output.strip_suffix(".md").unwrap_or(output));
-                }),
+            Err(r) => Some(failed_entry(&r.input, &r.id, r.reason, Vec::new())),
+            Ok(a) => {
+                let reused = (!opts.force)
+                    .then(|| reusable(&previous, &a, &settings.key(&a), &opts.out))
+                    .flatten()
+                    // A shard's file must have the name no other shard gives out.
+                    .filter(|e| plan.is_none() || e.output == planned)
+                    .inspect(|e| {
+                        let output = e.output.as_deref().unwrap_or_default();
+                        slugs.reserve(output.strip_suffix(".md").unwrap_or(output));
+                    });
+                if reused.is_none() {
+                    // The text is dropped here: the second pass reads it again.
+                    let job = Job {
+                        slot,
+                        position,
+                        output: String::new(),
+                        input: a.input,
+                        id: a.id,
+                        input_sha256: a.input_sha256,
+                    };
+                    todo.push((job, a.title, planned));
+                }
+                reused
+            }
         });
     }
-    let mut jobs = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        if let (Ok(a), None) = (item, &entries[i]) {
-            let name = planned_name(i)
-                .unwrap_or_else(|| format!("{}.md", slugs.allocate(&a.title, &a.id)));
-            jobs.push((i, a, name));
-        }
+    let jobs: Vec<Job> = todo
+        .into_iter()
+        .map(|(job, title, planned)| Job {
+            output: planned.unwrap_or_else(|| format!("{}.md", slugs.allocate(&title, &job.id))),
+            ..job
+        })
+        .collect();
+    let stale = match &plan {
+        // Other shards are writing: only this one's leftovers are stale.
+        Some(plan) => render::remove_stale_temps_of(&opts.out, |target| {
+            target == manifest_file || plan.writes(target)
+        })?,
+        None => render::remove_stale_temps(&opts.out)?,
+    };
+    if stale > 0 {
+        tracing::info!("removed {stale} temporary files left by an interrupted run");
     }
 
     let skipped = entries
         .iter()
         .flatten()
         .filter(|e| e.status == Status::Skipped);
-    progress.start(items.len(), skipped.count());
+    progress.start(entries.len(), skipped.count());
     for entry in entries
         .iter()
         .flatten()
@@ -306,7 +324,7 @@ pub fn digest(
     {
         progress.finished(entry);
     }
-    let total = items.len();
+    let total = entries.len();
     let info = IndexInfo {
         date: chrono::Local::now().format("%Y-%m-%d").to_string(),
         model: model.name.clone(),
@@ -323,19 +341,29 @@ pub fn digest(
     // One scheduler runs every generation; `jobs` threads each work on one article
     // at a time and wait on it, so nothing else competes for the compute threads.
     let scheduler = Scheduler::start(model.clone(), opts.scheduler)?;
-    let next = AtomicUsize::new(0);
+    // Second pass: the articles to do, read again as workers take them, so at most
+    // `jobs` texts are held at once.
+    let workers = opts.jobs.clamp(1, jobs.len().max(1));
+    let work = Mutex::new(Work {
+        articles: articles(&inputs).enumerate(),
+        jobs: jobs.into_iter(),
+    });
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let worker = || loop {
         if opts.interrupt.requested() || failed.lock().unwrap_or_else(|p| p.into_inner()).is_some()
         {
             return;
         }
-        let Some((i, article, output)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+        let next = work.lock().unwrap_or_else(|p| p.into_inner()).next();
+        let Some((job, item)) = next else {
             return;
         };
-        let entry = run_article(&scheduler, window, article, output, &settings);
+        let entry = match item {
+            Ok(article) => run_article(&scheduler, window, &article, &job.output, &settings),
+            Err(reason) => Done::Failed(failed_entry(&job.input, &job.id, reason, Vec::new())),
+        };
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.publish(*i, entry) {
+        match state.publish(job.slot, entry) {
             Ok(entry) => {
                 progress.throughput(scheduler.tokens_per_second(), scheduler.stats.batch_fill());
                 progress.finished(&entry);
@@ -349,7 +377,7 @@ pub fn digest(
         }
     };
     std::thread::scope(|s| {
-        for _ in 0..opts.jobs.clamp(1, jobs.len().max(1)) {
+        for _ in 0..workers {
             s.spawn(worker);
         }
     });
@@ -388,6 +416,70 @@ pub fn digest(
     })
 }
 
+/// Every article of the run, in input order, read as asked for: the one place the
+/// digest enumerates articles (both passes go through it).
+fn articles(inputs: &article::Inputs) -> impl Iterator<Item = ReadArticle> + '_ {
+    inputs.articles()
+}
+
+type ReadArticle = std::result::Result<Article, article::Rejected>;
+
+/// An article the first pass found to do: where its result goes, and what it was
+/// then, to check that the second pass reads the same article.
+struct Job {
+    /// Its entry among the run's (a shard's: its own inputs').
+    slot: usize,
+    /// Its article's place among all the inputs' articles.
+    position: usize,
+    output: String,
+    input: String,
+    id: String,
+    input_sha256: String,
+}
+
+impl Job {
+    fn reads(&self, a: &Article) -> bool {
+        (a.input.as_str(), a.id.as_str(), a.input_sha256.as_str())
+            == (&self.input, &self.id, &self.input_sha256)
+    }
+}
+
+/// The jobs, in slot order, each with the article the second pass reads at its
+/// slot, or why it failed: refused now, or not the article the first pass saw.
+struct Work<I> {
+    articles: std::iter::Enumerate<I>,
+    jobs: std::vec::IntoIter<Job>,
+}
+
+impl<I: Iterator<Item = ReadArticle>> Iterator for Work<I> {
+    type Item = (Job, std::result::Result<Article, String>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let job = self.jobs.next()?;
+        // Articles between jobs (skipped, refused) are read past, not kept.
+        let item = self
+            .articles
+            .by_ref()
+            .find(|(position, _)| *position >= job.position)
+            .filter(|(position, _)| *position == job.position)
+            .map(|(_, item)| item);
+        let changed = || {
+            format!(
+                "{} changed while the digest was reading it; run the digest again",
+                job.input
+            )
+        };
+        let item = match item {
+            Some(Ok(a)) if job.reads(&a) => Ok(a),
+            Some(Err(r)) if (r.input.as_str(), r.id.as_str()) == (&job.input, &job.id) => {
+                Err(r.reason)
+            }
+            _ => Err(changed()),
+        };
+        Some((job, item))
+    }
+}
+
 /// Summarizes and translates one article; never panics, never fails the run.
 fn run_article(
     scheduler: &Scheduler,
@@ -399,6 +491,7 @@ fn run_article(
     let started = Instant::now();
     let runner = Runner::new(scheduler, window)
         .with_deadline(settings.opts.article.deadline)
+        .with_answer_cap(settings.opts.article.max_answer_tokens)
         .with_label(article.id.clone());
     let result = catch_unwind(AssertUnwindSafe(|| article_doc(&runner, article, settings)))
         .unwrap_or_else(|panic| {
@@ -548,4 +641,81 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::Rejected;
+
+    fn article(input: &str, sha: &str) -> Article {
+        Article {
+            source: input.into(),
+            input: input.into(),
+            id: input.into(),
+            title: input.into(),
+            text: "Text.".into(),
+            url: None,
+            lang: None,
+            input_sha256: sha.into(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn job(slot: usize, input: &str, sha: &str) -> Job {
+        Job {
+            slot,
+            position: slot,
+            output: format!("{input}.md"),
+            input: input.into(),
+            id: input.into(),
+            input_sha256: sha.into(),
+        }
+    }
+
+    /// The second pass pairs each job with the article at its slot, and fails a job
+    /// whose input changed since the first pass: other bytes, refused now, or gone.
+    #[test]
+    fn second_pass_pairs_jobs_with_their_articles_and_fails_changed_ones() {
+        let read: Vec<ReadArticle> = vec![
+            Ok(article("a", "1")),
+            Ok(article("skipped", "2")),
+            Ok(article("b", "3")),
+            Ok(article("c", "other")),
+            Err(Rejected {
+                input: "d".into(),
+                id: "d".into(),
+                reason: "d is gone".into(),
+            }),
+        ];
+        let work = Work {
+            articles: read.into_iter().enumerate(),
+            jobs: vec![
+                job(0, "a", "1"),
+                job(2, "b", "3"),
+                job(3, "c", "4"),
+                job(4, "d", "5"),
+                job(5, "e", "6"),
+            ]
+            .into_iter(),
+        };
+        let got: Vec<(usize, std::result::Result<String, String>)> = work
+            .map(|(job, item)| (job.slot, item.map(|a| a.id)))
+            .collect();
+        let changed = |i: &str| {
+            Err(format!(
+                "{i} changed while the digest was reading it; run the digest again"
+            ))
+        };
+        assert_eq!(
+            got,
+            [
+                (0, Ok("a".to_string())),
+                (2, Ok("b".to_string())),
+                (3, changed("c")),
+                (4, Err("d is gone".to_string())),
+                (5, changed("e")),
+            ]
+        );
+    }
 }

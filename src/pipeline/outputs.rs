@@ -495,6 +495,7 @@ fn options(opts: &DigestOptions, window: usize) -> serde_json::Value {
         // is not what this run would publish.
         max_article_tokens,
         deadline,
+        max_answer_tokens,
     } = article;
     serde_json::json!({
         "languages": languages,
@@ -505,6 +506,7 @@ fn options(opts: &DigestOptions, window: usize) -> serde_json::Value {
         "overlap": overlap,
         "max_article_tokens": max_article_tokens,
         "deadline_s": deadline.map(|d| d.as_secs_f64()),
+        "max_answer_tokens": max_answer_tokens,
     })
 }
 
@@ -855,6 +857,7 @@ pub(super) mod tests {
                 overlap: 0,
                 max_article_tokens: 50_000,
                 deadline: None,
+                max_answer_tokens: None,
             },
             jobs: 1,
             scheduler: Default::default(),

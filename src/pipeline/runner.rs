@@ -21,6 +21,8 @@ pub struct Runner<'m> {
     pub window: usize,
     /// No generation starts (or goes on) after this.
     deadline: Option<(Instant, Duration)>,
+    /// At most this many tokens per answer, whatever a step asks for.
+    answer_cap: Option<usize>,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
     /// Article id in the request log (`ABRIDGE_REQUEST_LOG`), and its requests so far.
@@ -59,6 +61,7 @@ impl<'m> Runner<'m> {
             scheduler,
             window,
             deadline: None,
+            answer_cap: None,
             tokens_in: AtomicU64::new(0),
             tokens_out: AtomicU64::new(0),
             label: None,
@@ -86,8 +89,22 @@ impl<'m> Runner<'m> {
         self
     }
 
-    /// Greedy answer to `prompt`, at most `max_tokens` long, trimmed.
+    /// The same, answers capped at `cap` tokens (`--max-answer-tokens`).
+    pub fn with_answer_cap(mut self, cap: Option<usize>) -> Self {
+        self.answer_cap = cap;
+        self
+    }
+
+    /// The token limit an answer asked for with `max_tokens` gets.
+    pub fn limit(&self, max_tokens: usize) -> usize {
+        self.answer_cap
+            .map_or(max_tokens, |cap| max_tokens.min(cap))
+    }
+
+    /// Greedy answer to `prompt`, at most [`Runner::limit`]`(max_tokens)` long,
+    /// trimmed.
     pub fn answer(&self, prompt: &Prompt, max_tokens: usize) -> Result<Answer> {
+        let max_tokens = self.limit(max_tokens);
         if let Some((at, limit)) = self.deadline {
             if Instant::now() >= at {
                 return Err(deadline_error(limit));

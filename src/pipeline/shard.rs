@@ -193,18 +193,50 @@ fn assign(id: &str, count: usize) -> usize {
     b as usize
 }
 
-/// Where a shard's inputs stand among all of them.
+/// Where a shard's inputs stand among all of them, built one input at a time (the
+/// digest streams its inputs) by [`Plan::admit`].
 pub(super) struct Plan {
+    shard: Shard,
+    /// Names allocated over all inputs, whichever shard owns them.
+    slugs: Slugs,
     /// Each of the shard's items' article file name, as a single run on a fresh
     /// folder names it.
     pub(super) names: Vec<Option<String>>,
     /// Each of the shard's items' position among all inputs.
     pub(super) positions: Vec<usize>,
-    /// How many inputs there are in all.
+    /// How many inputs there are in all (so far).
     pub(super) total: usize,
 }
 
 impl Plan {
+    pub(super) fn new(shard: Shard) -> Self {
+        Self {
+            shard,
+            slugs: Slugs::default(),
+            names: Vec::new(),
+            positions: Vec::new(),
+            total: 0,
+        }
+    }
+
+    /// Takes the next input, in input order: whether the shard owns it (then it is
+    /// the shard's item `self.names.len() - 1`).
+    pub(super) fn admit(&mut self, item: &Item) -> bool {
+        let position = self.total;
+        self.total += 1;
+        // Every article takes its name, whichever shard owns it.
+        let name = item
+            .as_ref()
+            .ok()
+            .map(|a| format!("{}.md", self.slugs.allocate(&a.title, &a.id)));
+        let mine = self.shard.owns(id_of(item));
+        if mine {
+            self.positions.push(position);
+            self.names.push(name);
+        }
+        mine
+    }
+
     /// The file name planned for the shard's item `i`.
     pub(super) fn name(&self, i: usize) -> Option<String> {
         self.names.get(i).cloned().flatten()
@@ -221,30 +253,6 @@ fn id_of(item: &Item) -> &str {
         Ok(a) => &a.id,
         Err(Rejected { id, .. }) => id,
     }
-}
-
-/// Keeps `shard`'s items, in input order, and names their files.
-pub(super) fn select(shard: &Shard, items: Vec<Item>) -> (Vec<Item>, Plan) {
-    let mut plan = Plan {
-        names: Vec::new(),
-        positions: Vec::new(),
-        total: items.len(),
-    };
-    let mut slugs = Slugs::default();
-    let mut mine = Vec::new();
-    for (position, item) in items.into_iter().enumerate() {
-        // Every article takes its name, whichever shard owns it.
-        let name = item
-            .as_ref()
-            .ok()
-            .map(|a| format!("{}.md", slugs.allocate(&a.title, &a.id)));
-        if shard.owns(id_of(&item)) {
-            mine.push(item);
-            plan.positions.push(position);
-            plan.names.push(name);
-        }
-    }
-    (mine, plan)
 }
 
 /// What a finished shard leaves for `merge`: `shard-I-of-N.done`.

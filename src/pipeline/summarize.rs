@@ -95,6 +95,7 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
             ));
         }
     }
+    warnings.extend(plan.warnings.iter().cloned());
     warnings.extend(draft.warnings);
     Ok(Summary {
         text: draft.text,
@@ -110,6 +111,8 @@ struct Draft {
     text: String,
     units: Vec<String>,
     warnings: Vec<String>,
+    /// The answer stopped at its token limit.
+    cut_off: bool,
 }
 
 /// Everything up to the final summary step, done once and reused by its retries:
@@ -119,6 +122,8 @@ struct Plan {
     source: Source,
     chunks: usize,
     rounds: usize,
+    /// About the partial summaries (some stopped at their token limit).
+    warnings: Vec<String>,
 }
 
 impl Plan {
@@ -154,6 +159,7 @@ impl Plan {
                 source: Source::Article,
                 chunks: 1,
                 rounds: 0,
+                warnings: Vec::new(),
             });
         }
 
@@ -163,11 +169,26 @@ impl Plan {
             style: Style::Paragraph,
             ..spec.clone()
         };
+        // A partial summary cut at its limit may have lost what the final one needed.
+        let cut_parts = std::sync::atomic::AtomicUsize::new(0);
         let summarize_all = |texts: Vec<&str>, source| -> Result<Vec<String>> {
             texts
                 .into_par_iter()
-                .map(|t| summary(runner, t, source, &partial, Retry::First).map(|d| d.text))
+                .map(|t| {
+                    let draft = summary(runner, t, source, &partial, Retry::First)?;
+                    if draft.cut_off {
+                        cut_parts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(draft.text)
+                })
                 .collect()
+        };
+        let warnings = || match cut_parts.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => Vec::new(),
+            n => vec![format!(
+                "{n} partial summaries (map-reduce) stopped at the {}-token limit",
+                runner.limit(answer)
+            )],
         };
         let mut parts = summarize_all(
             chunks.iter().map(|c| c.text.as_str()).collect(),
@@ -184,6 +205,7 @@ impl Plan {
                     source: Source::Summaries,
                     chunks: chunks.len(),
                     rounds: round,
+                    warnings: warnings(),
                 });
             }
             let groups = chunk(&joined, tokenizer, &no_overlap)?;
@@ -258,7 +280,7 @@ fn summary(
     if cut_off {
         warnings.push(format!(
             "the summary's answer stopped at the {}-token limit",
-            spec.answer_tokens()
+            runner.limit(spec.answer_tokens())
         ));
     }
     let mut items = units(&answer, spec.style);
@@ -292,6 +314,7 @@ fn summary(
         units: units(&summary, spec.style),
         text: summary,
         warnings,
+        cut_off,
     })
 }
 
