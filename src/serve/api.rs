@@ -292,7 +292,6 @@ fn read_input(input: &Input) -> Result<crate::article::Article, ApiError> {
         format: kind,
     };
     let mut article = read_source_bytes(&source, body.as_bytes())
-        .into_iter()
         .next()
         .ok_or_else(|| ApiError::bad_request(format!("`{name}` holds no article")))?
         .map_err(|r| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.reason))?;
@@ -348,6 +347,7 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
         window: state.opts.window,
         overlap: 0,
         max_article_tokens: state.opts.max_article_tokens,
+        max_answer_tokens: None,
         deadline: state.opts.deadline,
     })
 }
