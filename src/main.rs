@@ -563,8 +563,9 @@ fn run(command: Command) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
+                let r = &report.roofline;
                 println!(
-                    "model {}\nthreads {}\nload {:.2} s\nprompt {} tokens\nprefill {:.1} tok/s\ndecode {:.1} tok/s ({} tokens)\npeak RSS {:.0} MiB",
+                    "model {}\nthreads {}\nload {:.2} s\nprompt {} tokens\nprefill {:.1} tok/s\ndecode {:.1} tok/s ({} tokens)\npeak RSS {:.0} MiB ({:.0} MiB of weights mapped, {:.0} MiB shared)\nroofline ({}): prefill {:.0} of {:.0} Gop/s ({:.0}%), decode {:.1} of {:.1} GB/s ({:.0}%)",
                     report.model,
                     report.threads,
                     report.load_s,
@@ -572,7 +573,16 @@ fn run(command: Command) -> Result<()> {
                     report.pp_tok_s,
                     report.tg_tok_s,
                     report.gen_tokens,
-                    report.peak_rss_mb
+                    report.peak_rss_mb,
+                    report.weights_mapped_mb,
+                    report.weights_shared_mb,
+                    r.isa,
+                    r.prefill_gops,
+                    r.peak_gops,
+                    100.0 * r.prefill_of_peak,
+                    r.decode_gbs,
+                    r.peak_gbs,
+                    100.0 * r.decode_of_peak,
                 );
             }
             Ok(())

@@ -257,6 +257,37 @@ fn bench_reports_json() {
         assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
     }
     assert!(v["prompt_tokens"].as_u64().unwrap() > 600);
+    let r = &v["roofline"];
+    for key in ["prefill_gops", "peak_gops", "decode_gbs", "peak_gbs"] {
+        assert!(r[key].as_f64().unwrap() > 0.0, "{key}: {r}");
+    }
+}
+
+/// Weights are used in place from a read-only map of the file: the bench's
+/// process reports (nearly) the whole file mapped, and, while this test process maps
+/// the same file too, its pages as shared with us.
+#[test]
+fn weights_are_mapped_in_place_and_shared_between_processes() {
+    let path = smollm2();
+    let file = std::fs::File::open(&path).unwrap();
+    let size = file.metadata().unwrap().len() as f64 / (1 << 20) as f64;
+    // SAFETY: read-only, and nothing writes the model file during the test.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let touched: u64 = map.iter().step_by(4096).map(|&b| b as u64).sum();
+    std::hint::black_box(touched);
+    let hf = tempfile::tempdir().unwrap();
+    let o = run(abridge(hf.path())
+        .args(["bench", "--json", "--gen-tokens", "2", "--prompt-file"])
+        .arg(seed())
+        .arg("--model")
+        .arg(&path));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let mapped = v["weights_mapped_mb"].as_f64().unwrap();
+    let shared = v["weights_shared_mb"].as_f64().unwrap();
+    assert!(mapped > 0.85 * size, "{mapped} MiB of {size} mapped: {v}");
+    assert!(shared > 0.85 * size, "{shared} MiB of {size} shared: {v}");
+    drop(map);
 }
 
 #[test]

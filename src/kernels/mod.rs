@@ -16,6 +16,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod f16;
+pub mod peak;
 mod quantize;
 mod scalar;
 #[cfg(target_arch = "x86_64")]

@@ -4,11 +4,14 @@
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::Device;
+use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Result};
+use crate::model::weights::Blocks;
 
 /// A GGUF file whose header has been read and whose tensor data is known to be
 /// all there.
@@ -17,6 +20,8 @@ pub struct Gguf {
     pub content: gguf_file::Content,
     pub file_size: u64,
     reader: BufReader<File>,
+    /// The whole file, read-only: weights are used in place.
+    map: Arc<Mmap>,
 }
 
 impl Gguf {
@@ -42,11 +47,17 @@ impl Gguf {
                 path.display()
             ))
         })?;
+        // SAFETY: the map is read-only and the file is not ours to change; like
+        // llama.cpp, we rely on model files not being rewritten while in use. Populated
+        // at once (as llama.cpp does) so loading, not the first prompt, pays for it.
+        let map = unsafe { MmapOptions::new().populate().map(reader.get_ref()) }
+            .map_err(|e| Error::io(path, e))?;
         let gguf = Self {
             path: path.to_path_buf(),
             content,
             file_size,
             reader,
+            map: Arc::new(map),
         };
         gguf.check_complete()?;
         Ok(gguf)
@@ -149,6 +160,30 @@ impl Gguf {
                     self.path.display()
                 ))
             })
+    }
+
+    /// A tensor's blocks where they lie in the file (copied only if the file does not
+    /// align them).
+    pub fn blocks(&mut self, name: &str) -> Result<Blocks> {
+        let info = self.content.tensor_infos.get(name).ok_or_else(|| {
+            Error::Model(format!(
+                "{}: tensor `{name}` is missing",
+                self.path.display()
+            ))
+        })?;
+        // open() checked that every tensor lies inside the file.
+        let start = usize::try_from(self.content.tensor_data_offset + info.offset).ok();
+        let len = tensor_bytes(info)
+            .ok()
+            .and_then(|b| usize::try_from(b).ok());
+        let (dtype, dims) = (info.ggml_dtype, info.shape.dims().to_vec());
+        match start
+            .zip(len)
+            .and_then(|(start, len)| Blocks::mapped(&self.map, start, len, dtype, dims))
+        {
+            Some(blocks) => Ok(blocks),
+            None => Ok(Blocks::owned(self.tensor(name)?)),
+        }
     }
 
     /// The most common weight type, by bytes: what people call the file's quantization.

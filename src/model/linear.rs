@@ -1,40 +1,47 @@
 //! The quantized linear layer every projection goes through: the one place that
 //! decides which matmul kernel runs on the GGUF blocks as loaded.
 
-use std::sync::Arc;
-
 use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{Device, Module, Storage, Tensor};
+use candle_core::{DType, Device, Module, Storage, Tensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::{self, Rows};
+use crate::model::weights::Blocks;
 
 #[derive(Clone)]
 pub struct QLinear {
-    /// Candle's matmul: the fallback for types `kernels` doesn't take.
-    weight: QMatMul,
-    /// The blocks for `kernels::matmul`, when it supports their type.
-    blocks: Option<Arc<QTensor>>,
+    weight: Weight,
     bias: Option<Tensor>,
     out_features: usize,
     in_features: usize,
 }
 
+#[derive(Clone)]
+enum Weight {
+    /// The blocks for `kernels::matmul`, where they lie (mapped from the file).
+    Ours(Blocks),
+    /// Candle's matmul: the fallback for types `kernels` doesn't take.
+    Candle(QMatMul),
+}
+
 impl QLinear {
     pub fn new(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
-        Self::shared(Arc::new(weight), bias)
+        Self::load(Blocks::owned(weight), bias)
     }
 
-    /// A layer on weights used elsewhere too (tied embeddings), without a copy.
-    pub fn shared(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
-        let (out_features, in_features) = weight.shape().dims2()?;
+    /// A layer on `weight`'s blocks, shared, not copied, when our kernels take them
+    /// (tied embeddings use the embedding table's).
+    pub fn load(weight: Blocks, bias: Option<Tensor>) -> Result<Self> {
+        let (out_features, in_features) = weight.dims2()?;
         let ours = kernels::enabled()
-            && kernels::supports(weight.dtype())
-            && in_features % weight.dtype().block_size() == 0
-            && matches!(weight.device(), Device::Cpu);
+            && kernels::supports(weight.dtype)
+            && in_features % weight.dtype.block_size() == 0;
+        let weight = match ours {
+            true => Weight::Ours(weight),
+            false => Weight::Candle(QMatMul::from_arc(weight.to_qtensor()?)?),
+        };
         Ok(Self {
-            blocks: ours.then(|| weight.clone()),
-            weight: QMatMul::from_arc(weight)?,
+            weight,
             bias,
             out_features,
             in_features,
@@ -45,6 +52,25 @@ impl QLinear {
         self.out_features
     }
 
+    /// Multiply-adds per input row.
+    pub fn params(&self) -> usize {
+        self.out_features * self.in_features
+    }
+
+    /// Bytes of weights one forward reads, and whether they are used in place from
+    /// the model file's map.
+    pub fn weight_bytes(&self) -> (usize, bool) {
+        match &self.weight {
+            Weight::Ours(w) => (w.bytes().map_or(0, |b| b.len()), w.is_mapped()),
+            Weight::Candle(w) => match w {
+                QMatMul::QTensor(t) => (t.storage_size_in_bytes(), false),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => {
+                    (t.elem_count() * t.dtype().size_in_bytes(), false)
+                }
+            },
+        }
+    }
+
     /// `x`: (.., in) -> (.., out), its rows the positions of one sequence.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_rows(x, Rows::Sequence)
@@ -52,9 +78,9 @@ impl QLinear {
 
     /// The same with `rows` saying what the rows are (a decode batch: one per sequence).
     pub fn forward_rows(&self, x: &Tensor, rows: Rows) -> Result<Tensor> {
-        let y = match self.forward_ours(x, rows)? {
-            Some(y) => y,
-            None => self.weight.forward(x)?,
+        let y = match &self.weight {
+            Weight::Ours(w) => self.forward_ours(w, x, rows)?,
+            Weight::Candle(w) => w.forward(x)?,
         };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
@@ -62,29 +88,30 @@ impl QLinear {
         })
     }
 
-    /// Our kernels, for f32 CPU inputs of a supported weight type.
-    fn forward_ours(&self, x: &Tensor, rows: Rows) -> Result<Option<Tensor>> {
-        let Some(w) = &self.blocks else {
-            return Ok(None);
-        };
+    /// Our kernels, for f32 CPU inputs (all the transformer makes).
+    fn forward_ours(&self, w: &Blocks, x: &Tensor, rows: Rows) -> Result<Tensor> {
         if x.dims().last() != Some(&self.in_features) {
-            return Ok(None); // candle reports the shape error
+            return Err(Error::Model(format!(
+                "a linear layer of {} inputs was given a tensor of shape {:?}",
+                self.in_features,
+                x.dims()
+            )));
         }
-        let x = x.contiguous()?;
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
         let (storage, layout) = x.storage_and_layout();
         let Storage::Cpu(cpu) = &*storage else {
-            return Ok(None);
+            return Err(Error::Model(
+                "the quantized kernels run on the CPU only".into(),
+            ));
         };
-        let Ok(xs) = cpu.as_slice::<f32>() else {
-            return Ok(None);
-        };
+        let xs = cpu.as_slice::<f32>()?;
         let xs = &xs[layout.start_offset()..layout.start_offset() + x.elem_count()];
         let (k, n) = (self.in_features, self.out_features);
         let mut y = vec![0f32; xs.len() / k * n];
-        kernels::matmul(w.dtype(), &w.data()?, n, k, xs, &mut y, rows);
+        kernels::matmul(w.dtype, &w.bytes()?, n, k, xs, &mut y, rows);
         let mut dims = x.dims().to_vec();
         *dims.last_mut().expect("a (.., in) input") = n;
-        Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?))
+        Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)
     }
 }
 
@@ -117,7 +144,10 @@ mod tests {
         for dtype in [GgmlDType::Q4_0, GgmlDType::Q2K] {
             let (n, k) = (48, 256);
             let (ours, reference, bias) = layer(dtype, n, k);
-            assert_eq!(ours.blocks.is_some(), dtype == GgmlDType::Q4_0);
+            assert_eq!(
+                matches!(ours.weight, Weight::Ours(_)),
+                dtype == GgmlDType::Q4_0
+            );
             let x: Vec<f32> = (0..2 * 3 * k)
                 .map(|i| ((i * 13) % 29) as f32 / 14.0 - 1.0)
                 .collect();

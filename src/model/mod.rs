@@ -12,6 +12,7 @@ pub mod template;
 pub mod tokenizer;
 pub mod transformer;
 mod validate;
+pub mod weights;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -16,9 +16,7 @@
 //! one flip moves logits by tenths. Matching the rounding is what keeps us
 //! within llama.cpp's logits rather than within its noise.
 
-use std::sync::Arc;
-
-use candle_core::quantized::QTensor;
+use super::weights::Blocks;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
@@ -229,10 +227,18 @@ struct Layer {
     rope_base: f32,
 }
 
+/// See [`Transformer::matmul_cost`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatmulCost {
+    pub params: usize,
+    pub bytes: usize,
+    pub mapped_bytes: usize,
+}
+
 /// The weights of a loaded model. Cheap to share: clone the `Arc` it lives in.
 pub struct Transformer {
     pub config: Config,
-    embeddings: Arc<QTensor>,
+    embeddings: Blocks,
     layers: Vec<Layer>,
     output_norm: Norm,
     lm_head: QLinear,
@@ -246,12 +252,12 @@ impl Transformer {
         let mut config = Config::from_gguf(g, arch, &arch_name)?;
         validate::tensors(g, &mut config, &|k| format!("{arch_name}.{k}"))?;
         let eps = config.eps;
-        let embeddings = Arc::new(g.tensor("token_embd.weight")?);
+        let embeddings = g.blocks("token_embd.weight")?;
         // Tied embeddings (no output.weight) are shared, not loaded twice.
         let lm_head = if g.has_tensor("output.weight") {
-            QLinear::new(g.tensor("output.weight")?, None)?
+            QLinear::load(g.blocks("output.weight")?, None)?
         } else {
-            QLinear::shared(embeddings.clone(), None)?
+            QLinear::load(embeddings.clone(), None)?
         };
         let rope_freqs = if g.has_tensor("rope_freqs.weight") {
             Some(
@@ -266,14 +272,14 @@ impl Transformer {
         for i in 0..config.n_layer {
             let p = format!("blk.{i}");
             let linear = |g: &mut Gguf, name: &str| -> Result<QLinear> {
-                let w = g.tensor(&format!("{p}.{name}.weight"))?;
+                let w = g.blocks(&format!("{p}.{name}.weight"))?;
                 let bias_name = format!("{p}.{name}.bias");
                 let b = if g.has_tensor(&bias_name) {
                     Some(g.tensor(&bias_name)?.dequantize(&Device::Cpu)?)
                 } else {
                     None
                 };
-                QLinear::new(w, b)
+                QLinear::load(w, b)
             };
             layers.push(Layer {
                 attn_norm: Norm::load(g, &format!("{p}.attn_norm.weight"), eps)?,
@@ -301,6 +307,23 @@ impl Transformer {
             rope_freqs,
             config,
         })
+    }
+
+    /// What one position's forward costs in its matmuls: multiply-adds, bytes of
+    /// weights read, and how many of those bytes are used in place from the map.
+    pub fn matmul_cost(&self) -> MatmulCost {
+        let mut cost = MatmulCost::default();
+        let layers = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]);
+        for linear in layers.chain([&self.lm_head]) {
+            let (bytes, mapped) = linear.weight_bytes();
+            cost.params += linear.params();
+            cost.bytes += bytes;
+            cost.mapped_bytes += if mapped { bytes } else { 0 };
+        }
+        cost
     }
 
     /// Bytes of KV cache per position (keys and values of every layer, f32).
@@ -363,8 +386,7 @@ impl Transformer {
             }
         }
         let dev = Device::Cpu;
-        let ids_t = Tensor::new(ids, &dev)?;
-        let mut x = self.embeddings.embedding(&ids_t)?.unsqueeze(0)?; // (1, rows, d)
+        let mut x = self.embeddings.rows(ids)?.unsqueeze(0)?; // (1, rows, d)
         if let Some(s) = c.embed_scale {
             x = (x * s as f64)?;
         }

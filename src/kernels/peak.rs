@@ -1,0 +1,133 @@
+//! Calibration loops for the roofline `abridge bench` reports: how fast this machine
+//! runs the integer dot products the kernels are made of, and how fast it reads
+//! memory, on the threads of the current rayon pool. Short (a fraction of a second)
+//! and approximate: the ceilings a model's prefill and decode are compared with.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::Isa;
+
+/// Integer multiply-adds per second, counted as 2 operations each (as GFLOP/s
+/// count a fused multiply-add), in billions: the instruction mix of `isa`'s kernels
+/// (AVX2: `vpmaddubsw` + `vpmaddwd` + `vpaddd`; AVX-512 VNNI: `vpdpbusd` on 512-bit
+/// vectors) on independent accumulators, best of a few runs.
+pub fn int8_gops(isa: Isa) -> f64 {
+    // Enough work per thread to dwarf the start-up (~30 ms on these machines).
+    const ITERS: usize = 2_000_000;
+    let threads = rayon::current_num_threads();
+    best_of(3, || {
+        let t = Instant::now();
+        let ops: f64 = (0..threads)
+            .into_par_iter()
+            .map(|_| dot_loop(isa, ITERS))
+            .sum();
+        ops / t.elapsed().as_secs_f64() / 1e9
+    })
+}
+
+/// Read bandwidth in GB/s (1e9 bytes) over a buffer far larger than the caches,
+/// split over the pool's threads, best of a few passes.
+pub fn read_gbs() -> f64 {
+    const BYTES: usize = 256 << 20;
+    let buf = vec![1u64; BYTES / 8];
+    let threads = rayon::current_num_threads();
+    let chunk = buf.len().div_ceil(threads);
+    best_of(4, || {
+        let t = Instant::now();
+        let sum: u64 = buf
+            .par_chunks(chunk)
+            .map(|c| c.iter().fold(0u64, |a, &x| a.wrapping_add(x)))
+            .sum();
+        black_box(sum);
+        BYTES as f64 / t.elapsed().as_secs_f64() / 1e9
+    })
+}
+
+fn best_of(runs: usize, f: impl Fn() -> f64) -> f64 {
+    (0..runs).map(|_| f()).fold(0.0, f64::max)
+}
+
+/// Runs `iters` rounds of `isa`'s dot-product step; returns the operations done.
+fn dot_loop(isa: Isa, iters: usize) -> f64 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if isa.is_available() => {
+            // SAFETY: the CPU has AVX2 (checked on the line above).
+            black_box(unsafe { x86::maddubs(iters) });
+            (iters * 8 * 32 * 2) as f64
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni if isa.is_available() => {
+            // SAFETY: the CPU has AVX-512 VNNI (checked on the line above).
+            black_box(unsafe { x86::dpbusd(iters) });
+            (iters * 8 * 64 * 2) as f64
+        }
+        _ => {
+            let (a, b) = (black_box([3u8; 32]), black_box([-2i8; 32]));
+            let mut acc = [0i32; 8];
+            for _ in 0..iters / 16 {
+                let a = black_box(a);
+                for (j, s) in acc.iter_mut().enumerate() {
+                    let d: i32 = a
+                        .iter()
+                        .zip(&b)
+                        .map(|(&x, &y)| x as i32 * (y as i32 + j as i32))
+                        .sum();
+                    *s = s.wrapping_add(d);
+                }
+            }
+            black_box(acc);
+            (iters / 16 * 8 * 32 * 2) as f64
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+    use std::hint::black_box;
+
+    /// 8 independent accumulators, each step `vpmaddubsw` + `vpmaddwd` + `vpaddd` on
+    /// 32 byte pairs; `a` goes through `black_box` every round so nothing is hoisted.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn maddubs(iters: usize) -> i32 {
+        let ones = _mm256_set1_epi16(1);
+        let b: [__m256i; 8] = std::array::from_fn(|j| _mm256_set1_epi8(j as i8 - 4));
+        let mut acc = [_mm256_setzero_si256(); 8];
+        let mut a = _mm256_set1_epi8(3);
+        for _ in 0..iters {
+            a = black_box(a);
+            for j in 0..8 {
+                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(a, b[j]), ones);
+                acc[j] = _mm256_add_epi32(acc[j], p);
+            }
+        }
+        let mut s = _mm256_setzero_si256();
+        for v in acc {
+            s = _mm256_add_epi32(s, v);
+        }
+        _mm256_extract_epi32::<0>(s)
+    }
+
+    /// 8 independent accumulators of `vpdpbusd` on 64 byte pairs.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn dpbusd(iters: usize) -> i32 {
+        let b: [__m512i; 8] = std::array::from_fn(|j| _mm512_set1_epi8(j as i8 - 4));
+        let mut acc = [_mm512_setzero_si512(); 8];
+        let mut a = _mm512_set1_epi8(3);
+        for _ in 0..iters {
+            a = black_box(a);
+            for j in 0..8 {
+                acc[j] = _mm512_dpbusd_epi32(acc[j], a, b[j]);
+            }
+        }
+        let mut s = _mm512_setzero_si512();
+        for v in acc {
+            s = _mm512_add_epi32(s, v);
+        }
+        _mm512_reduce_add_epi32(s)
+    }
+}
