@@ -50,9 +50,10 @@ for m in $MODELS; do
   path="$models_dir/$m"
   [ -f "$path" ] || { echo "bench: $path missing: run scripts/fetch-models.sh" >&2; exit 1; }
   ids="$work/$m.ids.json"
-  # the summary abridge writes decides the output length both engines generate
-  out_tokens=$("$abridge" -v --threads "$THREADS" summarize "$SEED" --model "$path" 2>&1 >/dev/null \
-    | sed -n 's/.* \([0-9][0-9]*\) generated at.*/\1/p' | tail -n1)
+  # the tokens abridge generates for the summary (retries included) decide the
+  # output length llama.cpp generates
+  out_tokens=$("$abridge" --threads "$THREADS" summarize "$SEED" --model "$path" --json 2>/dev/null \
+    | field tokens_out)
   "$abridge" --threads "$THREADS" bench --prompt-file "$SEED" --model "$path" --gen-tokens 2 \
     --write-prompt-ids "$ids" --json >/dev/null
   for r in $(seq "$REPS"); do

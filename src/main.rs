@@ -434,6 +434,8 @@ fn run(command: Command) -> Result<()> {
                 .with_context(|| format!("cannot summarize {}", article.input))?;
             let mut warnings = article.warnings.clone();
             warnings.extend(done.summary.warnings.iter().cloned());
+            let (tokens_in, tokens_out) = runner.tokens();
+            tracing::info!("{tokens_in} prompt tokens read, {tokens_out} generated");
             if json {
                 let value = serde_json::json!({
                     "input": article.input,
@@ -449,6 +451,8 @@ fn run(command: Command) -> Result<()> {
                         (t.lang.clone(), t.checks.clone())
                     }).collect::<std::collections::BTreeMap<_, _>>(),
                     "warnings": warnings,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
                 });
                 println!("{value}");
             } else {
