@@ -57,21 +57,28 @@ def request(stream):
     return urllib.request.urlopen(req, timeout=3600)
 
 def streamed():
-    """Seconds to the first summary token and to the end of the stream."""
+    """Seconds to the first summary token and to the end of the stream, and the
+    done event's token counts (the work the request took)."""
     t0 = time.monotonic()
     first = None
+    counts = (None, None)
     with request(True) as r:
+        done = False
         for line in r:
             if first is None and line.startswith(b"event: token"):
                 first = time.monotonic() - t0
             if line.startswith(b"event: done"):
+                done = True
+            elif done and line.startswith(b"data:"):
+                d = json.loads(line[5:])
+                counts = (d.get("tokens_in"), d.get("tokens_out"))
                 break
-    return first, time.monotonic() - t0
+    return first, time.monotonic() - t0, counts
 
 streamed()  # warm-up: the prefix cache and the allocator, as a long-running server has them
 for _ in range(reps):
-    first, total = streamed()
-    print(f"warm\t{first:.2f}\t{total:.2f}")
+    first, total, (tin, tout) = streamed()
+    print(f"warm\t{first:.2f}\t{total:.2f}\t{tin}\t{tout}")
 
 for editors in map(int, levels.split()):
     n = rounds * editors
@@ -106,8 +113,10 @@ for _ in $(seq "$REPS"); do
   start=$(date +%s.%N)
   "$abridge" -v summarize --model "$MODEL" "$seed" >/dev/null 2>"$work/cold.err"
   end=$(date +%s.%N)
-  load=$(sed "s/\x1b\[[0-9;]*m//g" "$work/cold.err" | grep -o "in [0-9.]*s$" | head -1 | tr -dc "0-9.")
-  printf 'cold\t%s\t%s\n' "$load" "$(echo "$end - $start" | bc)" >>"$work/warm.tsv"
+  log=$(sed "s/\x1b\[[0-9;]*m//g" "$work/cold.err")
+  load=$(grep -o "in [0-9.]*s$" <<<"$log" | head -1 | tr -dc "0-9.")
+  tokens=$(sed -n 's/.* \([0-9]*\) prompt tokens read, \([0-9]*\) generated.*/\1\t\2/p' <<<"$log" | tail -1)
+  printf 'cold\t%s\t%s\t%s\n' "$load" "$(echo "$end - $start" | bc)" "${tokens:-?	?}" >>"$work/warm.tsv"
 done
 
 python3 - "$work/warm.tsv" "$MODEL" <<'PY'
@@ -117,10 +126,12 @@ med = lambda xs: statistics.median(float(x) for x in xs)
 warm = [r for r in rows if r[0] == "warm"]
 cold = [r for r in rows if r[0] == "cold"]
 print(f"\nmodel {sys.argv[2]}, the seed ({len(warm)} warm and {len(cold)} cold runs, medians)\n")
-print("| path | time to first token (s) | total (s) |")
-print("|---|---|---|")
-print(f"| `abridge serve` (warm, streamed) | {med(r[1] for r in warm):.2f} | {med(r[2] for r in warm):.2f} |")
-print(f"| `abridge summarize` (cold; model load {med(r[1] for r in cold):.2f} s) | {med(r[2] for r in cold):.2f} (prints at the end) | {med(r[2] for r in cold):.2f} |")
+# Tokens read and generated (retries included): both paths should do the same work.
+work = lambda rs: "/".join(sorted({f"{r[3]} in, {r[4]} out" for r in rs if len(r) > 4}))
+print("| path | time to first token (s) | total (s) | tokens |")
+print("|---|---|---|---|")
+print(f"| `abridge serve` (warm, streamed) | {med(r[1] for r in warm):.2f} | {med(r[2] for r in warm):.2f} | {work(warm)} |")
+print(f"| `abridge summarize` (cold; model load {med(r[1] for r in cold):.2f} s) | {med(r[2] for r in cold):.2f} (prints at the end) | {med(r[2] for r in cold):.2f} | {work(cold)} |")
 print("\n| concurrent editors | requests | seconds | requests/minute |")
 print("|---|---|---|---|")
 for r in rows:
