@@ -437,23 +437,10 @@ fn run(command: Command) -> Result<()> {
             let (tokens_in, tokens_out) = runner.tokens();
             tracing::info!("{tokens_in} prompt tokens read, {tokens_out} generated");
             if json {
-                let value = serde_json::json!({
-                    "input": article.input,
-                    "title": article.title,
-                    "model": model.name,
-                    "summary": done.summary.text,
-                    "chunks": done.summary.chunks,
-                    "support": done.summary.support,
-                    "translations": done.translations.iter().filter_map(|t| {
-                        Some((t.lang.clone(), t.outcome.clone().ok()?))
-                    }).collect::<std::collections::BTreeMap<_, _>>(),
-                    "checks": done.translations.iter().map(|t| {
-                        (t.lang.clone(), t.checks.clone())
-                    }).collect::<std::collections::BTreeMap<_, _>>(),
-                    "warnings": warnings,
-                    "tokens_in": tokens_in,
-                    "tokens_out": tokens_out,
-                });
+                let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
+                value["input"] = article.input.clone().into();
+                value["title"] = article.title.clone().into();
+                value["model"] = model.name.clone().into();
                 println!("{value}");
             } else {
                 print!(

@@ -100,6 +100,34 @@ pub struct Processed {
     pub full_translations: Vec<Translation>,
 }
 
+impl Processed {
+    /// The result fields of a manifest line that `summarize --json` and the server
+    /// give: summary, chunks, support, translations, checks, and the given warnings
+    /// and token counts (callers add who and what it was about).
+    pub fn to_json(&self, warnings: &[String], tokens: (u64, u64)) -> serde_json::Value {
+        let translations: std::collections::BTreeMap<_, _> = self
+            .translations
+            .iter()
+            .filter_map(|t| Some((t.lang.clone(), t.outcome.clone().ok()?)))
+            .collect();
+        let checks: std::collections::BTreeMap<_, _> = self
+            .translations
+            .iter()
+            .map(|t| (t.lang.clone(), t.checks.clone()))
+            .collect();
+        serde_json::json!({
+            "summary": self.summary.text,
+            "chunks": self.summary.chunks,
+            "support": self.summary.support,
+            "translations": translations,
+            "checks": checks,
+            "warnings": warnings,
+            "tokens_in": tokens.0,
+            "tokens_out": tokens.1,
+        })
+    }
+}
+
 /// Summarizes `text`, checks and grounds the summary, and translates it (and, if
 /// asked, the whole text) with checks: the one path behind every front door.
 pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Result<Processed> {

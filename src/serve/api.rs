@@ -441,23 +441,11 @@ pub async fn summarize(
                         warnings.push(format!("{} translation failed: {reason}", t.lang));
                     }
                 }
-                Ok(json!({
-                    "title": article.title,
-                    "model": engine.model.name,
-                    "summary": done.summary.text,
-                    "chunks": done.summary.chunks,
-                    "support": done.summary.support,
-                    "translations": done.translations.iter().filter_map(|t| {
-                        Some((t.lang.clone(), t.outcome.clone().ok()?))
-                    }).collect::<std::collections::BTreeMap<_, _>>(),
-                    "checks": done.translations.iter().map(|t| {
-                        (t.lang.clone(), t.checks.clone())
-                    }).collect::<std::collections::BTreeMap<_, _>>(),
-                    "warnings": warnings,
-                    "tokens_in": tokens_in,
-                    "tokens_out": tokens_out,
-                    "seconds": started.elapsed().as_secs_f64(),
-                }))
+                let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
+                value["title"] = article.title.clone().into();
+                value["model"] = engine.model.name.clone().into();
+                value["seconds"] = started.elapsed().as_secs_f64().into();
+                Ok(value)
             },
         );
     respond(rx, format, None).await
