@@ -1,6 +1,7 @@
 //! Throughput of `abridge::kernels::matmul` per ISA on the shapes of
 //! Qwen2.5-0.5B and SmolLM2-135M: decode batches (m = 1..16 independent rows,
-//! each weight block read once for all of them) and prefill (m = 64):
+//! each weight block read once for all of them) and prompts (m = 128 in the
+//! one-row order, m = 64 in the batched one):
 //! `cargo bench --bench kernels [-- FILTER]`.
 
 use std::time::Instant;
@@ -59,16 +60,20 @@ fn main() {
         let q = std::sync::Arc::new(QTensor::quantize(&w, dtype).unwrap());
         let data = q.data().unwrap();
         let candle = QMatMul::from_arc(q.clone()).unwrap();
-        // m = 1..16: a decode batch (one row per sequence); 64: a prefill.
-        for m in [1, 2, 4, 8, 16, 64] {
+        // m = 1..16: a decode batch (one row per sequence); 128: a prompt in
+        // the one-row order (Qwen, Llama); 64: a prompt in the batched order (gemma).
+        for (m, rows) in [
+            (1, Rows::Independent),
+            (2, Rows::Independent),
+            (4, Rows::Independent),
+            (8, Rows::Independent),
+            (16, Rows::Independent),
+            (128, Rows::Independent),
+            (64, Rows::Sequence),
+        ] {
             if m > 16 && n * k > 50_000_000 {
                 continue;
             }
-            let rows = if m <= 16 {
-                Rows::Independent
-            } else {
-                Rows::Sequence
-            };
             let x: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 31) % 200) as f32 / 100.0 - 1.0)
                 .collect();
@@ -101,8 +106,9 @@ fn main() {
                     s = s.min(t.elapsed().as_secs_f64() / iters as f64);
                     cpu = cpu.min((cpu_seconds() - c) / iters as f64);
                 }
+                let order = if rows == Rows::Sequence { "seq" } else { "ind" };
                 println!(
-                    "{name:>16} m={m:<3} {label:>10}: {:9.1} us ({:9.1} us CPU) {:6.1} GFLOP/s {:5.1} GB/s of weights ({threads} threads)",
+                    "{name:>16} m={m:<3} {order:>4} {label:>10}: {:9.1} us ({:9.1} us CPU) {:6.1} GFLOP/s {:5.1} GB/s of weights ({threads} threads)",
                     s * 1e6,
                     cpu * 1e6,
                     2.0 * (m * n * k) as f64 / s / 1e9,

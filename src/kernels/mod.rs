@@ -225,14 +225,14 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
     {
         // The tiles of one ISA's modules, for the 32-element and K formats.
         macro_rules! tiles {
-            ($b32:ident, $k:ident) => {
+            ($b32:ident, $k:ident, $q4k:expr) => {
                 return Some(match dtype {
                     T::Q4_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q4_0>, x86::quantize_q8),
                     T::Q4_1 => Kernel::Tile(x86::$b32::chunk::<x86::Q4_1>, x86::quantize_q8),
                     T::Q5_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q5_0>, x86::quantize_q8),
                     T::Q5_1 => Kernel::Tile(x86::$b32::chunk::<x86::Q5_1>, x86::quantize_q8),
                     T::Q8_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q8_0>, x86::quantize_q8),
-                    T::Q4K => Kernel::TileK(x86::$k::chunk::<{ x86::Q4K }>, x86::quantize_q8k),
+                    T::Q4K => Kernel::TileK($q4k, x86::quantize_q8k),
                     T::Q5K => Kernel::TileK(x86::$k::chunk::<{ x86::Q5K }>, x86::quantize_q8k),
                     T::Q6K => Kernel::TileK(x86::$k::chunk::<{ x86::Q6K }>, x86::quantize_q8k),
                     _ => return None,
@@ -240,8 +240,9 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
             };
         }
         match isa {
-            Isa::Avx512Vnni => tiles!(lanes512, k_avx512),
-            Isa::Avx2 => tiles!(avx2, k_avx2),
+            Isa::Avx512Vnni => tiles!(lanes512, k_avx512, x86::k_avx512::chunk::<{ x86::Q4K }>),
+            // many rows: columns repacked on the fly (one multiply pipe on Zen)
+            Isa::Avx2 => tiles!(avx2, k_avx2, x86::chunk_q4k),
             Isa::Scalar => {}
         }
     }

@@ -111,7 +111,8 @@ fn simd_matches_scalar_reference() {
                 &[256, 1024]
             };
             for &k in ks {
-                for m in [1, 3, 8, 33] {
+                // 18 and 33: enough rows for the packed Q4_K path, with 2 and 1 left over
+                for m in [1, 3, 8, 18, 33] {
                     // 4-column tiles plus 1, 2 or 3 columns
                     let n = 37 + m % 3;
                     let w = random_weights(&mut rng, dtype, n, k);

@@ -27,6 +27,9 @@ use super::scalar::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 use super::scalar::{Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
 use super::Job;
 
+mod packed;
+pub use packed::chunk_q4k;
+
 /// How a 32-element weight format looks to the integer dot product.
 ///
 /// Weights are unpacked to unsigned bytes `u` (the operand `maddubs`/`vpdpbusd`

@@ -171,6 +171,12 @@ pub async fn render(State(state): State<Shared>) -> Response {
             "Generations in the batch.",
             s.active.load(Ordering::Relaxed) as u64,
         );
+        counter(
+            &mut out,
+            "abridge_prompt_tokens_cached_total",
+            "Prompt tokens whose KV came from the prefix cache instead of being computed.",
+            s.cached_tokens.load(Ordering::Relaxed),
+        );
     }
     gauge(
         &mut out,

@@ -1,0 +1,260 @@
+//! Q4_K on AVX2 for many activation rows: each thread repacks the 8 weight
+//! columns it is about to use into an interleaved, unpacked layout (in the
+//! spirit of llama.cpp's `block_q4_Kx8`, but built on the fly in a scratch
+//! buffer, so the weights stay in the read-only map of the GGUF), then runs
+//! every row over them.
+//!
+//! Why: in the GGUF layout one vector holds 32 weights of one column, so each
+//! `vpmaddubsw` (32 multiply-adds) needs its own `vpmaddwd` to apply the
+//! group scale, and on CPUs with one vector-multiply pipe (AMD Zen 2/3) the
+//! two share it. Here i32 lane l of a vector holds 4 consecutive weights of
+//! column l: a `vpmaddubsw` with a broadcast of 4 activation bytes gives 8
+//! columns' partial sums, which add up in i16 over a whole 32-weight group
+//! (16 products of u4 x i8: at most 30,720) before one `vpmaddwd` applies the
+//! 8 columns' scales: 9 multiplies per 256 multiply-adds instead of 16.
+//!
+//! The integer sums are exact and the f32 steps are `scalar::dot_q45k`'s, so
+//! results are bit-identical to the other Q4_K kernels in either order.
+
+use super::*;
+
+/// Columns per packed group.
+const GROUP: usize = 8;
+
+/// Rows below which packing (once per 8 columns per call) costs more than it
+/// saves: the GGUF-layout tiles unpack per row tile instead.
+pub const MIN_ROWS: usize = 8;
+
+/// One super-block of 8 columns, unpacked and interleaved.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Packed {
+    /// `q[j][c]`: weights 32j+4c..32j+4c+4 (0..15) of column l in i32 lane l.
+    q: [[__m256i; 8]; 8],
+    /// Group j's scale of column l as the i16 pair of lane l.
+    sc: [__m256i; 8],
+    /// The minimums of groups 2k and 2k+1 of column l as the i16 pair of lane l.
+    mins: [__m256i; 4],
+    d: __m256,
+    dmin: __m256,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<Packed>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Transposes 8 vectors of 8 i32 lanes: lane c of output l is lane l of input c.
+#[inline(always)]
+unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+    // SAFETY: register operations only; AVX2 is available to every caller.
+    unsafe {
+        let t: [__m256i; 8] = std::array::from_fn(|i| {
+            let (a, b) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+            if i % 2 == 0 {
+                _mm256_unpacklo_epi32(a, b)
+            } else {
+                _mm256_unpackhi_epi32(a, b)
+            }
+        });
+        // u[4h + x]: rows 4h..4h+4, elements x (low half) and x + 4 (high half)
+        let u: [__m256i; 8] = std::array::from_fn(|i| {
+            let (h, x) = (i / 4, i % 4);
+            let (a, b) = (t[4 * h + x / 2], t[4 * h + 2 + x / 2]);
+            if x % 2 == 0 {
+                _mm256_unpacklo_epi64(a, b)
+            } else {
+                _mm256_unpackhi_epi64(a, b)
+            }
+        });
+        std::array::from_fn(|c| {
+            let (lo, hi) = (u[c % 4], u[4 + c % 4]);
+            if c < 4 {
+                _mm256_permute2x128_si256::<0x20>(lo, hi)
+            } else {
+                _mm256_permute2x128_si256::<0x31>(lo, hi)
+            }
+        })
+    }
+}
+
+/// Packs `cols` (1..=8) weight rows starting at `w` (the rest as zeros) into
+/// `out`, one `Packed` per super-block.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed]) {
+    // SAFETY: `w` addresses `cols` whole rows of `out.len()` super-blocks;
+    // AVX2 is available.
+    unsafe {
+        let m4 = _mm256_set1_epi8(0xf);
+        let zero = _mm256_setzero_si256();
+        for (i, p) in out.iter_mut().enumerate() {
+            let (mut d, mut dmin) = ([0f32; GROUP], [0f32; GROUP]);
+            let mut sc = [[0i16; 16]; 8];
+            let mut mins = [[0i16; 16]; 4];
+            // column l's 32 weights of group j, 4 per i32 lane
+            let mut q = [[zero; GROUP]; 8];
+            for l in 0..cols {
+                let x = w.add(l * row_bytes + i * Q4_K_BYTES);
+                d[l] = read_f16(x);
+                dmin[l] = read_f16(x.add(2));
+                let u = k4_scales_mins(x.add(4));
+                let bytes: [u8; 16] = std::mem::transmute(u);
+                for j in 0..8 {
+                    sc[j][2 * l] = bytes[j] as i16;
+                    sc[j][2 * l + 1] = bytes[j] as i16;
+                }
+                for k in 0..4 {
+                    mins[k][2 * l] = bytes[8 + 2 * k] as i16;
+                    mins[k][2 * l + 1] = bytes[9 + 2 * k] as i16;
+                }
+                for h in 0..4 {
+                    let bits = _mm256_loadu_si256(x.add(16 + 32 * h) as *const __m256i);
+                    q[2 * h][l] = _mm256_and_si256(bits, m4);
+                    q[2 * h + 1][l] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+                }
+            }
+            let load = |v: &[i16; 16]| _mm256_loadu_si256(v.as_ptr() as *const __m256i);
+            p.q = q.map(|cols| transpose8(cols));
+            p.sc = sc.map(|v| load(&v));
+            p.mins = mins.map(|v| load(&v));
+            p.d = _mm256_loadu_ps(d.as_ptr());
+            p.dmin = _mm256_loadu_ps(dmin.as_ptr());
+        }
+    }
+}
+
+/// R activation rows from `a` against one packed group: 8 columns per row, in
+/// llama.cpp's 4-row GEMM order (`GEMM`: fused per 64 weights) or its one-row
+/// order (fused per super-block).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile<const R: usize, const GEMM: bool>(
+    p: &[Packed],
+    a: *const BlockQ8K,
+    nb: usize,
+) -> [__m256; R] {
+    // SAFETY: `a` addresses R rows of `nb` blocks, `p` has `nb` entries; AVX2
+    // is available.
+    unsafe {
+        let zero = _mm256_setzero_si256();
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut acc_m = [_mm256_setzero_ps(); R];
+        for (i, b) in p.iter().enumerate() {
+            let y: [&BlockQ8K; R] = std::array::from_fn(|r| &*a.add(r * nb + i));
+            let yd: [__m256; R] = std::array::from_fn(|r| _mm256_set1_ps(y[r].d));
+            // the activation sums of each 32 as i16, pairs (2k, 2k+1) per i32
+            let bs: [[i32; 4]; R] = std::array::from_fn(|r| {
+                let v = _mm256_loadu_si256(y[r].bsums.as_ptr() as *const __m256i);
+                let h = _mm_hadd_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+                std::mem::transmute::<__m128i, [i32; 4]>(h)
+            });
+            // the minimum terms of 64 weights (k), 8 columns in lanes
+            let mins =
+                |r: usize, k: usize| _mm256_madd_epi16(b.mins[k], _mm256_set1_epi32(bs[r][k]));
+            let mut s = [zero; R];
+            for k in 0..4 {
+                for j in 2 * k..2 * k + 2 {
+                    let mut v = [zero; R];
+                    for c in 0..8 {
+                        let w = b.q[j][c];
+                        for r in 0..R {
+                            let at = y[r].qs.as_ptr().add(32 * j + 4 * c) as *const i32;
+                            let x = _mm256_set1_epi32(at.read_unaligned());
+                            v[r] = _mm256_add_epi16(v[r], _mm256_maddubs_epi16(w, x));
+                        }
+                    }
+                    for r in 0..R {
+                        s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(v[r], b.sc[j]));
+                    }
+                }
+                if GEMM {
+                    for r in 0..R {
+                        let (dd, dm) = (_mm256_mul_ps(b.d, yd[r]), _mm256_mul_ps(b.dmin, yd[r]));
+                        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r]), dd, acc[r]);
+                        acc_m[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins(r, k)), dm, acc_m[r]);
+                        s[r] = zero;
+                    }
+                }
+            }
+            if !GEMM {
+                for r in 0..R {
+                    let m = (1..4).fold(mins(r, 0), |m, k| _mm256_add_epi32(m, mins(r, k)));
+                    let (dd, dm) = (_mm256_mul_ps(b.d, yd[r]), _mm256_mul_ps(b.dmin, yd[r]));
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r]), dd, acc[r]);
+                    acc_m[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), dm, acc_m[r]);
+                }
+            }
+        }
+        std::array::from_fn(|r| _mm256_sub_ps(acc[r], acc_m[r]))
+    }
+}
+
+/// Rows r0..r0+R of one packed group of `cols` columns at c0.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows<const R: usize>(
+    job: &Job<BlockQ8K>,
+    p: &[Packed],
+    r0: usize,
+    c0: usize,
+    cols: usize,
+) {
+    // SAFETY: rows r0..r0+R exist (the caller's tiling), `p` has `job.nb` entries.
+    unsafe {
+        let a = job.acts.as_ptr().add(r0 * job.nb);
+        // a whole group of 4 rows of one sequence: llama.cpp's GEMM order
+        let out = if R == 4 && !job.independent {
+            tile::<R, true>(p, a, job.nb)
+        } else {
+            tile::<R, false>(p, a, job.nb)
+        };
+        for (r, v) in out.iter().enumerate() {
+            let mut row = [0f32; GROUP];
+            _mm256_storeu_ps(row.as_mut_ptr(), *v);
+            for (c, v) in row[..cols].iter().enumerate() {
+                job.store(&[[*v]], r0 + r, c0 + c);
+            }
+        }
+    }
+}
+
+/// Q4_K columns `c0..c1` for all rows: packed 8 columns at a time when there
+/// are enough rows, otherwise the GGUF-layout tiles.
+///
+/// # Safety
+/// AVX2, FMA and F16C are available; `job` holds Q4_K weights.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
+    // SAFETY: as this fn's contract; pointers stay within `job`'s slices.
+    unsafe {
+        if job.m < MIN_ROWS {
+            return super::k_avx2::chunk::<{ Q4K }>(job, c0, c1);
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.resize(job.nb, std::mem::zeroed());
+            let packed = &mut scratch[..job.nb];
+            let mut g = c0;
+            while g < c1 {
+                let cols = (c1 - g).min(GROUP);
+                pack(
+                    job.w.as_ptr().add(g * job.row_bytes),
+                    job.row_bytes,
+                    cols,
+                    packed,
+                );
+                let packed = &*packed;
+                let mut r0 = 0;
+                while r0 < job.m {
+                    let n = (job.m - r0).min(4);
+                    match n {
+                        1 => rows::<1>(job, packed, r0, g, cols),
+                        2 => rows::<2>(job, packed, r0, g, cols),
+                        3 => rows::<3>(job, packed, r0, g, cols),
+                        _ => rows::<4>(job, packed, r0, g, cols),
+                    }
+                    r0 += n;
+                }
+                g += cols;
+            }
+        });
+    }
+}
