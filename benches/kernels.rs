@@ -1,7 +1,7 @@
 //! Throughput of `abridge::kernels::matmul` per ISA on the shapes of
 //! Qwen2.5-0.5B and SmolLM2-135M: decode batches (m = 1..16 independent rows,
 //! each weight block read once for all of them) and prompts (m = 128 in the
-//! one-row order, m = 64 in the batched one):
+//! one-row and the prompt orders, m = 64 in the batched one):
 //! `cargo bench --bench kernels [-- FILTER]`.
 
 use std::time::Instant;
@@ -61,7 +61,8 @@ fn main() {
         let data = q.data().unwrap();
         let candle = QMatMul::from_arc(q.clone()).unwrap();
         // m = 1..16: a decode batch (one row per sequence); 128: a prompt in
-        // the one-row order (Qwen, Llama); 64: a prompt in the batched order (gemma).
+        // the one-row order and in the prompt order (Qwen, Llama: 32-element
+        // formats fused per block); 64: a prompt in the batched order (gemma).
         for (m, rows) in [
             (1, Rows::Independent),
             (2, Rows::Independent),
@@ -69,6 +70,7 @@ fn main() {
             (8, Rows::Independent),
             (16, Rows::Independent),
             (128, Rows::Independent),
+            (128, Rows::Prompt),
             (64, Rows::Sequence),
         ] {
             if m > 16 && n * k > 50_000_000 {
@@ -106,7 +108,11 @@ fn main() {
                     s = s.min(t.elapsed().as_secs_f64() / iters as f64);
                     cpu = cpu.min((cpu_seconds() - c) / iters as f64);
                 }
-                let order = if rows == Rows::Sequence { "seq" } else { "ind" };
+                let order = match rows {
+                    Rows::Sequence => "seq",
+                    Rows::Independent => "ind",
+                    Rows::Prompt => "prm",
+                };
                 println!(
                     "{name:>16} m={m:<3} {order:>4} {label:>10}: {:9.1} us ({:9.1} us CPU) {:6.1} GFLOP/s {:5.1} GB/s of weights ({threads} threads)",
                     s * 1e6,

@@ -8,10 +8,13 @@
 #
 #   N (articles, default 10000)  STEPS (samples per N, default 10)
 #   KILL_AT (fraction, default 0.5)  MODEL (default tiny)  THREADS (default 2)
-#   JOBS (default 1)  WORK (default target/bench-manifest)
+#   JOBS (default 1)  BATCH (--batch, default abridge's)  WORK (default target/bench-manifest)
+#   MAX_ANSWER (cap every answer at this many tokens, the hidden
+#              --max-answer-tokens: short summaries, so 10,000 articles take
+#              minutes rather than hours; default: no cap)
 #
-# On 2 cores the tiny model does about 2,500 articles an hour (retries included),
-# so the full 10,000 takes about 4 hours: N=500 runs in about 12 minutes.
+# On 2 cores the tiny model does about 2,500 articles an hour with whole
+# summaries (retries included), so the full 10,000 takes about 4 hours uncapped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,8 @@ KILL_AT=${KILL_AT:-0.5}
 MODEL=${MODEL:-tiny}
 THREADS=${THREADS:-2}
 JOBS=${JOBS:-1}
+BATCH=${BATCH:-}
+MAX_ANSWER=${MAX_ANSWER:-}
 work=${WORK:-target/bench-manifest}
 mkdir -p "$work"
 
@@ -41,14 +46,16 @@ cargo build --release --quiet
 out="$work/out"
 rm -rf "$out"
 python3 - target/release/abridge "$work/articles.jsonl" "$out" "$N" "$STEPS" "$KILL_AT" \
-  "$MODEL" "$THREADS" "$JOBS" <<'PY'
+  "$MODEL" "$THREADS" "$JOBS" "$BATCH" "$MAX_ANSWER" <<'PY'
 import json, os, signal, subprocess, sys, time
 
-abridge, articles, out, n, steps, kill_at, model, threads, jobs = sys.argv[1:]
+abridge, articles, out, n, steps, kill_at, model, threads, jobs, batch, cap = sys.argv[1:]
 n, steps, kill_at = int(n), int(steps), float(kill_at)
 manifest = os.path.join(out, "manifest.jsonl")
 cmd = [abridge, "--threads", threads, "digest", articles, "--out", out,
        "--model", model, "--sentences", "1", "--jobs", jobs]
+cmd += ["--batch", batch] if batch else []
+cmd += ["--max-answer-tokens", cap] if cap else []
 marks = sorted({max(1, round(n * k / steps)) for k in range(1, steps + 1)})
 rows = []
 
@@ -127,7 +134,7 @@ rewritten = [k for k in finished
              if os.stat(os.path.join(out, by[k]["output"])).st_mtime_ns != mtimes[k]]
 index = open(os.path.join(out, "index.md"), encoding="utf-8").read()
 
-print(f"{n} articles, --model {model} --sentences 1 --jobs {jobs} --threads {threads}; "
+print(f"{n} articles, {' '.join(cmd[7:])} --threads {threads}; "
       f"SIGKILL after {len(before)}, then resumed\n")
 print("| run | articles done | manifest bytes | manifest B/article | run's wchar MB "
       "| wchar KB/article since last row | run's write_bytes MB | run's s |")

@@ -68,7 +68,9 @@ for m in $MODELS; do
   a_tg=$(med a tg_tok_s); l_tg=$(med l tg_tok_s)
   a_rss=$(med a peak_rss_mb); l_rss=$(med l peak_rss_mb)
   a_e2e=$(medcol ae 1); l_e2e=$(medcol le 1)
+  # each engine's peak over both its runs (speed bench, seed summary)
   a_rss=$(printf '%s\n%s\n' "$a_rss" "$(medcol ae 2)" | sort -g | tail -n1)
+  l_rss=$(printf '%s\n%s\n' "$l_rss" "$(medcol le 2)" | sort -g | tail -n1)
   limit=$(python3 -c "import os; print(round(os.path.getsize('$path')/1e6*1.25+300))")
   python3 - "$m" "$a_pp" "$l_pp" "$a_tg" "$l_tg" "$a_e2e" "$l_e2e" "$a_rss" "$l_rss" "$limit" "$out_tokens" <<'PY'
 import sys

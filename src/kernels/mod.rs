@@ -43,6 +43,24 @@ pub enum Rows {
     /// One row per sequence (a decode batch): each row in the one-row order, so
     /// a sequence's result does not depend on which others share its batch.
     Independent,
+    /// Consecutive positions of one sequence in the fastest order that still
+    /// gives each row what it would get in any other chunk of 8+ rows: the
+    /// one-row order, except that Q5_0 fuses whole blocks when there are
+    /// [`FUSED_ROWS`] rows or more (see `scalar`).
+    Prompt,
+}
+
+/// Rows of a [`Rows::Prompt`] matmul from which 32-element formats fuse whole
+/// blocks (the packed kernels pay off from there).
+pub const FUSED_ROWS: usize = 8;
+
+/// Whether an (m-row) matmul of `dtype` weights fuses whole blocks.
+fn fused32(dtype: GgmlDType, rows: Rows, m: usize) -> bool {
+    use GgmlDType as T;
+    // Q5_0 only: SmolLM2's Q4_1 drifted to 1.006 from llama.cpp's logits on
+    // its translate fixture (the parity tolerance is 1.0), and no test model
+    // has Q4_0 or Q5_1 weights to check them on.
+    rows == Rows::Prompt && m >= FUSED_ROWS && dtype == T::Q5_0
 }
 
 /// The instruction sets the kernels come in.
@@ -161,7 +179,8 @@ pub fn matmul_with(
     match kern {
         Kernel::Tile(chunk, quantize) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
+            let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
+            job.fused = fused32(dtype, rows, m);
             // SAFETY: `kernel` returned this tile for `isa`, which the CPU has
             // (checked above).
             job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
@@ -174,8 +193,9 @@ pub fn matmul_with(
         }
         Kernel::Dot32(dot) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize::quantize_q8);
+            let fused = fused32(dtype, rows, m);
             let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
-            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, _| dot(w, a)));
+            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, _| dot(w, a, fused)));
         }
         Kernel::DotK(dot) => {
             let acts = quantize::quantize_rows_q8k(x, k, quantize::quantize_q8k);
@@ -198,8 +218,9 @@ pub(crate) fn batched_k(dtype: GgmlDType, r: usize, m: usize) -> bool {
     }
 }
 
-/// A dot product of one weight row (raw blocks) with one activation row.
-type DotFn<A> = fn(&[u8], &[A]) -> f32;
+/// A dot product of one weight row (raw blocks) with one activation row, told
+/// whether it fuses whole blocks (`fused32`).
+type DotFn<A> = fn(&[u8], &[A], bool) -> f32;
 /// The same for K-quants, told whether the row is `batched_k`.
 type DotKFn = fn(&[u8], &[BlockQ8K], bool) -> f32;
 
@@ -224,12 +245,14 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
     #[cfg(target_arch = "x86_64")]
     {
         // The tiles of one ISA's modules, for the 32-element and K formats.
+        // (Q5_0: `x86::chunk32` takes fused jobs to the packed kernel, the
+        // rest to the ISA's tiles)
         macro_rules! tiles {
-            ($b32:ident, $k:ident, $q4k:expr) => {
+            ($b32:ident, $vnni:literal, $k:ident, $q4k:expr) => {
                 return Some(match dtype {
                     T::Q4_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q4_0>, x86::quantize_q8),
                     T::Q4_1 => Kernel::Tile(x86::$b32::chunk::<x86::Q4_1>, x86::quantize_q8),
-                    T::Q5_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q5_0>, x86::quantize_q8),
+                    T::Q5_0 => Kernel::Tile(x86::chunk32::<x86::Q5_0, $vnni>, x86::quantize_q8),
                     T::Q5_1 => Kernel::Tile(x86::$b32::chunk::<x86::Q5_1>, x86::quantize_q8),
                     T::Q8_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q8_0>, x86::quantize_q8),
                     T::Q4K => Kernel::TileK($q4k, x86::quantize_q8k),
@@ -240,9 +263,16 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
             };
         }
         match isa {
-            Isa::Avx512Vnni => tiles!(lanes512, k_avx512, x86::k_avx512::chunk::<{ x86::Q4K }>),
+            Isa::Avx512Vnni => {
+                tiles!(
+                    lanes512,
+                    true,
+                    k_avx512,
+                    x86::k_avx512::chunk::<{ x86::Q4K }>
+                )
+            }
             // many rows: columns repacked on the fly (one multiply pipe on Zen)
-            Isa::Avx2 => tiles!(avx2, k_avx2, x86::chunk_q4k),
+            Isa::Avx2 => tiles!(avx2, false, k_avx2, x86::chunk_q4k),
             Isa::Scalar => {}
         }
     }
@@ -276,8 +306,10 @@ pub struct Job<'a, A> {
     m: usize,
     n: usize,
     y: OutPtr,
-    /// [`Rows::Independent`]: every row in the one-row order.
+    /// [`Rows::Independent`] or [`Rows::Prompt`]: every row in the one-row order.
     pub(crate) independent: bool,
+    /// 32-element formats fuse whole blocks (`fused32`).
+    pub(crate) fused: bool,
 }
 
 /// Below this many weight bytes x rows a matmul runs on the calling thread:
@@ -307,7 +339,8 @@ impl<'a, A: Sync> Job<'a, A> {
             m,
             n,
             y,
-            independent: rows == Rows::Independent,
+            independent: rows != Rows::Sequence,
+            fused: false,
         }
     }
 

@@ -111,19 +111,20 @@ fn simd_matches_scalar_reference() {
                 &[256, 1024]
             };
             for &k in ks {
-                // 18 and 33: enough rows for the packed Q4_K path, with 2 and 1 left over
+                // 18 and 33: enough rows for the packed kernels, with 2 and 1 left over
                 for m in [1, 3, 8, 18, 33] {
                     // 4-column tiles plus 1, 2 or 3 columns
                     let n = 37 + m % 3;
                     let w = random_weights(&mut rng, dtype, n, k);
                     let x = rng.vec(m * k);
-                    let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
-                    matmul_with(Isa::Scalar, dtype, &w, n, k, &x, &mut want, Rows::Sequence)
-                        .unwrap();
-                    matmul_with(isa, dtype, &w, n, k, &x, &mut got, Rows::Sequence).unwrap();
-                    let what = format!("{isa:?} {dtype:?} m={m} k={k}");
-                    // same integers, same f32 operations in the same order
-                    assert_bits(&got, &want, &what);
+                    for rows in [Rows::Sequence, Rows::Prompt] {
+                        let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
+                        matmul_with(Isa::Scalar, dtype, &w, n, k, &x, &mut want, rows).unwrap();
+                        matmul_with(isa, dtype, &w, n, k, &x, &mut got, rows).unwrap();
+                        let what = format!("{isa:?} {dtype:?} m={m} k={k} {rows:?}");
+                        // same integers, same f32 operations in the same order
+                        assert_bits(&got, &want, &what);
+                    }
                 }
             }
         }
@@ -335,6 +336,47 @@ fn independent_rows_match_one_row_on_model_shapes() {
                     assert_bits(&batch[r * n..(r + 1) * n], &one, &what);
                 }
             }
+        }
+    }
+}
+
+/// A prompt row's result does not depend on the rows beside it: in any chunk
+/// of `FUSED_ROWS` rows or more it is what it is in any other, and below that
+/// it is the one-row result. Fused blocks stay close to ggml's 8 lanes.
+#[test]
+fn prompt_rows_do_not_depend_on_their_neighbours() {
+    use super::FUSED_ROWS;
+    let mut rng = Rng(0x9e37_79b9);
+    let (n, k, m) = (45, 768, 20);
+    for dtype in TYPES {
+        let w = random_weights(&mut rng, dtype, n, k);
+        let x = rng.vec(m * k);
+        for isa in Isa::available() {
+            // rows `from..to` of x as one matmul
+            let run = |from: usize, to: usize, order: Rows| {
+                let mut y = vec![0f32; (to - from) * n];
+                matmul_with(isa, dtype, &w, n, k, &x[from * k..to * k], &mut y, order).unwrap();
+                y
+            };
+            let all = run(0, m, Rows::Prompt);
+            let rows = |y: &[f32], from: usize, to: usize| y[from * n..to * n].to_vec();
+            let what = format!("{dtype:?} {isa:?}");
+            for (from, to) in [(0, 9), (10, m), (4, 4 + FUSED_ROWS)] {
+                let part = run(from, to, Rows::Prompt);
+                assert_bits(
+                    &part,
+                    &rows(&all, from, to),
+                    &format!("{what} rows {from}..{to}"),
+                );
+            }
+            let short = run(0, FUSED_ROWS - 1, Rows::Prompt);
+            let lanes = run(0, m, Rows::Independent);
+            assert_bits(
+                &short,
+                &rows(&lanes, 0, FUSED_ROWS - 1),
+                &format!("{what} short chunk"),
+            );
+            assert_close(&all, &lanes, 1e-4, &format!("{what} fused vs lanes"));
         }
     }
 }

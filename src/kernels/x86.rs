@@ -17,6 +17,9 @@
 //! products run on 256-bit vectors (AVX2) or two groups per 512-bit vector
 //! (AVX-512 VNNI, `wide512`). Integer sums are exact, so only the f32 steps
 //! carry llama.cpp's order.
+//! `packed` repacks 8 weight columns at a time into one vector's lanes for
+//! jobs with many rows: Q4_K on AVX2 (8+ rows) and Q5_0's fused prompt order
+//! on every ISA (`chunk32`).
 
 use std::arch::x86_64::*;
 
@@ -29,6 +32,25 @@ use super::Job;
 
 mod packed;
 pub use packed::chunk_q4k;
+
+/// Q5_0 (or Q4_0) columns `c0..c1`: fused jobs (prompts) on the packed
+/// kernel, the rest on the ISA's tiles (`lanes512` with `VNNI`).
+///
+/// # Safety
+/// The CPU has the ISA's features (AVX-512 VNNI with `VNNI`, else AVX2, FMA,
+/// F16C); `job` holds weights of format `T`.
+pub unsafe fn chunk32<T: Block32, const VNNI: bool>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
+    // SAFETY: as this fn's contract.
+    unsafe {
+        if job.fused {
+            packed::chunk32::<T>(job, c0, c1)
+        } else if VNNI {
+            lanes512::chunk::<T>(job, c0, c1)
+        } else {
+            avx2::chunk::<T>(job, c0, c1)
+        }
+    }
+}
 
 /// How a 32-element weight format looks to the integer dot product.
 ///

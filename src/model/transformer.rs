@@ -103,10 +103,12 @@ impl Config {
     /// within the parity tolerance except for gemma3, whose outlier
     /// activations turn them into logit drift (1.36 against llama.cpp's
     /// top-5 at one step of the translate fixture): gemma3 keeps the batched order.
+    /// The others take `Rows::Prompt`: the one-row order, with 32-element
+    /// formats fused per block in chunks of 8+ rows (the packed kernels).
     pub fn prompt_order(&self) -> Rows {
         match self.arch {
             Arch::Gemma3 => Rows::Sequence,
-            _ => Rows::Independent,
+            _ => Rows::Prompt,
         }
     }
 
@@ -368,12 +370,12 @@ impl Transformer {
         let c = &self.config;
         // The matmuls' f32 order for these rows: see `Config::prompt_order`.
         let mm = match rows {
-            Rows::Sequence => c.prompt_order(),
+            Rows::Sequence | Rows::Prompt => c.prompt_order(),
             Rows::Independent => Rows::Independent,
         };
         // (first row, rows, position) of each sequence
         let spans: Vec<(usize, usize, usize)> = match rows {
-            Rows::Sequence => vec![(0, ids.len(), caches[0].len)],
+            Rows::Sequence | Rows::Prompt => vec![(0, ids.len(), caches[0].len)],
             Rows::Independent => caches
                 .iter()
                 .enumerate()

@@ -1,8 +1,8 @@
 //! Q4_K on AVX2 for many activation rows: each thread repacks the 8 weight
-//! columns it is about to use into an interleaved, unpacked layout (in the
-//! spirit of llama.cpp's `block_q4_Kx8`, but built on the fly in a scratch
-//! buffer, so the weights stay in the read-only map of the GGUF), then runs
-//! every row over them.
+//! columns it is about to use into an interleaved layout with the scales
+//! unpacked (in the spirit of llama.cpp's `block_q4_Kx8`, but built on the fly
+//! in a scratch buffer, so the weights stay in the read-only map of the GGUF),
+//! then runs every row over them.
 //!
 //! Why: in the GGUF layout one vector holds 32 weights of one column, so each
 //! `vpmaddubsw` (32 multiply-adds) needs its own `vpmaddwd` to apply the
@@ -15,6 +15,11 @@
 //!
 //! The integer sums are exact and the f32 steps are `scalar::dot_q45k`'s, so
 //! results are bit-identical to the other Q4_K kernels in either order.
+//!
+//! Q5_0 (and any 32-element format with unsigned weights and no minimum) gets
+//! the same layout for prompts (`Rows::Prompt`, `Job::fused`): 4 chunks of
+//! u5 x i8 pairs add up in i16 (at most 31,496), and each block's whole sum
+//! is fused at once, the order `scalar::lanes32` computes with `fused`.
 
 use super::*;
 
@@ -25,12 +30,13 @@ const GROUP: usize = 8;
 /// saves: the GGUF-layout tiles unpack per row tile instead.
 pub const MIN_ROWS: usize = 8;
 
-/// One super-block of 8 columns, unpacked and interleaved.
+/// One super-block of 8 columns, interleaved, scales unpacked.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Packed {
-    /// `q[j][c]`: weights 32j+4c..32j+4c+4 (0..15) of column l in i32 lane l.
-    q: [[__m256i; 8]; 8],
+    /// `q[h][c]`: bytes 32h+4c..32h+4c+4 of column l's nibbles in i32 lane l:
+    /// weights 64h+4c.. (group 2h) low, 64h+32+4c.. (group 2h+1) high.
+    q: [[__m256i; 8]; 4],
     /// Group j's scale of column l as the i16 pair of lane l.
     sc: [__m256i; 8],
     /// The minimums of groups 2k and 2k+1 of column l as the i16 pair of lane l.
@@ -39,13 +45,80 @@ struct Packed {
     dmin: __m256,
 }
 
+/// One block of a 32-element format for 8 columns, interleaved.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Packed32 {
+    /// `q[c]`: the unsigned weights 4c..4c+4 of column l in i32 lane l.
+    q: [__m256i; 8],
+    d: __m256,
+}
+
+type Scratch<P> = std::cell::RefCell<Vec<P>>;
+
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<Packed>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH_K: Scratch<Packed> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH_32: Scratch<Packed32> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// For each group of up to 8 columns in `c0..c1`: `pack(first column, columns,
+/// scratch)` into this thread's scratch of `nb` entries, then `run(packed,
+/// first column, columns)`.
+fn groups<P: Copy + 'static>(
+    scratch: &'static std::thread::LocalKey<Scratch<P>>,
+    nb: usize,
+    (c0, c1): (usize, usize),
+    pack: impl Fn(usize, usize, &mut [P]),
+    run: impl Fn(&[P], usize, usize),
+) {
+    scratch.with_borrow_mut(|scratch| {
+        // SAFETY: the packed types are vectors and floats: all-zero bytes are
+        // valid values.
+        scratch.resize(nb, unsafe { std::mem::zeroed() });
+        let packed = &mut scratch[..nb];
+        let mut g = c0;
+        while g < c1 {
+            let cols = (c1 - g).min(GROUP);
+            pack(g, cols, packed);
+            run(packed, g, cols);
+            g += cols;
+        }
+    });
+}
+
+/// Calls `tile(r0, rows)` for rows 0..m in tiles of 4 (the rest last), with
+/// the tile height as a const.
+macro_rules! tiles4 {
+    ($m:expr, |$r0:ident, $R:ident| $body:expr) => {{
+        let mut $r0 = 0;
+        while $r0 < $m {
+            let n = ($m - $r0).min(4);
+            match n {
+                1 => {
+                    const $R: usize = 1;
+                    $body
+                }
+                2 => {
+                    const $R: usize = 2;
+                    $body
+                }
+                3 => {
+                    const $R: usize = 3;
+                    $body
+                }
+                _ => {
+                    const $R: usize = 4;
+                    $body
+                }
+            }
+            $r0 += n;
+        }
+    }};
 }
 
 /// Transposes 8 vectors of 8 i32 lanes: lane c of output l is lane l of input c.
 #[inline(always)]
-unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+pub(super) unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
     // SAFETY: register operations only; AVX2 is available to every caller.
     unsafe {
         let t: [__m256i; 8] = std::array::from_fn(|i| {
@@ -84,14 +157,13 @@ unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed]) 
     // SAFETY: `w` addresses `cols` whole rows of `out.len()` super-blocks;
     // AVX2 is available.
     unsafe {
-        let m4 = _mm256_set1_epi8(0xf);
         let zero = _mm256_setzero_si256();
         for (i, p) in out.iter_mut().enumerate() {
             let (mut d, mut dmin) = ([0f32; GROUP], [0f32; GROUP]);
             let mut sc = [[0i16; 16]; 8];
             let mut mins = [[0i16; 16]; 4];
-            // column l's 32 weights of group j, 4 per i32 lane
-            let mut q = [[zero; GROUP]; 8];
+            // column l's 32 nibble bytes of weights 64h..64h+64, 4 per i32 lane
+            let mut q = [[zero; GROUP]; 4];
             for l in 0..cols {
                 let x = w.add(l * row_bytes + i * Q4_K_BYTES);
                 d[l] = read_f16(x);
@@ -106,10 +178,8 @@ unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed]) 
                     mins[k][2 * l] = bytes[8 + 2 * k] as i16;
                     mins[k][2 * l + 1] = bytes[9 + 2 * k] as i16;
                 }
-                for h in 0..4 {
-                    let bits = _mm256_loadu_si256(x.add(16 + 32 * h) as *const __m256i);
-                    q[2 * h][l] = _mm256_and_si256(bits, m4);
-                    q[2 * h + 1][l] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+                for (h, q) in q.iter_mut().enumerate() {
+                    q[l] = _mm256_loadu_si256(x.add(16 + 32 * h) as *const __m256i);
                 }
             }
             let load = |v: &[i16; 16]| _mm256_loadu_si256(v.as_ptr() as *const __m256i);
@@ -151,11 +221,19 @@ unsafe fn tile<const R: usize, const GEMM: bool>(
             let mins =
                 |r: usize, k: usize| _mm256_madd_epi16(b.mins[k], _mm256_set1_epi32(bs[r][k]));
             let mut s = [zero; R];
+            let m4 = _mm256_set1_epi8(0xf);
             for k in 0..4 {
-                for j in 2 * k..2 * k + 2 {
+                // groups 2k (low nibbles) and 2k + 1 (high)
+                for half in 0..2 {
+                    let j = 2 * k + half;
                     let mut v = [zero; R];
                     for c in 0..8 {
-                        let w = b.q[j][c];
+                        let raw = b.q[k][c];
+                        let w = if half == 0 {
+                            _mm256_and_si256(raw, m4)
+                        } else {
+                            _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)
+                        };
                         for r in 0..R {
                             let at = y[r].qs.as_ptr().add(32 * j + 4 * c) as *const i32;
                             let x = _mm256_set1_epi32(at.read_unaligned());
@@ -207,13 +285,7 @@ unsafe fn rows<const R: usize>(
         } else {
             tile::<R, false>(p, a, job.nb)
         };
-        for (r, v) in out.iter().enumerate() {
-            let mut row = [0f32; GROUP];
-            _mm256_storeu_ps(row.as_mut_ptr(), *v);
-            for (c, v) in row[..cols].iter().enumerate() {
-                job.store(&[[*v]], r0 + r, c0 + c);
-            }
-        }
+        store(job, &out, r0, c0, cols);
     }
 }
 
@@ -229,32 +301,133 @@ pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
         if job.m < MIN_ROWS {
             return super::k_avx2::chunk::<{ Q4K }>(job, c0, c1);
         }
-        SCRATCH.with_borrow_mut(|scratch| {
-            scratch.resize(job.nb, std::mem::zeroed());
-            let packed = &mut scratch[..job.nb];
-            let mut g = c0;
-            while g < c1 {
-                let cols = (c1 - g).min(GROUP);
-                pack(
-                    job.w.as_ptr().add(g * job.row_bytes),
-                    job.row_bytes,
-                    cols,
-                    packed,
-                );
-                let packed = &*packed;
-                let mut r0 = 0;
-                while r0 < job.m {
-                    let n = (job.m - r0).min(4);
-                    match n {
-                        1 => rows::<1>(job, packed, r0, g, cols),
-                        2 => rows::<2>(job, packed, r0, g, cols),
-                        3 => rows::<3>(job, packed, r0, g, cols),
-                        _ => rows::<4>(job, packed, r0, g, cols),
-                    }
-                    r0 += n;
+        groups(
+            &SCRATCH_K,
+            job.nb,
+            (c0, c1),
+            |g, cols, out| {
+                let w = job.w.as_ptr().add(g * job.row_bytes);
+                pack(w, job.row_bytes, cols, out)
+            },
+            |packed, g, cols| tiles4!(job.m, |r0, R| rows::<R>(job, packed, r0, g, cols)),
+        );
+    }
+}
+
+/// Packs `cols` (1..=8) weight rows of format `T` starting at `w` (the rest as
+/// zeros) into `out`, one `Packed32` per block.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack32<T: Block32>(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed32]) {
+    // SAFETY: `w` addresses `cols` whole rows of `out.len()` blocks; AVX2 is
+    // available.
+    unsafe {
+        for (b, p) in out.iter_mut().enumerate() {
+            let mut d = [0f32; GROUP];
+            let mut q = [_mm256_setzero_si256(); GROUP];
+            for l in 0..cols {
+                let x = w.add(l * row_bytes + b * T::BYTES);
+                d[l] = read_f16(x);
+                q[l] = T::unpack(x);
+                if T::QH != 0 {
+                    q[l] = _mm256_or_si256(q[l], fifth_bits(x.add(T::QH)));
                 }
-                g += cols;
             }
-        });
+            p.q = transpose8(q);
+            p.d = _mm256_loadu_ps(d.as_ptr());
+        }
+    }
+}
+
+/// R activation rows from `a` against one packed group of a 32-element
+/// format: 8 columns per row, each block fused whole (`scalar::lanes32` with
+/// `fused`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile32<T: Block32, const R: usize>(
+    p: &[Packed32],
+    a: *const BlockQ8,
+    nb: usize,
+) -> [__m256; R] {
+    // SAFETY: `a` addresses R rows of `nb` blocks, `p` has `nb` entries; AVX2
+    // is available.
+    unsafe {
+        let zero = _mm256_setzero_si256();
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); R];
+        for (b, p) in p.iter().enumerate() {
+            let y: [&BlockQ8; R] = std::array::from_fn(|r| &*a.add(r * nb + b));
+            let mut s = [zero; R];
+            // two halves of 4 chunks: u5 x i8 pairs stay within i16
+            for half in 0..2 {
+                let mut v = [zero; R];
+                for c in 4 * half..4 * half + 4 {
+                    for r in 0..R {
+                        let at = y[r].qs.as_ptr().add(4 * c) as *const i32;
+                        let x = _mm256_set1_epi32(at.read_unaligned());
+                        v[r] = _mm256_add_epi16(v[r], _mm256_maddubs_epi16(p.q[c], x));
+                    }
+                }
+                for r in 0..R {
+                    s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(v[r], ones));
+                }
+            }
+            for r in 0..R {
+                if T::OFFSET != 0 {
+                    let offs = _mm256_set1_epi32(T::OFFSET * y[r].sum);
+                    s[r] = _mm256_sub_epi32(s[r], offs);
+                }
+                let d = _mm256_mul_ps(p.d, _mm256_set1_ps(y[r].d));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r]), d, acc[r]);
+            }
+        }
+        acc
+    }
+}
+
+/// Columns `c0..c1` of a fused 32-element job (`Job::fused`), all rows.
+///
+/// # Safety
+/// AVX2, FMA and F16C are available; `job` holds weights of format `T`,
+/// which has unsigned weights of 5 bits at most and no minimum (Q4_0, Q5_0).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn chunk32<T: Block32>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
+    // SAFETY: as this fn's contract; pointers stay within `job`'s slices.
+    unsafe {
+        const {
+            assert!(
+                !T::SIGNED && !T::HAS_MIN,
+                "unsigned weights without a minimum"
+            )
+        };
+        groups(
+            &SCRATCH_32,
+            job.nb,
+            (c0, c1),
+            |g, cols, out| {
+                let w = job.w.as_ptr().add(g * job.row_bytes);
+                pack32::<T>(w, job.row_bytes, cols, out)
+            },
+            |packed, g, cols| {
+                tiles4!(job.m, |r0, R| {
+                    let a = job.acts.as_ptr().add(r0 * job.nb);
+                    let out = tile32::<T, R>(packed, a, job.nb);
+                    store(job, &out, r0, g, cols);
+                })
+            },
+        );
+    }
+}
+
+/// Writes the first `cols` lanes of each row's vector at (r0 + r, c0).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn store<A: Sync>(job: &Job<A>, out: &[__m256], r0: usize, c0: usize, cols: usize) {
+    for (r, v) in out.iter().enumerate() {
+        let mut row = [0f32; GROUP];
+        // SAFETY: an unaligned store into a local array of 8 floats.
+        unsafe { _mm256_storeu_ps(row.as_mut_ptr(), *v) };
+        for (c, v) in row[..cols].iter().enumerate() {
+            job.store(&[[*v]], r0 + r, c0 + c);
+        }
     }
 }
