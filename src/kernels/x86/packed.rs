@@ -72,9 +72,13 @@ fn groups<P: Copy + 'static>(
     run: impl Fn(&[P], usize, usize),
 ) {
     scratch.with_borrow_mut(|scratch| {
-        // SAFETY: the packed types are vectors and floats: all-zero bytes are
-        // valid values.
-        scratch.resize(nb, unsafe { std::mem::zeroed() });
+        // Grown only: matmuls of different depths alternate (k = 1536, 8960),
+        // and shrinking would zero the entries again on every deeper one.
+        if scratch.len() < nb {
+            // SAFETY: the packed types are vectors and floats: all-zero bytes
+            // are valid values.
+            scratch.resize(nb, unsafe { std::mem::zeroed() });
+        }
         let packed = &mut scratch[..nb];
         let mut g = c0;
         while g < c1 {
