@@ -155,7 +155,21 @@ print(r['articles_ok'], r['wall_s'], r['tokens_in'], r['tokens_out'])
 " "$work/replay.json")
 rows+=("$(row "llama-server --parallel $PARALLEL" "$ok" "$N" "$wall" "$tin" "$tout" "$rss")")
 
-echo "CPU: $(cpu_model) ($(cpu_isa))"
+# Do the batched outputs say what --batch 1 wrote? Every file but the manifest,
+# without the front matter's timing line.
+same=$(python3 - "$work/out-batch1" "$work/out-batch$BATCH" <<'PY'
+import pathlib, re, sys
+a, b = map(pathlib.Path, sys.argv[1:])
+def body(p):
+    return re.sub(rb"(?m)^seconds: .*\n", b"", p.read_bytes()) if p.exists() else None
+files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name != "manifest.jsonl"
+               and not p.name.startswith("."))
+differ = [str(f) for f in files if body(a / f) != body(b / f)]
+print(f"{len(files) - len(differ)}/{len(files)} files identical" + (f" (differ: {', '.join(differ[:10])})" if differ else ""))
+PY
+)
+
+echo "CPU: $(cpu_name); $(cpu_isa)"
 echo
 echo "| run | articles ok | wall s | articles/hour | tokens in/out | peak RSS MB |"
 echo "|---|---|---|---|---|---|"
@@ -167,6 +181,7 @@ if [ "$BATCH_FLAG" = 0 ]; then
 fi
 echo "model $(basename "$model_path"), $N articles, summary + --to $LANGS, threads=$THREADS${JOBS:+, --jobs $JOBS}$note;" \
   "llama-server replays the prompts of the --batch 1 run ($log), $PARALLEL in flight, -c $((PARALLEL * slot))"
+echo "outputs of --batch $BATCH against --batch 1: $same"
 # llama.cpp's threads wait for each other at every step: other work on the cores
 # (or running this under nice) slows it far more than abridge, so say how busy
 # the machine was.

@@ -42,7 +42,7 @@ print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 PY
 }
 
-echo "CPU: $(cpu_model) ($(cpu_isa))"
+echo "CPU: $(cpu_name); $(cpu_isa)"
 echo
 echo "| model | prefill tok/s abridge / llama.cpp (ratio) | decode tok/s abridge / llama.cpp (ratio) | seed summary wall s abridge / llama.cpp (ratio) | peak RSS MB abridge / llama.cpp | RSS limit MB |"
 echo "|---|---|---|---|---|---|"

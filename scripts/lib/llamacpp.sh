@@ -34,6 +34,16 @@ cpu_model() {
   echo "${m:-unknown CPU}"
 }
 
+# The model name with its family/model/stepping numbers, which tell CPUs apart
+# where the name does not (some VMs report only "AMD EPYC"), for the tables.
+cpu_name() {
+  local f=${CPUINFO:-/proc/cpuinfo} fam mod step
+  fam=$(grep -m1 '^cpu family' "$f" | cut -d: -f2 | tr -d ' ')
+  mod=$(grep -m1 '^model[[:space:]]*:' "$f" | cut -d: -f2 | tr -d ' ')
+  step=$(grep -m1 '^stepping' "$f" | cut -d: -f2 | tr -d ' ')
+  echo "$(cpu_model)${fam:+ (family $fam model $mod stepping $step)}"
+}
+
 # e.g. "SSE4.2 AVX AVX2 FMA F16C AVX-VNNI AVX-512 (F CD BW DQ VL VNNI BF16) AMX (TILE INT8 BF16)"
 cpu_isa() {
   _cpu_flags | awk '

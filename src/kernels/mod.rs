@@ -45,22 +45,23 @@ pub enum Rows {
     Independent,
     /// Consecutive positions of one sequence in the fastest order that still
     /// gives each row what it would get in any other chunk of 8+ rows: the
-    /// one-row order, except that Q5_0 fuses whole blocks when there are
-    /// [`FUSED_ROWS`] rows or more (see `scalar`).
+    /// one-row order, except that Q5_0 and Q6_K fuse whole blocks when there
+    /// are [`FUSED_ROWS`] rows or more (see `scalar`).
     Prompt,
 }
 
-/// Rows of a [`Rows::Prompt`] matmul from which 32-element formats fuse whole
+/// Rows of a [`Rows::Prompt`] matmul from which Q5_0 and Q6_K fuse whole
 /// blocks (the packed kernels pay off from there).
 pub const FUSED_ROWS: usize = 8;
 
 /// Whether an (m-row) matmul of `dtype` weights fuses whole blocks.
-fn fused32(dtype: GgmlDType, rows: Rows, m: usize) -> bool {
+fn fused(dtype: GgmlDType, rows: Rows, m: usize) -> bool {
     use GgmlDType as T;
-    // Q5_0 only: SmolLM2's Q4_1 drifted to 1.006 from llama.cpp's logits on
-    // its translate fixture (the parity tolerance is 1.0), and no test model
-    // has Q4_0 or Q5_1 weights to check them on.
-    rows == Rows::Prompt && m >= FUSED_ROWS && dtype == T::Q5_0
+    // Q5_0: SmolLM2's Q4_1 drifted to 1.006 from llama.cpp's logits on its
+    // translate fixture (the parity tolerance is 1.0), and no test model has
+    // Q4_0 or Q5_1 weights to check them on. Q6_K: one super-block sum per
+    // step is llama.cpp's own order for batches of 8+ rows.
+    rows == Rows::Prompt && m >= FUSED_ROWS && matches!(dtype, T::Q5_0 | T::Q6K)
 }
 
 /// The instruction sets the kernels come in.
@@ -180,26 +181,28 @@ pub fn matmul_with(
         Kernel::Tile(chunk, quantize) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize);
             let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
-            job.fused = fused32(dtype, rows, m);
+            job.fused = fused(dtype, rows, m);
             // SAFETY: `kernel` returned this tile for `isa`, which the CPU has
             // (checked above).
             job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
         }
         Kernel::TileK(chunk, quantize) => {
             let acts = quantize::quantize_rows_q8k(x, k, quantize);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
+            let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
+            job.fused = fused(dtype, rows, m);
             // SAFETY: as above.
             job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
         }
         Kernel::Dot32(dot) => {
             let acts = quantize::quantize_rows_q8(x, k, quantize::quantize_q8);
-            let fused = fused32(dtype, rows, m);
+            let fused = fused(dtype, rows, m);
             let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
             job.run(|c0, c1| job.by_dot(c0, c1, |w, a, _| dot(w, a, fused)));
         }
         Kernel::DotK(dot) => {
             let acts = quantize::quantize_rows_q8k(x, k, quantize::quantize_q8k);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
+            let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
+            job.fused = fused(dtype, rows, m);
             job.run(|c0, c1| job.by_dot(c0, c1, |w, a, r| dot(w, a, job.batched_k(dtype, r))));
         }
     }
@@ -219,7 +222,7 @@ pub(crate) fn batched_k(dtype: GgmlDType, r: usize, m: usize) -> bool {
 }
 
 /// A dot product of one weight row (raw blocks) with one activation row, told
-/// whether it fuses whole blocks (`fused32`).
+/// whether it fuses whole blocks (`fused`).
 type DotFn<A> = fn(&[u8], &[A], bool) -> f32;
 /// The same for K-quants, told whether the row is `batched_k`.
 type DotKFn = fn(&[u8], &[BlockQ8K], bool) -> f32;
@@ -248,7 +251,7 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
         // (Q5_0: `x86::chunk32` takes fused jobs to the packed kernel, the
         // rest to the ISA's tiles)
         macro_rules! tiles {
-            ($b32:ident, $vnni:literal, $k:ident, $q4k:expr) => {
+            ($b32:ident, $vnni:literal, $k:ident, $q4k:expr, $q6k:expr) => {
                 return Some(match dtype {
                     T::Q4_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q4_0>, x86::quantize_q8),
                     T::Q4_1 => Kernel::Tile(x86::$b32::chunk::<x86::Q4_1>, x86::quantize_q8),
@@ -257,7 +260,7 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
                     T::Q8_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q8_0>, x86::quantize_q8),
                     T::Q4K => Kernel::TileK($q4k, x86::quantize_q8k),
                     T::Q5K => Kernel::TileK(x86::$k::chunk::<{ x86::Q5K }>, x86::quantize_q8k),
-                    T::Q6K => Kernel::TileK(x86::$k::chunk::<{ x86::Q6K }>, x86::quantize_q8k),
+                    T::Q6K => Kernel::TileK($q6k, x86::quantize_q8k),
                     _ => return None,
                 })
             };
@@ -268,11 +271,18 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
                     lanes512,
                     true,
                     k_avx512,
-                    x86::k_avx512::chunk::<{ x86::Q4K }>
+                    x86::chunk_q4k_vnni,
+                    x86::chunk_q6k_vnni
                 )
             }
-            // many rows: columns repacked on the fly (one multiply pipe on Zen)
-            Isa::Avx2 => tiles!(avx2, false, k_avx2, x86::chunk_q4k),
+            // Q4_K, many rows: columns repacked on the fly (x86/packed.rs)
+            Isa::Avx2 => tiles!(
+                avx2,
+                false,
+                k_avx2,
+                x86::chunk_q4k,
+                x86::k_avx2::chunk::<{ x86::Q6K }>
+            ),
             Isa::Scalar => {}
         }
     }
@@ -308,7 +318,7 @@ pub struct Job<'a, A> {
     y: OutPtr,
     /// [`Rows::Independent`] or [`Rows::Prompt`]: every row in the one-row order.
     pub(crate) independent: bool,
-    /// 32-element formats fuse whole blocks (`fused32`).
+    /// Q5_0 and Q6_K fuse whole blocks (`fused`).
     pub(crate) fused: bool,
 }
 
@@ -344,9 +354,10 @@ impl<'a, A: Sync> Job<'a, A> {
         }
     }
 
-    /// [`batched_k`] for row `r` of this job (never for independent rows).
+    /// [`batched_k`] for row `r` of this job (for independent rows only a
+    /// fused Q6_K prompt, whose batched order is whole super-blocks).
     pub(crate) fn batched_k(&self, dtype: GgmlDType, r: usize) -> bool {
-        !self.independent && batched_k(dtype, r, self.m)
+        self.fused || (!self.independent && batched_k(dtype, r, self.m))
     }
 
     /// Splits the columns into chunks over the rayon pool.
@@ -361,7 +372,8 @@ impl<'a, A: Sync> Job<'a, A> {
         if self.m > 1 {
             cols = cols.min(CHUNK_BYTES / self.row_bytes.max(1));
         }
-        let cols = cols.max(8).next_multiple_of(4);
+        // whole groups of the packed kernels (16 columns on AVX-512)
+        let cols = cols.max(16).next_multiple_of(16);
         let n = self.n;
         (0..n.div_ceil(cols))
             .into_par_iter()

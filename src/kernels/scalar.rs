@@ -16,7 +16,9 @@
 //!   whole super-block integer sum per step, its 4-row GEMM one per 64
 //!   weights, with the minimum terms in a second accumulator.
 //! - Q6_K: one token `ggml_vec_dot_q6_K_q8_K`'s 8 lanes; batches of 8+ rows
-//!   the tiled K-quant matmul (one super-block sum per step).
+//!   the tiled K-quant matmul (one super-block sum per step), which prompts
+//!   (`Rows::Prompt`) in chunks of 8+ rows take too: it is per row, and it
+//!   lets a kernel keep 16 columns in the lanes of a vector.
 //! - Q5_K: as Q4_K (not llama.cpp's order: it doesn't repack Q5_K).
 //!
 //! One order is ours, for speed (`Rows::Prompt`, the prompts of every model

@@ -31,7 +31,7 @@ use super::scalar::{Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
 use super::Job;
 
 mod packed;
-pub use packed::chunk_q4k;
+pub use packed::{chunk_q4k, chunk_q4k_vnni, chunk_q6k_vnni};
 
 /// Q5_0 (or Q4_0) columns `c0..c1`: fused jobs (prompts) on the packed
 /// kernel, the rest on the ISA's tiles (`lanes512` with `VNNI`).
@@ -890,6 +890,33 @@ mod wide512 {
     }
 }
 
+/// The 256 weights of the Q6_K super-block at `x` as bytes 0..64 (the -32
+/// is applied through the activation sums), 32 per vector in element order.
+#[inline(always)]
+unsafe fn q6k_bytes(x: *const u8) -> [__m256i; 8] {
+    // SAFETY: `x` addresses one whole super-block; AVX2 is available.
+    unsafe {
+        let (m4, m2) = (_mm256_set1_epi8(0xf), _mm256_set1_epi8(3));
+        let mut q = [_mm256_setzero_si256(); 8];
+        for h in 0..2 {
+            let bits1 = _mm256_loadu_si256(x.add(64 * h) as *const __m256i);
+            let bits2 = _mm256_loadu_si256(x.add(64 * h + 32) as *const __m256i);
+            let hb = _mm256_loadu_si256(x.add(128 + 32 * h) as *const __m256i);
+            let high = |k: i32| {
+                let s = _mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * k));
+                _mm256_slli_epi16(_mm256_and_si256(s, m2), 4)
+            };
+            let lo = |v: __m256i| _mm256_and_si256(v, m4);
+            let hi = |v: __m256i| _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            q[4 * h] = _mm256_or_si256(lo(bits1), high(0));
+            q[4 * h + 1] = _mm256_or_si256(lo(bits2), high(1));
+            q[4 * h + 2] = _mm256_or_si256(hi(bits1), high(2));
+            q[4 * h + 3] = _mm256_or_si256(hi(bits2), high(3));
+        }
+        q
+    }
+}
+
 /// Which K-quant a `k_isa` chunk runs.
 pub const Q4K: u8 = 4;
 pub const Q5K: u8 = 5;
@@ -1087,8 +1114,6 @@ macro_rules! k_isa {
                 // SAFETY: within this fn's contract: its pointers address whole blocks or
                 // rows of the caller's slices, and its target features are available.
                 unsafe {
-                    let m4 = _mm256_set1_epi8(0xf);
-                    let m2 = _mm256_set1_epi8(3);
                     let zero = _mm256_setzero_si256();
                     let mut acc = [_mm256_setzero_ps(); R];
                     let mut sum = [0f32; R];
@@ -1103,29 +1128,11 @@ macro_rules! k_isa {
                         let d = read_f16(x.add(208));
                         let sc_bytes = _mm_loadu_si128(x.add(192) as *const __m128i);
                         let scales16 = _mm256_cvtepi8_epi16(sc_bytes);
-                        // weights as 0..64 (the -32 is applied through bsums)
-                        let mut q = [zero; 8];
-                        let mut sc = [zero; 8];
-                        for h in 0..2 {
-                            let bits1 = _mm256_loadu_si256(x.add(64 * h) as *const __m256i);
-                            let bits2 = _mm256_loadu_si256(x.add(64 * h + 32) as *const __m256i);
-                            let hb = _mm256_loadu_si256(x.add(128 + 32 * h) as *const __m256i);
-                            let high = |k: i32| {
-                                let s = _mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * k));
-                                _mm256_slli_epi16(_mm256_and_si256(s, m2), 4)
-                            };
-                            let lo = |v: __m256i| _mm256_and_si256(v, m4);
-                            let hi = |v: __m256i| _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                            q[4 * h] = _mm256_or_si256(lo(bits1), high(0));
-                            q[4 * h + 1] = _mm256_or_si256(lo(bits2), high(1));
-                            q[4 * h + 2] = _mm256_or_si256(hi(bits1), high(2));
-                            q[4 * h + 3] = _mm256_or_si256(hi(bits2), high(3));
-                            for k in 0..4 {
-                                let g = 4 * h + k;
-                                let pair = _mm_shuffle_epi8(sc_bytes, scale_shuffle_q6(g));
-                                sc[g] = _mm256_cvtepi8_epi16(pair);
-                            }
-                        }
+                        let q = q6k_bytes(x);
+                        let sc: [__m256i; 8] = std::array::from_fn(|g| {
+                            let pair = _mm_shuffle_epi8(sc_bytes, scale_shuffle_q6(g));
+                            _mm256_cvtepi8_epi16(pair)
+                        });
                         let prepared = $wide::prepare(&q, &sc);
                         for r in 0..R {
                             let y = &*a.add(r * nb + i);

@@ -61,12 +61,13 @@ thread_local! {
     static SCRATCH_32: Scratch<Packed32> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// For each group of up to 8 columns in `c0..c1`: `pack(first column, columns,
+/// For each group of up to `width` columns in `c0..c1`: `pack(first column, columns,
 /// scratch)` into this thread's scratch of `nb` entries, then `run(packed,
 /// first column, columns)`.
 fn groups<P: Copy + 'static>(
     scratch: &'static std::thread::LocalKey<Scratch<P>>,
     nb: usize,
+    width: usize,
     (c0, c1): (usize, usize),
     pack: impl Fn(usize, usize, &mut [P]),
     run: impl Fn(&[P], usize, usize),
@@ -82,7 +83,7 @@ fn groups<P: Copy + 'static>(
         let packed = &mut scratch[..nb];
         let mut g = c0;
         while g < c1 {
-            let cols = (c1 - g).min(GROUP);
+            let cols = (c1 - g).min(width);
             pack(g, cols, packed);
             run(packed, g, cols);
             g += cols;
@@ -308,6 +309,7 @@ pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
         groups(
             &SCRATCH_K,
             job.nb,
+            GROUP,
             (c0, c1),
             |g, cols, out| {
                 let w = job.w.as_ptr().add(g * job.row_bytes);
@@ -406,6 +408,7 @@ pub unsafe fn chunk32<T: Block32>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
         groups(
             &SCRATCH_32,
             job.nb,
+            GROUP,
             (c0, c1),
             |g, cols, out| {
                 let w = job.w.as_ptr().add(g * job.row_bytes);
@@ -435,3 +438,6 @@ unsafe fn store<A: Sync>(job: &Job<A>, out: &[__m256], r0: usize, c0: usize, col
         }
     }
 }
+
+mod avx512;
+pub use avx512::{chunk_q4k as chunk_q4k_vnni, chunk_q6k as chunk_q6k_vnni};
