@@ -15,7 +15,7 @@
 // which of its operations rely on that contract instead of inheriting it.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod f16;
+pub(crate) mod f16;
 pub mod peak;
 mod quantize;
 mod scalar;

@@ -24,6 +24,7 @@ use super::gguf::Gguf;
 use super::linear::QLinear;
 use super::validate;
 use crate::error::{Error, Result};
+use crate::kernels::f16::{f16_to_f32, f32_to_f16};
 use crate::kernels::Rows;
 
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
@@ -328,10 +329,10 @@ impl Transformer {
         cost
     }
 
-    /// Bytes of KV cache per position (keys and values of every layer, f32).
+    /// Bytes of KV cache per position (keys and values of every layer, f16).
     pub fn kv_bytes_per_position(&self) -> usize {
         let c = &self.config;
-        c.n_layer * 2 * c.n_kv_head * c.head_dim * 4
+        c.n_layer * 2 * c.n_kv_head * c.head_dim * 2
     }
 
     /// A KV cache able to hold `capacity` positions.
@@ -520,8 +521,9 @@ impl Transformer {
 /// (kv_head, hd, position) so the probability-weighted sum runs along a row,
 /// as llama.cpp stores them without flash attention.
 struct LayerCache {
-    k: Vec<f32>,
-    v: Vec<f32>,
+    /// f16 bit patterns, as llama.cpp's cache holds them (half of f32's memory).
+    k: Vec<u16>,
+    v: Vec<u16>,
     n_kv_head: usize,
     head_dim: usize,
     /// A multiple of 64: `ggml::attention` reads whole 64-position chunks.
@@ -533,21 +535,21 @@ impl LayerCache {
         let capacity = capacity.max(1).next_multiple_of(64);
         let n = n_kv_head * capacity * head_dim;
         Self {
-            k: vec![0.0; n],
-            v: vec![0.0; n],
+            k: vec![0; n],
+            v: vec![0; n],
             n_kv_head,
             head_dim,
             capacity,
         }
     }
 
-    fn key(&self, kv_head: usize, p: usize) -> &[f32] {
+    fn key(&self, kv_head: usize, p: usize) -> &[u16] {
         let at = (kv_head * self.capacity + p) * self.head_dim;
         &self.k[at..at + self.head_dim]
     }
 
     /// Values of dimension `d` at positions from..to.
-    fn values(&self, kv_head: usize, d: usize, from: usize, to: usize) -> &[f32] {
+    fn values(&self, kv_head: usize, d: usize, from: usize, to: usize) -> &[u16] {
         let row = (kv_head * self.head_dim + d) * self.capacity;
         &self.v[row + from..row + to]
     }
@@ -560,8 +562,8 @@ impl LayerCache {
                 let src = (i * nkv + h) * hd;
                 let dst = (h * cap + pos + i) * hd;
                 for d in 0..hd {
-                    self.k[dst + d] = ggml::round_f16(k[src + d]);
-                    self.v[(h * hd + d) * cap + pos + i] = ggml::round_f16(v[src + d]);
+                    self.k[dst + d] = f32_to_f16(k[src + d]);
+                    self.v[(h * hd + d) * cap + pos + i] = f32_to_f16(v[src + d]);
                 }
             }
         }
@@ -639,7 +641,7 @@ impl KvCache {
     pub fn bytes(&self) -> usize {
         self.layers
             .iter()
-            .map(|l| 4 * (l.k.len() + l.v.len()))
+            .map(|l| 2 * (l.k.len() + l.v.len()))
             .sum()
     }
 
@@ -858,11 +860,11 @@ mod ggml {
         (q[0] + q[2]) + (q[1] + q[3])
     }
 
-    /// Dot product of f16 values (held in f32) in the order llama.cpp sums
-    /// it: its sgemm (several query rows: one accumulator per lane over
-    /// 16-value chunks) or ggml_vec_dot_f16 (one query row: four accumulators
-    /// over 64-value chunks, the rest in f64).
-    fn dot(batched: bool, a: &[f32], b: &[f32]) -> f32 {
+    /// Dot product of f16 values (`a` as stored, `b` rounded to f16 and held
+    /// in f32) in the order llama.cpp sums it: its sgemm (several query rows:
+    /// one accumulator per lane over 16-value chunks) or ggml_vec_dot_f16 (one
+    /// query row: four accumulators over 64-value chunks, the rest in f64).
+    fn dot(batched: bool, a: &[u16], b: &[f32]) -> f32 {
         if batched && a.len().is_multiple_of(LANES) {
             let mut acc = [0f32; LANES];
             fma_lanes(a, b, &mut acc);
@@ -879,27 +881,31 @@ mod ggml {
         let sum = a[whole..]
             .iter()
             .zip(&b[whole..])
-            .fold(reduce(&s) as f64, |sum, (a, b)| sum + (a * b) as f64);
+            .fold(reduce(&s) as f64, |sum, (a, b)| {
+                sum + (f16_to_f32(*a) * b) as f64
+            });
         sum as f32
     }
 
     /// `acc[i] = fma(a[i], b[i], acc[i])` over each whole `W`-value chunk of
     /// `a` and `b`: every lane on its own, so SIMD sums in the same order.
-    fn fma_lanes<const W: usize>(a: &[f32], b: &[f32], acc: &mut [f32; W]) {
+    fn fma_lanes<const W: usize>(a: &[u16], b: &[f32], acc: &mut [f32; W]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
         {
-            // SAFETY: AVX2 and FMA were just detected.
+            // SAFETY: AVX2, FMA and F16C were just detected.
             return unsafe { simd::fma_lanes(a, b, acc) };
         }
         fma_lanes_soft(a, b, acc)
     }
 
     /// [`fma_lanes`] without SIMD.
-    pub fn fma_lanes_soft<const W: usize>(a: &[f32], b: &[f32], acc: &mut [f32; W]) {
+    pub fn fma_lanes_soft<const W: usize>(a: &[u16], b: &[f32], acc: &mut [f32; W]) {
         for (a, b) in a.chunks_exact(W).zip(b.chunks_exact(W)) {
             for l in 0..W {
-                acc[l] = a[l].mul_add(b[l], acc[l]);
+                acc[l] = f16_to_f32(a[l]).mul_add(b[l], acc[l]);
             }
         }
     }
@@ -909,8 +915,8 @@ mod ggml {
         use std::arch::x86_64::*;
 
         /// `W` a multiple of 8, at most 64.
-        #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn fma_lanes<const W: usize>(a: &[f32], b: &[f32], acc: &mut [f32; W]) {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn fma_lanes<const W: usize>(a: &[u16], b: &[f32], acc: &mut [f32; W]) {
             let n = W / 8;
             let mut v = [_mm256_setzero_ps(); 8];
             for (i, v) in v[..n].iter_mut().enumerate() {
@@ -918,7 +924,8 @@ mod ggml {
             }
             for (a, b) in a.chunks_exact(W).zip(b.chunks_exact(W)) {
                 for (i, v) in v[..n].iter_mut().enumerate() {
-                    let x = _mm256_loadu_ps(a.as_ptr().add(8 * i));
+                    let x = _mm_loadu_si128(a.as_ptr().add(8 * i) as *const __m128i);
+                    let x = _mm256_cvtph_ps(x);
                     let y = _mm256_loadu_ps(b.as_ptr().add(8 * i));
                     *v = _mm256_fmadd_ps(x, y, *v);
                 }
@@ -1065,17 +1072,18 @@ mod tests {
     #[test]
     fn simd_lanes_sum_as_the_scalar_lanes() {
         if !(std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma"))
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c"))
         {
             return;
         }
-        let a: Vec<f32> = (0..704)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+        let a: Vec<u16> = (0..704)
+            .map(|i| f32_to_f16(((i * 37 % 101) as f32 - 50.0) / 7.0))
             .collect();
         let b: Vec<f32> = (0..704)
             .map(|i| ((i * 53 % 97) as f32 - 48.0) / 3.0)
             .collect();
-        fn both<const W: usize>(a: &[f32], b: &[f32]) {
+        fn both<const W: usize>(a: &[u16], b: &[f32]) {
             let (mut x, mut y) = ([0.5f32; W], [0.5f32; W]);
             ggml::fma_lanes_soft(a, b, &mut x);
             // SAFETY: the features were detected above.
