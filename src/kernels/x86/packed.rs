@@ -425,14 +425,17 @@ pub unsafe fn chunk32<T: Block32>(job: &Job<BlockQ8>, c0: usize, c1: usize) {
     }
 }
 
-/// Writes the first `cols` lanes of each row's vector at (r0 + r, c0).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn store<A: Sync>(job: &Job<A>, out: &[__m256], r0: usize, c0: usize, cols: usize) {
+/// Writes the first `cols` lanes of each row's vector of f32 lanes (256 or
+/// 512 bits) at (r0 + r, c0).
+fn store<A: Sync, V: Copy>(job: &Job<A>, out: &[V], r0: usize, c0: usize, cols: usize) {
+    const { assert!(std::mem::size_of::<V>() <= 64) };
     for (r, v) in out.iter().enumerate() {
-        let mut row = [0f32; GROUP];
-        // SAFETY: an unaligned store into a local array of 8 floats.
-        unsafe { _mm256_storeu_ps(row.as_mut_ptr(), *v) };
+        let mut row = [0f32; 16];
+        // SAFETY: `V` is a vector of at most 16 f32 lanes (checked above).
+        unsafe {
+            let lanes = std::mem::size_of::<V>() / 4;
+            std::ptr::copy_nonoverlapping(v as *const V as *const f32, row.as_mut_ptr(), lanes);
+        }
         for (c, v) in row[..cols].iter().enumerate() {
             job.store(&[[*v]], r0 + r, c0 + c);
         }

@@ -332,17 +332,3 @@ pub unsafe fn chunk_q6k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
         );
     }
 }
-
-/// Writes the first `cols` lanes of each row's vector at (r0 + r, c0).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
-unsafe fn store(job: &Job<BlockQ8K>, out: &[__m512], r0: usize, c0: usize, cols: usize) {
-    for (r, v) in out.iter().enumerate() {
-        let mut row = [0f32; WIDE];
-        // SAFETY: an unaligned store into a local array of 16 floats.
-        unsafe { _mm512_storeu_ps(row.as_mut_ptr(), *v) };
-        for (c, v) in row[..cols].iter().enumerate() {
-            job.store(&[[*v]], r0 + r, c0 + c);
-        }
-    }
-}
