@@ -46,6 +46,9 @@ fn main() {
         (GgmlDType::Q8_0, 151936, 896),
         (GgmlDType::Q5_0, 151936, 896),
         (GgmlDType::Q6K, 151936, 1024),
+        (GgmlDType::Q4K, 151936, 1024),
+        // the 1.5B's ffn_gate/up: beyond L2, within L3
+        (GgmlDType::Q4K, 8960, 1536),
     ];
     let threads = rayon::current_num_threads();
     for (dtype, n, k) in shapes {

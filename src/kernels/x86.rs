@@ -30,6 +30,7 @@ use super::scalar::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 use super::scalar::{Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES};
 use super::Job;
 
+mod gemv;
 mod packed;
 pub use packed::{chunk_q4k, chunk_q4k_vnni, chunk_q6k_vnni};
 

@@ -303,6 +303,10 @@ unsafe fn rows<const R: usize>(
 pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
     // SAFETY: as this fn's contract; pointers stay within `job`'s slices.
     unsafe {
+        // every row in the one-row order (below 4 rows a sequence has no GEMM group)
+        if job.m < MIN_ROWS && (job.independent || job.m < 4) {
+            return super::gemv::avx2::chunk_q4k(job, c0, c1);
+        }
         if job.m < MIN_ROWS {
             return super::k_avx2::chunk::<{ Q4K }>(job, c0, c1);
         }

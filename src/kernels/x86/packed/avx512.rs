@@ -185,6 +185,10 @@ unsafe fn rows<const R: usize>(
 pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
     // SAFETY: as this fn's contract; pointers stay within `job`'s slices.
     unsafe {
+        // every row in the one-row order (below 4 rows a sequence has no GEMM group)
+        if job.m < MIN_ROWS_VNNI && (job.independent || job.m < 4) {
+            return crate::kernels::x86::gemv::avx512::chunk_q4k(job, c0, c1);
+        }
         if job.m < MIN_ROWS_VNNI {
             return crate::kernels::x86::k_avx512::chunk::<{ Q4K }>(job, c0, c1);
         }
