@@ -896,7 +896,7 @@ mod tests {
             "{} is missing: run scripts/fetch-models.sh",
             path.display()
         );
-        let gguf = Gguf::open(&path).unwrap();
+        let gguf = Gguf::header(&path).unwrap();
         TextTokenizer::from_gguf(&gguf.content, None).unwrap()
     }
 }

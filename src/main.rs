@@ -796,7 +796,7 @@ fn list_models() -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<10} {:>9}  {:<8} path", "arch", "size", "quant")?;
     for path in found {
-        match Gguf::open(&path) {
+        match Gguf::header(&path) {
             Ok(g) => writeln!(
                 out,
                 "{:<10} {:>6} MB  {:<8} {}",

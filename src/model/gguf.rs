@@ -25,7 +25,18 @@ pub struct Gguf {
 }
 
 impl Gguf {
+    /// Opens a model file to load it: the whole file is mapped and read in.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, true)
+    }
+
+    /// Opens a model file for its header and metadata only: mapped but not
+    /// read in, so it costs no memory (listing models, checking one).
+    pub fn header(path: &Path) -> Result<Self> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, populate: bool) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut reader = BufReader::new(file);
@@ -50,8 +61,11 @@ impl Gguf {
         // SAFETY: the map is read-only and the file is not ours to change; like
         // llama.cpp, we rely on model files not being rewritten while in use. Populated
         // at once (as llama.cpp does) so loading, not the first prompt, pays for it.
-        let map = unsafe { MmapOptions::new().populate().map(reader.get_ref()) }
-            .map_err(|e| Error::io(path, e))?;
+        let mut options = MmapOptions::new();
+        if populate {
+            options.populate();
+        }
+        let map = unsafe { options.map(reader.get_ref()) }.map_err(|e| Error::io(path, e))?;
         let gguf = Self {
             path: path.to_path_buf(),
             content,

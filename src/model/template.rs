@@ -143,6 +143,8 @@ fn special_token(
 #[derive(Clone)]
 pub struct ChatTemplate {
     env: Arc<Environment<'static>>,
+    /// The template as the model's metadata has it (what shapes outputs).
+    source: Arc<str>,
     bos_token: String,
     eos_token: String,
 }
@@ -172,9 +174,15 @@ impl ChatTemplate {
             .map_err(template_error)?;
         Ok(ChatTemplate {
             env: Arc::new(env),
+            source: source.into(),
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
         })
+    }
+
+    /// The template's text, as the model's metadata has it.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Renders the conversation; with `add_generation_prompt` the prompt ends where the
