@@ -745,6 +745,16 @@ unsafe fn hsum_i32_4(x: __m128i) -> i32 {
     }
 }
 
+/// The totals of four vectors of 8 i32 lanes, in lanes 0..4 (exact).
+#[inline(always)]
+unsafe fn hsum4x8(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m128i {
+    // SAFETY: AVX2 is available (the callers' target features).
+    unsafe {
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+        _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h))
+    }
+}
+
 /// The sum of 8 i32 lanes.
 #[inline(always)]
 unsafe fn hsum_i32(x: __m256i) -> i32 {
@@ -1074,14 +1084,7 @@ macro_rules! k_isa {
                         }
                         for g in 0..R.div_ceil(4) {
                             let (s, m) = (&s[4 * g..4 * g + 4], &m[4 * g..4 * g + 4]);
-                            let h = _mm256_hadd_epi32(
-                                _mm256_hadd_epi32(s[0], s[1]),
-                                _mm256_hadd_epi32(s[2], s[3]),
-                            );
-                            let sums = _mm_add_epi32(
-                                _mm256_castsi256_si128(h),
-                                _mm256_extracti128_si256::<1>(h),
-                            );
+                            let sums = hsum4x8(s[0], s[1], s[2], s[3]);
                             let mins = _mm_hadd_epi32(
                                 _mm_hadd_epi32(m[0], m[1]),
                                 _mm_hadd_epi32(m[2], m[3]),
@@ -1153,14 +1156,7 @@ macro_rules! k_isa {
                         }
                         if tiled && R == 4 {
                             // the 4 rows' super-block sums in 4 lanes
-                            let h = _mm256_hadd_epi32(
-                                _mm256_hadd_epi32(sumis[0], sumis[1]),
-                                _mm256_hadd_epi32(sumis[2], sumis[3 % R]),
-                            );
-                            let sums = _mm_add_epi32(
-                                _mm256_castsi256_si128(h),
-                                _mm256_extracti128_si256(h, 1),
-                            );
+                            let sums = hsum4x8(sumis[0], sumis[1], sumis[2], sumis[3 % R]);
                             let y = |r: usize| (*a.add(r * nb + i)).d;
                             let ad = _mm_setr_ps(y(0), y(1), y(2), y(3 % R));
                             let res = _mm_mul_ps(_mm_cvtepi32_ps(sums), _mm_set1_ps(d));

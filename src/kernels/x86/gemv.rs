@@ -241,15 +241,8 @@ macro_rules! gemv_isa {
                         let (d, dmin) =
                             (_mm256_castps256_ps128(dm), _mm256_extractf128_ps::<1>(dm));
                         for r in 0..R {
-                            let s = &s[r];
-                            let h = _mm256_hadd_epi32(
-                                _mm256_hadd_epi32(s[0], s[1]),
-                                _mm256_hadd_epi32(s[2], s[3]),
-                            );
-                            let sums = _mm_add_epi32(
-                                _mm256_castsi256_si128(h),
-                                _mm256_extracti128_si256::<1>(h),
-                            );
+                            let [s0, s1, s2, s3] = s[r];
+                            let sums = hsum4x8(s0, s1, s2, s3);
                             // the minimum terms, as `mins64`
                             let bsums = _mm256_loadu_si256(y[r].bsums.as_ptr() as *const __m256i);
                             let q8s = _mm_hadd_epi16(
