@@ -1077,6 +1077,11 @@ fn huge_feed_is_streamed_with_a_bad_line_in_the_middle() {
 
     // Holding every text (or the file) would take hundreds of MiB more.
     let extra_mib = big_peak.saturating_sub(small_peak) / 1024;
+    eprintln!(
+        "peak {} MiB for the big feed, {} MiB for the small one",
+        big_peak / 1024,
+        small_peak / 1024
+    );
     assert!(
         extra_mib < 128,
         "peak {} MiB for the 280 MiB feed, {} MiB for the small one",

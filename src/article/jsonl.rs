@@ -26,6 +26,9 @@ pub(super) struct Records<R> {
     done: bool,
     /// A rejection of the whole file, yielded before anything else.
     refused: Option<Rejected>,
+    /// The line last read, kept between lines: a feed of multi-MiB records then
+    /// allocates its line buffer once instead of growing a new one per line.
+    buf: Vec<u8>,
 }
 
 impl<R: BufRead> Records<R> {
@@ -55,13 +58,15 @@ impl<R: BufRead> Records<R> {
             any: false,
             done: false,
             refused: refused.take(),
+            buf: Vec::new(),
         }
     }
 
-    /// The next line without its `\n`, or its length alone when it is over
-    /// `MAX_ARTICLE_BYTES` (the rest is read past, not kept); `None` at the end.
+    /// The next line without its `\n` (in `buf`), or its length alone when it is
+    /// over `MAX_ARTICLE_BYTES` (the rest is read past, not kept); `None` at the end.
     fn next_line(&mut self) -> std::io::Result<Option<Line>> {
-        let mut kept = Vec::new();
+        let kept = &mut self.buf;
+        kept.clear();
         let (mut len, mut blank, mut newline) = (0usize, true, false);
         loop {
             let buf = self.reader.fill_buf()?;
@@ -95,7 +100,7 @@ impl<R: BufRead> Records<R> {
                 kept.pop();
             }
             if kept.len() <= MAX_ARTICLE_BYTES {
-                return Ok(Some(Line::Text(kept)));
+                return Ok(Some(Line::Text));
             }
         }
         Ok(Some(Line::Oversized(len)))
@@ -104,7 +109,8 @@ impl<R: BufRead> Records<R> {
 
 enum Line {
     Blank,
-    Text(Vec<u8>),
+    /// In `Records::buf`.
+    Text,
     Oversized(usize),
 }
 
@@ -122,7 +128,7 @@ impl<R: BufRead> Iterator for Records<R> {
             let n = self.line;
             let record = match line {
                 Ok(Some(Line::Blank)) => continue,
-                Ok(Some(Line::Text(bytes))) => record(&self.src, n, &bytes),
+                Ok(Some(Line::Text)) => record(&self.src, n, &self.buf),
                 Ok(Some(Line::Oversized(len))) => {
                     let name = format!("{}:{n}", self.src.name());
                     let reason = too_large(&name, len, MAX_ARTICLE_BYTES, "articles");
