@@ -5,7 +5,8 @@
 #
 #   cpu_model          the CPU's model name, from /proc/cpuinfo
 #   cpu_isa            its SIMD extensions that matter to llama.cpp, readable
-#   cpu_key            short hash of the model name and those flags: the build key
+#   cpu_key            short hash of the model name, family/model/stepping and those
+#                      flags: the build key
 #   cpu_has_amx        true when the CPU has AMX
 #   llamacpp_venv      ensures target/llamacpp-venv-<key>, llama-cpp-python
 #                      $LLAMACPP_VERSION built from source for this CPU; prints it
@@ -73,8 +74,10 @@ cpu_isa() {
     }'
 }
 
+# (family/model/stepping included: -march=native tunes for them, and VMs that
+# report only "AMD EPYC" would otherwise give Zen 1 and Zen 2 one key)
 cpu_key() {
-  { cpu_model; _cpu_flags; } | sha256sum | cut -c1-12
+  { cpu_name; _cpu_flags; } | sha256sum | cut -c1-12
 }
 
 cpu_has_amx() {
@@ -98,7 +101,7 @@ _llamacpp_cflags() {
 # What a build was made for, kept beside it.
 _llamacpp_stamp() {
   printf 'cpu: %s\nisa: %s\nkey: %s\nllama-cpp-python: %s\ncmake args: %s\nCFLAGS: %s\n' \
-    "$(cpu_model)" "$(cpu_isa)" "$(cpu_key)" "$LLAMACPP_VERSION" \
+    "$(cpu_name)" "$(cpu_isa)" "$(cpu_key)" "$LLAMACPP_VERSION" \
     "$(_llamacpp_cmake_args | tr '\n' ' ')" "$(_llamacpp_cflags)"
 }
 

@@ -1,7 +1,9 @@
 //! The model: resolve a spec to a GGUF file, load it, tokenize, template, generate.
 
 pub mod generate;
+mod ggml;
 pub mod gguf;
+mod kv;
 pub mod linear;
 pub mod prefix;
 pub mod resolve;
