@@ -159,54 +159,164 @@ pub fn matmul_with(
     y: &mut [f32],
     rows: Rows,
 ) -> Result<(), UnsupportedIsa> {
+    matmul_many_with(isa, &mut [Part { dtype, w, n, y }], k, x, rows)
+}
+
+/// One weight matrix of [`matmul_many`]: `y` (m x n) = x · Wᵀ, with `w` the raw
+/// GGUF blocks of an (n x k) tensor of type `dtype`.
+pub struct Part<'a> {
+    pub dtype: GgmlDType,
+    pub w: &'a [u8],
+    pub n: usize,
+    pub y: &'a mut [f32],
+}
+
+/// Several matmuls of one input (a layer's q, k and v projections; its gate
+/// and up) as one parallel region: the column chunks of all of them are
+/// shared out together. In a decode step the small projections cost about
+/// as much to hand to the threads as to compute, one dispatch each.
+/// Results are those of [`matmul`] on each part.
+pub fn matmul_many(parts: &mut [Part], k: usize, x: &[f32], rows: Rows) {
+    matmul_many_with(Isa::detect(), parts, k, x, rows).expect("`detect` picks an available ISA")
+}
+
+/// Quantized activations, in the format a part's kernel takes.
+enum Acts {
+    Q8(Vec<BlockQ8>),
+    Q8K(Vec<BlockQ8K>),
+}
+
+/// [`matmul_many`] with an explicit ISA (see [`matmul_with`]).
+pub fn matmul_many_with(
+    isa: Isa,
+    parts: &mut [Part],
+    k: usize,
+    x: &[f32],
+    rows: Rows,
+) -> Result<(), UnsupportedIsa> {
     if !isa.is_available() {
         return Err(UnsupportedIsa(isa));
     }
-    let kern = kernel(dtype, isa).unwrap_or_else(|| panic!("no kernel for {dtype:?}"));
-    let (block, bytes) = (dtype.block_size(), dtype.type_size());
-    assert!(
-        k.is_multiple_of(block) && x.len().is_multiple_of(k),
-        "k={k} vs {dtype:?}"
-    );
-    let (m, nb) = (x.len() / k, k / block);
-    assert_eq!(
-        w.len(),
-        n * nb * bytes,
-        "weight bytes for ({n}, {k}) {dtype:?}"
-    );
-    assert_eq!(y.len(), m * n);
-    let y = OutPtr(y.as_mut_ptr());
-    let row_bytes = nb * bytes;
-    match kern {
-        Kernel::Tile(chunk, quantize) => {
-            let acts = quantize::quantize_rows_q8(x, k, quantize);
-            let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
-            job.fused = fused(dtype, rows, m);
-            // SAFETY: `kernel` returned this tile for `isa`, which the CPU has
-            // (checked above).
-            job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
-        }
-        Kernel::TileK(chunk, quantize) => {
-            let acts = quantize::quantize_rows_q8k(x, k, quantize);
-            let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
-            job.fused = fused(dtype, rows, m);
-            // SAFETY: as above.
-            job.run(|c0, c1| unsafe { chunk(&job, c0, c1) });
-        }
-        Kernel::Dot32(dot) => {
-            let acts = quantize::quantize_rows_q8(x, k, quantize::quantize_q8);
-            let fused = fused(dtype, rows, m);
-            let job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
-            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, _| dot(w, a, fused)));
-        }
-        Kernel::DotK(dot) => {
-            let acts = quantize::quantize_rows_q8k(x, k, quantize::quantize_q8k);
-            let mut job = Job::new(w, row_bytes, &acts, nb, m, n, y, rows);
-            job.fused = fused(dtype, rows, m);
-            job.run(|c0, c1| job.by_dot(c0, c1, |w, a, r| dot(w, a, job.batched_k(dtype, r))));
+    let kernels: Vec<Kernel> = parts
+        .iter()
+        .map(|p| kernel(p.dtype, isa).unwrap_or_else(|| panic!("no kernel for {:?}", p.dtype)))
+        .collect();
+    // Parts of one activation format and quantizer share one quantization.
+    let mut acts: Vec<(usize, Acts)> = Vec::new();
+    let mut which = Vec::with_capacity(parts.len());
+    for (p, kern) in parts.iter().zip(&kernels) {
+        let (block, bytes) = (p.dtype.block_size(), p.dtype.type_size());
+        assert!(
+            k.is_multiple_of(block) && x.len().is_multiple_of(k),
+            "k={k} vs {:?}",
+            p.dtype
+        );
+        assert_eq!(
+            p.w.len(),
+            p.n * (k / block) * bytes,
+            "weight bytes for ({}, {k}) {:?}",
+            p.n,
+            p.dtype
+        );
+        assert_eq!(p.y.len(), x.len() / k * p.n);
+        let (key, quantize): (usize, &dyn Fn() -> Acts) = match *kern {
+            Kernel::Tile(_, q) => (q as usize, &move || {
+                Acts::Q8(quantize::quantize_rows_q8(x, k, q))
+            }),
+            Kernel::TileK(_, q) => (q as usize, &move || {
+                Acts::Q8K(quantize::quantize_rows_q8k(x, k, q))
+            }),
+            Kernel::Dot32(_) => (
+                quantize::quantize_q8 as fn(&[f32], &mut [BlockQ8]) as usize,
+                &|| Acts::Q8(quantize::quantize_rows_q8(x, k, quantize::quantize_q8)),
+            ),
+            Kernel::DotK(_) => (
+                quantize::quantize_q8k as fn(&[f32], &mut [BlockQ8K]) as usize,
+                &|| Acts::Q8K(quantize::quantize_rows_q8k(x, k, quantize::quantize_q8k)),
+            ),
+        };
+        let at = match acts.iter().position(|(q, _)| *q == key) {
+            Some(at) => at,
+            None => {
+                acts.push((key, quantize()));
+                acts.len() - 1
+            }
+        };
+        which.push(at);
+    }
+    let m = x.len() / k;
+    // Each part's column chunks, as (part, c0, c1), run by `run`.
+    let mut runs: Vec<Box<dyn Fn(usize, usize) + Sync + '_>> = Vec::new();
+    let mut tasks = Vec::new();
+    let threads = rayon::current_num_threads();
+    let work: usize = parts.iter().map(|p| p.w.len()).sum::<usize>() * m;
+    let serial = threads == 1 || work < SERIAL_WORK;
+    for (i, ((p, kern), at)) in parts.iter_mut().zip(&kernels).zip(&which).enumerate() {
+        let nb = k / p.dtype.block_size();
+        let row_bytes = nb * p.dtype.type_size();
+        let y = OutPtr(p.y.as_mut_ptr());
+        let fused = fused(p.dtype, rows, m);
+        let (dtype, w, n) = (p.dtype, p.w, p.n);
+        let run: Box<dyn Fn(usize, usize) + Sync> = match (*kern, &acts[*at].1) {
+            (Kernel::Tile(chunk, _), Acts::Q8(a)) => {
+                let mut job = Job::new(w, row_bytes, a, nb, m, n, y, rows);
+                job.fused = fused;
+                // SAFETY: `kernel` returned this tile for `isa`, which the CPU has
+                // (checked above).
+                Box::new(move |c0, c1| unsafe { chunk(&job, c0, c1) })
+            }
+            (Kernel::TileK(chunk, _), Acts::Q8K(a)) => {
+                let mut job = Job::new(w, row_bytes, a, nb, m, n, y, rows);
+                job.fused = fused;
+                // SAFETY: as above.
+                Box::new(move |c0, c1| unsafe { chunk(&job, c0, c1) })
+            }
+            (Kernel::Dot32(dot), Acts::Q8(a)) => {
+                let job = Job::new(w, row_bytes, a, nb, m, n, y, rows);
+                Box::new(move |c0, c1| job.by_dot(c0, c1, |w, a, _| dot(w, a, fused)))
+            }
+            (Kernel::DotK(dot), Acts::Q8K(a)) => {
+                let mut job = Job::new(w, row_bytes, a, nb, m, n, y, rows);
+                job.fused = fused;
+                Box::new(move |c0, c1| {
+                    job.by_dot(c0, c1, |w, a, r| dot(w, a, job.batched_k(dtype, r)))
+                })
+            }
+            _ => unreachable!("each kernel's activations are quantized in its format"),
+        };
+        runs.push(run);
+        if serial {
+            tasks.push((i, 0, n));
+        } else {
+            tasks.extend(chunks(n, m, row_bytes, threads).map(|(c0, c1)| (i, c0, c1)));
         }
     }
+    if serial {
+        tasks.iter().for_each(|&(i, c0, c1)| runs[i](c0, c1));
+    } else {
+        tasks
+            .into_par_iter()
+            .for_each(|(i, c0, c1)| runs[i](c0, c1));
+    }
     Ok(())
+}
+
+/// The column chunks of an (n-column) matmul of m rows shared out over
+/// `threads`: a few per thread for balance; fewer, L2-sized ones per thread
+/// when many rows reuse them; whole groups of the packed kernels (16 columns
+/// on AVX-512).
+fn chunks(
+    n: usize,
+    m: usize,
+    row_bytes: usize,
+    threads: usize,
+) -> impl Iterator<Item = (usize, usize)> {
+    let mut cols = n.div_ceil(4 * threads);
+    if m > 1 {
+        cols = cols.min(CHUNK_BYTES / row_bytes.max(1));
+    }
+    let cols = cols.max(16).next_multiple_of(16);
+    (0..n.div_ceil(cols)).map(move |i| (i * cols, ((i + 1) * cols).min(n)))
 }
 
 /// Whether activation row `r` of `m` takes llama.cpp's batched kernel for a
@@ -358,26 +468,6 @@ impl<'a, A: Sync> Job<'a, A> {
     /// fused Q6_K prompt, whose batched order is whole super-blocks).
     pub(crate) fn batched_k(&self, dtype: GgmlDType, r: usize) -> bool {
         self.fused || (!self.independent && batched_k(dtype, r, self.m))
-    }
-
-    /// Splits the columns into chunks over the rayon pool.
-    fn run(&self, f: impl Fn(usize, usize) + Sync) {
-        let threads = rayon::current_num_threads();
-        if threads == 1 || self.m * self.w.len() < SERIAL_WORK {
-            return f(0, self.n);
-        }
-        // A few chunks per thread for balance; fewer, L2-sized ones per
-        // thread when many rows reuse them.
-        let mut cols = self.n.div_ceil(4 * threads);
-        if self.m > 1 {
-            cols = cols.min(CHUNK_BYTES / self.row_bytes.max(1));
-        }
-        // whole groups of the packed kernels (16 columns on AVX-512)
-        let cols = cols.max(16).next_multiple_of(16);
-        let n = self.n;
-        (0..n.div_ceil(cols))
-            .into_par_iter()
-            .for_each(|i| f(i * cols, ((i + 1) * cols).min(n)));
     }
 
     /// Columns c0..c1 one dot product at a time (`dot(weights, acts, row)`);

@@ -380,3 +380,53 @@ fn prompt_rows_do_not_depend_on_their_neighbours() {
         }
     }
 }
+
+/// Several matmuls of one input in one region give each what it gives alone,
+/// whether they run serially (small) or split over a pool, with parts of every
+/// activation format sharing their quantization.
+#[test]
+fn many_matmuls_of_one_input_match_each_alone() {
+    let mut rng = Rng(0x3a11_77ad);
+    let k = 512;
+    let shapes = [
+        (GgmlDType::Q4K, 96),
+        (GgmlDType::Q6K, 40),
+        (GgmlDType::Q5_0, 56),
+        (GgmlDType::Q8_0, 24),
+        (GgmlDType::Q4_1, 300),
+    ];
+    let weights: Vec<Vec<u8>> = shapes
+        .iter()
+        .map(|&(dtype, n)| random_weights(&mut rng, dtype, n, k))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    for isa in Isa::available() {
+        for (m, rows) in [
+            (1, Rows::Independent),
+            (3, Rows::Independent),
+            (9, Rows::Prompt),
+            (17, Rows::Sequence),
+        ] {
+            let x = rng.vec(m * k);
+            for parts in [&shapes[..2], &shapes[..]] {
+                let mut ys: Vec<Vec<f32>> = parts.iter().map(|&(_, n)| vec![0f32; m * n]).collect();
+                let mut many: Vec<Part> = parts
+                    .iter()
+                    .zip(&weights)
+                    .zip(&mut ys)
+                    .map(|((&(dtype, n), w), y)| Part { dtype, w, n, y })
+                    .collect();
+                pool.install(|| matmul_many_with(isa, &mut many, k, &x, rows))
+                    .unwrap();
+                for ((&(dtype, n), w), y) in parts.iter().zip(&weights).zip(&ys) {
+                    let mut alone = vec![0f32; m * n];
+                    matmul_with(isa, dtype, w, n, k, &x, &mut alone, rows).unwrap();
+                    assert_bits(y, &alone, &format!("{dtype:?} {isa:?} m={m} {rows:?}"));
+                }
+            }
+        }
+    }
+}

@@ -88,24 +88,89 @@ impl QLinear {
         })
     }
 
-    /// Our kernels, for f32 CPU inputs (all the transformer makes).
-    fn forward_ours(&self, w: &Blocks, x: &Tensor, rows: Rows) -> Result<Tensor> {
-        if x.dims().last() != Some(&self.in_features) {
+    /// Several layers on the same input (q, k and v; gate and up): with our
+    /// kernels in one parallel region (`kernels::matmul_many`), each as
+    /// [`Self::forward_rows`] would give it.
+    pub fn forward_many(layers: &[&QLinear], x: &Tensor, rows: Rows) -> Result<Vec<Tensor>> {
+        let ours: Option<Vec<&Blocks>> = layers
+            .iter()
+            .map(|l| match &l.weight {
+                Weight::Ours(w) if l.in_features == layers[0].in_features => Some(w),
+                _ => None,
+            })
+            .collect();
+        let Some(weights) = ours.filter(|w| w.len() > 1) else {
+            return layers.iter().map(|l| l.forward_rows(x, rows)).collect();
+        };
+        let k = layers[0].in_features;
+        let x = Self::input(x, k)?;
+        let (storage, layout) = x.storage_and_layout();
+        let xs = Self::slice(&storage, layout, x.elem_count())?;
+        let bytes: Vec<_> = weights.iter().map(|w| w.bytes()).collect::<Result<_>>()?;
+        let mut ys: Vec<Vec<f32>> = layers
+            .iter()
+            .map(|l| vec![0f32; xs.len() / k * l.out_features])
+            .collect();
+        let mut parts: Vec<kernels::Part> = weights
+            .iter()
+            .zip(&bytes)
+            .zip(layers)
+            .zip(&mut ys)
+            .map(|(((w, b), l), y)| kernels::Part {
+                dtype: w.dtype,
+                w: b,
+                n: l.out_features,
+                y,
+            })
+            .collect();
+        kernels::matmul_many(&mut parts, k, xs, rows);
+        drop(parts);
+        layers
+            .iter()
+            .zip(ys)
+            .map(|(l, y)| {
+                let mut dims = x.dims().to_vec();
+                *dims.last_mut().expect("a (.., in) input") = l.out_features;
+                let y = Tensor::from_vec(y, dims, &Device::Cpu)?;
+                Ok(match &l.bias {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                })
+            })
+            .collect()
+    }
+
+    /// `x` as a contiguous f32 tensor of `k`-value rows.
+    fn input(x: &Tensor, k: usize) -> Result<Tensor> {
+        if x.dims().last() != Some(&k) {
             return Err(Error::Model(format!(
-                "a linear layer of {} inputs was given a tensor of shape {:?}",
-                self.in_features,
+                "a linear layer of {k} inputs was given a tensor of shape {:?}",
                 x.dims()
             )));
         }
-        let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let (storage, layout) = x.storage_and_layout();
-        let Storage::Cpu(cpu) = &*storage else {
+        Ok(x.to_dtype(DType::F32)?.contiguous()?)
+    }
+
+    /// The f32 values of a CPU tensor's storage.
+    fn slice<'s>(
+        storage: &'s Storage,
+        layout: &candle_core::Layout,
+        count: usize,
+    ) -> Result<&'s [f32]> {
+        let Storage::Cpu(cpu) = storage else {
             return Err(Error::Model(
                 "the quantized kernels run on the CPU only".into(),
             ));
         };
         let xs = cpu.as_slice::<f32>()?;
-        let xs = &xs[layout.start_offset()..layout.start_offset() + x.elem_count()];
+        Ok(&xs[layout.start_offset()..layout.start_offset() + count])
+    }
+
+    /// Our kernels, for f32 CPU inputs (all the transformer makes).
+    fn forward_ours(&self, w: &Blocks, x: &Tensor, rows: Rows) -> Result<Tensor> {
+        let x = Self::input(x, self.in_features)?;
+        let (storage, layout) = x.storage_and_layout();
+        let xs = Self::slice(&storage, layout, x.elem_count())?;
         let (k, n) = (self.in_features, self.out_features);
         let mut y = vec![0f32; xs.len() / k * n];
         kernels::matmul(w.dtype, &w.bytes()?, n, k, xs, &mut y, rows);

@@ -411,8 +411,9 @@ impl Transformer {
             };
             x = (x + a)?;
             let h = layer.ffn_norm.forward(&x)?;
-            let gate = layer.gate.forward_rows(&h, mm)?;
-            let up = layer.up.forward_rows(&h, mm)?;
+            let [gate, up]: [Tensor; 2] = QLinear::forward_many(&[&layer.gate, &layer.up], &h, mm)?
+                .try_into()
+                .expect("two layers, two outputs");
             let act = {
                 let mut g: Vec<f32> = gate.flatten_all()?.to_vec1()?;
                 let up: Vec<f32> = up.flatten_all()?.to_vec1()?;
@@ -474,9 +475,11 @@ impl Transformer {
         let (nh, nkv, hd) = (c.n_head, c.n_kv_head, c.head_dim);
         // (rows, heads, hd), as the projections lay them out
         let flat = |y: Tensor| -> Result<Vec<f32>> { Ok(y.flatten_all()?.to_vec1()?) };
-        let mut q = flat(layer.wq.forward_rows(x, rows)?)?;
-        let mut k = flat(layer.wk.forward_rows(x, rows)?)?;
-        let v = flat(layer.wv.forward_rows(x, rows)?)?;
+        let [q, k, v]: [Tensor; 3] =
+            QLinear::forward_many(&[&layer.wq, &layer.wk, &layer.wv], x, rows)?
+                .try_into()
+                .expect("three layers, three outputs");
+        let (mut q, mut k, v) = (flat(q)?, flat(k)?, flat(v)?);
         if let Some(norm) = &layer.q_norm {
             norm.apply(&mut q);
         }
