@@ -44,8 +44,8 @@ PY
 
 echo "CPU: $(cpu_name); $(cpu_isa)"
 echo
-echo "| model | prefill tok/s abridge / llama.cpp (ratio) | decode tok/s abridge / llama.cpp (ratio) | seed summary wall s abridge / llama.cpp (ratio) | peak RSS MB abridge / llama.cpp | RSS limit MB |"
-echo "|---|---|---|---|---|---|"
+echo "| model | prefill tok/s abridge / llama.cpp (ratio) | decode tok/s abridge / llama.cpp (ratio) | seed summary wall s abridge / llama.cpp (ratio) | peak RSS MB abridge / llama.cpp (limit: llama.cpp + 10%) |"
+echo "|---|---|---|---|---|"
 for m in $MODELS; do
   path="$models_dir/$m"
   [ -f "$path" ] || { echo "bench: $path missing: run scripts/fetch-models.sh" >&2; exit 1; }
@@ -71,15 +71,14 @@ for m in $MODELS; do
   # each engine's peak over both its runs (speed bench, seed summary)
   a_rss=$(printf '%s\n%s\n' "$a_rss" "$(medcol ae 2)" | sort -g | tail -n1)
   l_rss=$(printf '%s\n%s\n' "$l_rss" "$(medcol le 2)" | sort -g | tail -n1)
-  limit=$(python3 -c "import os; print(round(os.path.getsize('$path')/1e6*1.25+300))")
-  python3 - "$m" "$a_pp" "$l_pp" "$a_tg" "$l_tg" "$a_e2e" "$l_e2e" "$a_rss" "$l_rss" "$limit" "$out_tokens" <<'PY'
+  python3 - "$m" "$a_pp" "$l_pp" "$a_tg" "$l_tg" "$a_e2e" "$l_e2e" "$a_rss" "$l_rss" "$out_tokens" <<'PY'
 import sys
-m, a_pp, l_pp, a_tg, l_tg, a_e, l_e, a_r, l_r, limit, n = sys.argv[1:]
+m, a_pp, l_pp, a_tg, l_tg, a_e, l_e, a_r, l_r, n = sys.argv[1:]
 f = lambda x: float(x)
 print(f"| {m} | {f(a_pp):.1f} / {f(l_pp):.1f} ({f(a_pp)/f(l_pp):.2f}x) "
       f"| {f(a_tg):.1f} / {f(l_tg):.1f} ({f(a_tg)/f(l_tg):.2f}x) "
       f"| {f(a_e):.2f} / {f(l_e):.2f} ({f(a_e)/f(l_e):.2f}x, {n} tokens) "
-      f"| {f(a_r):.0f} / {f(l_r):.0f} | {limit} |")
+      f"| {f(a_r):.0f} / {f(l_r):.0f} ({f(l_r) * 1.1:.0f}) |")
 PY
 done
 echo
