@@ -299,16 +299,9 @@ const TINY_ONE: [&str; 6] = ["--model", "tiny", "--sentences", "1", "--jobs", "1
 /// [`TINY_ONE`] with answers capped at 40 tokens, for the tests of bookkeeping
 /// (resume, shards, locks, signals) that do not read the summaries: the tiny model
 /// rambles to its limit and retries, and the cap makes each article ~3x faster.
-const TINY: [&str; 8] = [
-    "--model",
-    "tiny",
-    "--sentences",
-    "1",
-    "--jobs",
-    "1",
-    "--max-answer-tokens",
-    "40",
-];
+fn tiny() -> Vec<&'static str> {
+    [&TINY_ONE[..], &["--max-answer-tokens", "40"]].concat()
+}
 
 /// Entries of the manifest's lines that parse: mid-run, a line may be torn.
 fn manifest_so_far(out: &Path) -> Vec<Value> {
@@ -393,7 +386,7 @@ fn killed_run_resumes_without_losing_or_redoing_and_ends_as_an_uninterrupted_one
     let out = tmp.path().join("out");
     short_articles(&inputs, 6);
 
-    let mut child = digest(hf.path(), &[&inputs], &out, &TINY)
+    let mut child = digest(hf.path(), &[&inputs], &out, &tiny())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -418,7 +411,7 @@ fn killed_run_resumes_without_losing_or_redoing_and_ends_as_an_uninterrupted_one
     assert!(!out.join("index.md").exists());
 
     // The lock died with the killed process.
-    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &tiny()));
     assert!(o.status.success(), "{}", stderr(&o));
     let after = manifest(&out);
     assert_eq!(after.len(), 6, "one line per input: {after:?}");
@@ -439,14 +432,14 @@ fn killed_run_resumes_without_losing_or_redoing_and_ends_as_an_uninterrupted_one
     assert_no_orphans(&out, &after);
 
     let whole = tmp.path().join("whole");
-    let o = run(&mut digest(hf.path(), &[&inputs], &whole, &TINY));
+    let o = run(&mut digest(hf.path(), &[&inputs], &whole, &tiny()));
     assert!(o.status.success(), "{}", stderr(&o));
     let mut resumed = outputs_without_timings(&out);
     resumed_as_done(&mut resumed);
     assert_eq!(resumed, outputs_without_timings(&whole));
 
     // Nothing changed: everything is skipped.
-    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &tiny()));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(by_status(&manifest(&out), "skipped").len(), 6);
 }
@@ -493,7 +486,7 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
     }
     std::fs::write(inputs.join("empty.txt"), b"").unwrap();
     let single = tmp.path().join("single");
-    let o = run(&mut digest(hf.path(), &[&inputs], &single, &TINY));
+    let o = run(&mut digest(hf.path(), &[&inputs], &single, &tiny()));
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -509,7 +502,7 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
     assert!(stderr(&o).contains("holds no shard"), "{}", stderr(&o));
 
     // The flag, then Slurm's variables, then Kubernetes'.
-    let o = run(digest(hf.path(), &[&inputs], &out, &TINY).args(["--shard", "0/3"]));
+    let o = run(digest(hf.path(), &[&inputs], &out, &tiny()).args(["--shard", "0/3"]));
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
     assert!(stderr(&o).contains("digest shard 0/3"), "{}", stderr(&o));
     assert!(!out.join("index.md").exists() && !out.join("manifest.jsonl").exists());
@@ -522,13 +515,13 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
         "{err}"
     );
     assert!(!out.join("index.md").exists());
-    let o = run(digest(hf.path(), &[&inputs], &out, &TINY)
+    let o = run(digest(hf.path(), &[&inputs], &out, &tiny())
         .env("SLURM_ARRAY_TASK_ID", "1")
         .env("SLURM_ARRAY_TASK_COUNT", "3"));
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
     let o = merge();
     assert!(stderr(&o).contains("shard 2 of 0-2"), "{}", stderr(&o));
-    let o = run(digest(hf.path(), &[&inputs], &out, &TINY)
+    let o = run(digest(hf.path(), &[&inputs], &out, &tiny())
         .env("JOB_COMPLETION_INDEX", "2")
         .args(["--shard-count", "3"]));
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
@@ -548,7 +541,7 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
     assert_no_orphans(&out, &entries);
 
     // A shard run again skips what it did; merged again, the run is unchanged.
-    let o = run(digest(hf.path(), &[&inputs], &out, &TINY).args(["--shard", "1/3"]));
+    let o = run(digest(hf.path(), &[&inputs], &out, &tiny()).args(["--shard", "1/3"]));
     assert!(stderr(&o).contains("0 ok"), "{}", stderr(&o));
     let o = merge();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -565,7 +558,7 @@ fn a_second_run_into_the_same_folder_is_refused_while_the_first_runs() {
     let out = tmp.path().join("out");
     short_articles(&inputs, 4);
 
-    let mut first = digest(hf.path(), &[&inputs], &out, &TINY)
+    let mut first = digest(hf.path(), &[&inputs], &out, &tiny())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -578,7 +571,7 @@ fn a_second_run_into_the_same_folder_is_refused_while_the_first_runs() {
     // Held still, so that anything in the folder that changes is the second run's.
     signal(&first, "STOP");
     let files = snapshot(&out);
-    let mut second = digest(hf.path(), &[&inputs], &out, &TINY)
+    let mut second = digest(hf.path(), &[&inputs], &out, &tiny())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -605,7 +598,7 @@ fn a_second_run_into_the_same_folder_is_refused_while_the_first_runs() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(by_status(&manifest(&out), "ok").len(), 4);
     // Free again once the first run is over.
-    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &tiny()));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(by_status(&manifest(&out), "skipped").len(), 4);
 }
@@ -618,7 +611,7 @@ fn sigterm_stops_starting_articles_and_writes_the_index_then_resumes() {
     let out = tmp.path().join("out");
     short_articles(&inputs, 8);
 
-    let mut child = digest(hf.path(), &[&inputs], &out, &TINY)
+    let mut child = digest(hf.path(), &[&inputs], &out, &tiny())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -660,7 +653,7 @@ fn sigterm_stops_starting_articles_and_writes_the_index_then_resumes() {
     }
     assert_no_temp_files(&out);
 
-    let o = run(&mut digest(hf.path(), &[&inputs], &out, &TINY));
+    let o = run(&mut digest(hf.path(), &[&inputs], &out, &tiny()));
     assert!(o.status.success(), "{}", stderr(&o));
     let after = manifest(&out);
     assert_eq!(after.len(), 8);
