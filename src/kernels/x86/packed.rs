@@ -164,9 +164,13 @@ unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed]) 
     unsafe {
         let zero = _mm256_setzero_si256();
         for (i, p) in out.iter_mut().enumerate() {
-            let (mut d, mut dmin) = ([0f32; GROUP], [0f32; GROUP]);
-            let mut sc = [[0i16; 16]; 8];
-            let mut mins = [[0i16; 16]; 4];
+            // Scales and minimums go through vectors, never scalar stores
+            // reloaded as vectors (store forwarding fails on that, and at m = 8
+            // packing costs as much as four rows of compute).
+            let mut d = [0f32; GROUP];
+            let mut dmin = [0f32; GROUP];
+            // column l's 16 scale bytes: [sc 0-7 | min 0-7]
+            let mut b = [_mm_setzero_si128(); GROUP];
             // column l's 32 nibble bytes of weights 64h..64h+64, 4 per i32 lane
             let mut q = [[zero; GROUP]; 4];
             for l in 0..cols {
@@ -174,26 +178,73 @@ unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed]) 
                 d[l] = read_f16(x);
                 dmin[l] = read_f16(x.add(2));
                 let u = k4_scales_mins(x.add(4));
-                let bytes: [u8; 16] = std::mem::transmute(u);
-                for j in 0..8 {
-                    sc[j][2 * l] = bytes[j] as i16;
-                    sc[j][2 * l + 1] = bytes[j] as i16;
-                }
-                for k in 0..4 {
-                    mins[k][2 * l] = bytes[8 + 2 * k] as i16;
-                    mins[k][2 * l + 1] = bytes[9 + 2 * k] as i16;
-                }
+                b[l] = _mm_setr_epi32(u[0] as i32, u[1] as i32, u[2] as i32, u[3] as i32);
                 for (h, q) in q.iter_mut().enumerate() {
                     q[l] = _mm256_loadu_si256(x.add(16 + 32 * h) as *const __m256i);
                 }
             }
-            let load = |v: &[i16; 16]| _mm256_loadu_si256(v.as_ptr() as *const __m256i);
+            // byte j of every column: rows[j] holds columns 0..8 in bytes 0..8
+            let rows = transpose_bytes(b);
             p.q = q.map(|cols| transpose8(cols));
-            p.sc = sc.map(|v| load(&v));
-            p.mins = mins.map(|v| load(&v));
-            p.d = _mm256_loadu_ps(d.as_ptr());
-            p.dmin = _mm256_loadu_ps(dmin.as_ptr());
+            p.sc = std::array::from_fn(|j| {
+                // column l's scale j as the i16 pair of lane l
+                let v = _mm256_cvtepu8_epi32(rows[j]);
+                _mm256_or_si256(v, _mm256_slli_epi32::<16>(v))
+            });
+            p.mins = std::array::from_fn(|k| {
+                // column l's minimums 2k, 2k + 1 as the i16 pair of lane l
+                _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(rows[8 + 2 * k], rows[9 + 2 * k]))
+            });
+            p.d = _mm256_setr_ps(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+            p.dmin = _mm256_setr_ps(
+                dmin[0], dmin[1], dmin[2], dmin[3], dmin[4], dmin[5], dmin[6], dmin[7],
+            );
         }
+    }
+}
+
+/// Transposes 8 rows of 16 bytes: output j holds byte j of rows 0..8 in its
+/// low 8 bytes.
+#[inline(always)]
+unsafe fn transpose_bytes(r: [__m128i; 8]) -> [__m128i; 16] {
+    // SAFETY: register operations only; SSE2 is the x86_64 baseline.
+    unsafe {
+        // t[2p + half]: rows 2p, 2p + 1 interleaved, bytes 8 * half..
+        let t: [__m128i; 8] = std::array::from_fn(|i| {
+            let (a, b) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+            if i % 2 == 0 {
+                _mm_unpacklo_epi8(a, b)
+            } else {
+                _mm_unpackhi_epi8(a, b)
+            }
+        });
+        // u[4g + x]: rows 4g..4g+4, bytes 4x..4x+4, 4 rows per byte
+        let u: [__m128i; 8] = std::array::from_fn(|i| {
+            let (g, x) = (i / 4, i % 4);
+            let (a, b) = (t[4 * g + x / 2], t[4 * g + 2 + x / 2]);
+            if x % 2 == 0 {
+                _mm_unpacklo_epi16(a, b)
+            } else {
+                _mm_unpackhi_epi16(a, b)
+            }
+        });
+        // bytes 2y, 2y + 1 of all 8 rows: [byte 2y: rows 0-7 | byte 2y + 1: rows 0-7]
+        let v: [__m128i; 8] = std::array::from_fn(|y| {
+            let (a, b) = (u[y / 2], u[4 + y / 2]);
+            if y % 2 == 0 {
+                _mm_unpacklo_epi32(a, b)
+            } else {
+                _mm_unpackhi_epi32(a, b)
+            }
+        });
+        std::array::from_fn(|j| {
+            let pair = v[j / 2];
+            if j % 2 == 0 {
+                pair
+            } else {
+                _mm_unpackhi_epi64(pair, pair)
+            }
+        })
     }
 }
 
