@@ -164,9 +164,10 @@ unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed]) 
     unsafe {
         let zero = _mm256_setzero_si256();
         for (i, p) in out.iter_mut().enumerate() {
-            // Scales and minimums go through vectors, never scalar stores
-            // reloaded as vectors (store forwarding fails on that, and at m = 8
-            // packing costs as much as four rows of compute).
+            // The 8 group scales and minimums go through vectors, not scalar
+            // stores reloaded as vectors (store forwarding fails on those: at
+            // m = 8, 12 such reloads per super-block made packing cost about
+            // four rows of compute); d and dmin are two reloads, left as they are.
             let mut d = [0f32; GROUP];
             let mut dmin = [0f32; GROUP];
             // column l's 16 scale bytes: [sc 0-7 | min 0-7]
