@@ -100,7 +100,8 @@ fn support(unit: &str, index: &SourceIndex) -> SentenceSupport {
     }
     // Rounded: a share for people, not a float whose last bits mean nothing.
     let coverage = if total > 0.0 {
-        let share = covered.iter().map(|t| weight(t, index)).sum::<f32>() / total;
+        // fold from +0: an empty f32 `sum` is -0.0, shown as "-0%".
+        let share = covered.iter().map(|t| weight(t, index)).fold(0.0, |a, w| a + w) / total;
         (share.min(1.0) * 1000.0).round() / 1000.0
     } else {
         0.0
@@ -164,5 +165,8 @@ mod tests {
         let s = one("The football season opened with a surprising victory for the visitors.");
         assert!(!s.supported);
         assert!(s.problem().unwrap().contains("no article sentence"));
+        // No word covered is 0, not -0 ("-0% of its words").
+        assert!(s.coverage.is_sign_positive(), "{s:?}");
+        assert!(!s.problem().unwrap().contains("-0"), "{s:?}");
     }
 }
