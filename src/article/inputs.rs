@@ -64,8 +64,15 @@ impl Source {
 /// and unknown extensions skipped) and `-` (stdin, read as plain text) into
 /// sources, each once. A file named explicitly is read whatever its extension,
 /// as plain text if the extension is unknown. A missing input, or a directory
-/// that cannot be walked, is an error for the whole run.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<Source>> {
+/// that cannot be walked, is an error for the whole run. Walks skip the folder
+/// `out` (the digest's own output, when it lies inside an input directory: its
+/// markdown would come back as articles on the next run).
+pub fn expand_inputs(inputs: &[PathBuf], out: Option<&Path>) -> Result<Vec<Source>> {
+    let out = out.and_then(|o| o.canonicalize().ok());
+    let is_out = |dir: &Path| {
+        out.as_ref()
+            .is_some_and(|o| dir.canonicalize().is_ok_and(|d| d == *o))
+    };
     let mut sources = Vec::new();
     for input in inputs {
         let explicit = |path: &Path| Source {
@@ -85,7 +92,11 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<Source>> {
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !(e.file_name().to_string_lossy().starts_with('.')
+                        || e.file_type().is_dir() && is_out(e.path()))
+            });
         for entry in walk {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(input).to_path_buf();
@@ -121,8 +132,8 @@ pub struct Inputs {
 
 impl Inputs {
     /// [`expand_inputs`], then standard input read if it is one of them.
-    pub fn open(inputs: &[PathBuf]) -> Result<Self> {
-        let sources = expand_inputs(inputs)?;
+    pub fn open(inputs: &[PathBuf], out: Option<&Path>) -> Result<Self> {
+        let sources = expand_inputs(inputs, out)?;
         let stdin = sources.iter().any(is_stdin).then(|| {
             read_bytes(Path::new("-"), MAX_ARTICLE_BYTES, "articles").map_err(|e| e.to_string())
         });
@@ -201,7 +212,7 @@ mod tests {
             (".git/config.txt", b"g"),
             ("empty/.keep.txt", b""),
         ]);
-        let sources = expand_inputs(&[dir.path().to_path_buf()]).unwrap();
+        let sources = expand_inputs(&[dir.path().to_path_buf()], None).unwrap();
         let got: Vec<(String, Format)> = sources
             .iter()
             .map(|s| {
@@ -236,7 +247,7 @@ mod tests {
             dir.path().to_path_buf(),
             PathBuf::from("-"),
         ];
-        let sources = expand_inputs(&inputs).unwrap();
+        let sources = expand_inputs(&inputs, None).unwrap();
         let got: Vec<(String, Format)> = sources.iter().map(|s| (s.input(), s.format)).collect();
         let input = |name: &str| p(name).display().to_string();
         assert_eq!(
@@ -252,14 +263,38 @@ mod tests {
             (sources[1].name(), sources[1].id()),
             ("<stdin>".to_string(), "stdin".to_string())
         );
-        assert!(expand_inputs(&[p("empty")]).unwrap().is_empty());
+        assert!(expand_inputs(&[p("empty")], None).unwrap().is_empty());
+    }
+
+    /// `digest in --out in/out`: the second run must not read the first one's
+    /// markdown back as articles.
+    #[test]
+    fn the_output_folder_inside_an_input_is_skipped() {
+        let dir = dir_with(&[("a.txt", b"a"), ("out/index.md", b"i"), ("out/a.md", b"o")]);
+        let out = dir.path().join("out");
+        let got = expand_inputs(&[dir.path().to_path_buf()], Some(&out)).unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].path.ends_with("a.txt"));
+        // Named as `in/./out` or not yet created, the same.
+        let dotted = dir.path().join(".").join("out");
+        assert_eq!(
+            expand_inputs(&[dir.path().to_path_buf()], Some(&dotted)).unwrap(),
+            got
+        );
+        let fresh = dir.path().join("new-out");
+        assert_eq!(
+            expand_inputs(&[dir.path().to_path_buf()], Some(&fresh))
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]
     fn missing_input_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.txt");
-        let err = expand_inputs(&[dir.path().to_path_buf(), missing]).unwrap_err();
+        let err = expand_inputs(&[dir.path().to_path_buf(), missing], None).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err}");
         assert!(err.to_string().contains("nope.txt"), "{err}");
     }

@@ -563,7 +563,7 @@ mod tests {
     #[test]
     fn fixture_folder() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles");
-        let sources = expand_inputs(&[dir]).unwrap();
+        let sources = expand_inputs(&[dir], None).unwrap();
         let results: Vec<_> = sources.iter().flat_map(read_source).collect();
         let summary: Vec<(String, &str)> = results
             .iter()

@@ -101,7 +101,11 @@ fn support(unit: &str, index: &SourceIndex) -> SentenceSupport {
     // Rounded: a share for people, not a float whose last bits mean nothing.
     let coverage = if total > 0.0 {
         // fold from +0: an empty f32 `sum` is -0.0, shown as "-0%".
-        let share = covered.iter().map(|t| weight(t, index)).fold(0.0, |a, w| a + w) / total;
+        let share = covered
+            .iter()
+            .map(|t| weight(t, index))
+            .fold(0.0, |a, w| a + w)
+            / total;
         (share.min(1.0) * 1000.0).round() / 1000.0
     } else {
         0.0

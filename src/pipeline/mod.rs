@@ -261,7 +261,7 @@ pub fn digest(
     };
     let window = opts.article.window(model);
 
-    let inputs = article::Inputs::open(inputs)?;
+    let inputs = article::Inputs::open(inputs, Some(&opts.out))?;
     // A shard keeps its own inputs, their file names allocated over all of them.
     let mut plan = match &opts.shard {
         Some(shard) => {
