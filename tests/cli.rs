@@ -314,8 +314,8 @@ fn bad_inputs_get_one_line_errors() {
             "binary",
         ),
         (
-            write("latin1.txt", b"Caf\xe9 cr\xe8me in Z\xfcrich"),
-            "not valid UTF-8",
+            write("feed.jsonl", b"{\"text\": \"A.\"}\n{\"text\": \"B.\"}\n"),
+            "more than one article",
         ),
     ];
     for (path, want) in cases {
@@ -326,6 +326,18 @@ fn bad_inputs_get_one_line_errors() {
             .arg(smollm2()));
         assert_clean_error(&o, want);
     }
+    // Not an error: read as the digest reads it, decoded with a warning.
+    let latin1 = write(
+        "latin1.txt",
+        b"The caf\xe9 in Z\xfcrich reopened on Monday after the floods.",
+    );
+    let o = run(abridge(hf.path())
+        .args(["summarize", "--json", "--sentences", "1", "--model"])
+        .arg(smollm2())
+        .arg(&latin1));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(v["warnings"].to_string().contains("decoded as"), "{v}");
 }
 
 /// A raw prompt past the context is refused; an article past it is map-reduced by

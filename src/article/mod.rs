@@ -2,7 +2,7 @@
 //!
 //! Two ways in:
 //! - [`Article::read`] for the single-article commands: one file or standard
-//!   input, strict UTF-8, the text passed on as it is (only trimmed).
+//!   input, one article, read as the digest reads it.
 //! - [`Inputs`] for the digest: files, directories and stdin; plain text,
 //!   markdown, HTML and JSON Lines; legacy encodings decoded with a warning;
 //!   whitespace normalized. Articles are read as they are asked for, one file or
@@ -71,47 +71,30 @@ impl std::fmt::Display for Rejected {
 }
 
 impl Article {
-    /// Reads `path`, or standard input when it is `-`.
+    /// Reads `path`, or standard input when it is `-`, with the digest's readers
+    /// (format from the extension, plain text if unknown; legacy encodings decoded
+    /// with a warning). A JSON Lines file must hold exactly one article.
     pub fn read(path: &Path) -> Result<Self> {
+        let src = Source {
+            path: path.to_path_buf(),
+            format: match path == Path::new("-") {
+                true => Format::Text,
+                false => Format::from_path(path).unwrap_or(Format::Text),
+            },
+        };
         let bytes = read_bytes(path, MAX_ARTICLE_BYTES, "articles")?;
-        Self::from_bytes(&display_name(path), &bytes)
-    }
-
-    /// Validates raw bytes as article text: UTF-8 only, trimmed, otherwise as is.
-    pub fn from_bytes(source: &str, bytes: &[u8]) -> Result<Self> {
-        if bytes.len() > MAX_ARTICLE_BYTES {
-            return Err(too_large(
-                source,
-                bytes.len(),
-                MAX_ARTICLE_BYTES,
-                "articles",
-            ));
+        let mut articles = read_source_bytes(&src, &bytes);
+        let first = articles
+            .next()
+            .ok_or_else(|| Error::Input(format!("{} holds no article", src.name())))?;
+        if articles.next().is_some() {
+            return Err(Error::Input(format!(
+                "{} holds more than one article: summarize and translate take one; \
+                 use `abridge digest` for a feed",
+                src.name()
+            )));
         }
-        if looks_binary(bytes) {
-            return Err(Error::Input(binary(source)));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            Error::Input(format!(
-                "{source} is not valid UTF-8 (bad byte at offset {}); convert it first, \
-                 e.g. `iconv -f latin1 -t utf-8`",
-                e.valid_up_to()
-            ))
-        })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
-        if text.is_empty() {
-            return Err(Error::Input(empty(source)));
-        }
-        Ok(Self {
-            source: source.to_string(),
-            input: if source == STDIN_NAME { "-" } else { source }.to_string(),
-            id: text::slug(Path::new(source)),
-            title: text::title(text),
-            text: text.to_string(),
-            url: None,
-            lang: None,
-            input_sha256: text::sha256_hex(bytes),
-            warnings: Vec::new(),
-        })
+        first.map_err(|r| Error::Input(r.reason))
     }
 
     pub fn source_path(&self) -> Option<PathBuf> {
@@ -418,44 +401,69 @@ mod tests {
         results.pop().unwrap()
     }
 
+    /// The editor commands' reader is the digest's: trimmed and normalized, legacy
+    /// encodings decoded with a warning, HTML parsed, one JSON Lines record.
     #[test]
-    fn accepts_text_and_trims() {
-        let a = Article::from_bytes("a.txt", "\u{feff}  Hello.\n\n".as_bytes()).unwrap();
-        assert_eq!(a.text, "Hello.");
-        assert_eq!((a.id.as_str(), a.title.as_str()), ("a", "Hello."));
+    fn single_article_read_uses_the_digest_readers() {
+        let dir = dir_with(&[
+            (
+                "Big News.txt",
+                b"\xef\xbb\xbf# Big  News\r\n\r\n\r\nBody\ttext.\r\n",
+            ),
+            ("latin1.txt", b"Caf\xe9 cr\xe8me in Z\xfcrich."),
+            (
+                "page.html",
+                b"<html><head><title>Floods</title><script>alert(1)</script></head>\
+                  <body><p>Rivers rose.</p></body></html>",
+            ),
+            (
+                "one.jsonl",
+                b"{\"id\": \"x\", \"text\": \"Rivers rose.\"}\n",
+            ),
+            ("two.jsonl", b"{\"text\": \"A.\"}\n{\"text\": \"B.\"}\n"),
+        ]);
+        let read = |name: &str| Article::read(&dir.path().join(name));
+        let a = read("Big News.txt").unwrap();
+        assert_eq!(a.text, "# Big News\n\nBody text.");
+        assert_eq!((a.id.as_str(), a.title.as_str()), ("big-news", "Big News"));
+        assert_eq!(a.input, a.source);
+        let a = read("latin1.txt").unwrap();
+        assert_eq!(a.text, "Café crème in Zürich.");
+        assert!(
+            a.warnings[0].contains("not valid UTF-8"),
+            "{:?}",
+            a.warnings
+        );
+        let a = read("page.html").unwrap();
+        assert_eq!(
+            (a.text.as_str(), a.title.as_str()),
+            ("Rivers rose.", "Floods")
+        );
+        assert_eq!(read("one.jsonl").unwrap().id, "x");
+        let err = read("two.jsonl").unwrap_err().to_string();
+        assert!(
+            err.contains("more than one article") && err.contains("digest"),
+            "{err}"
+        );
+        assert!(Article::read(dir.path()).is_err(), "a directory");
     }
 
     #[test]
-    fn refuses_bad_input_with_reason() {
+    fn single_article_read_refuses_bad_input_with_reason() {
+        let big = vec![b'a'; MAX_ARTICLE_BYTES + 1];
         let cases: [(&[u8], &str); 4] = [
             (b"", "is empty"),
             (b" \n\t \n", "is empty"),
             (b"PK\x03\x04\x00\x00binary", "binary"),
-            (b"caf\xe9 au lait", "not valid UTF-8"),
+            (&big, "refused"),
         ];
         for (bytes, want) in cases {
-            let err = Article::from_bytes("x.txt", bytes).unwrap_err().to_string();
+            let dir = dir_with(&[("x.txt", bytes)]);
+            let err = Article::read(&dir.path().join("x.txt"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want) && err.contains("x.txt"), "{err}");
         }
-    }
-
-    #[test]
-    fn refuses_huge_input() {
-        let big = vec![b'a'; MAX_ARTICLE_BYTES + 1];
-        let err = Article::from_bytes("big.txt", &big)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("refused"), "{err}");
-    }
-
-    #[test]
-    fn single_article_read_keeps_text_as_is() {
-        let dir = dir_with(&[("Big News.txt", b"# Big  News\r\n\r\n\r\nBody\ttext.\r\n")]);
-        let a = Article::read(&dir.path().join("Big News.txt")).unwrap();
-        assert_eq!(a.text, "# Big  News\r\n\r\n\r\nBody\ttext.");
-        assert_eq!((a.id.as_str(), a.title.as_str()), ("big-news", "Big News"));
-        assert_eq!(a.input, a.source);
-        assert!(Article::read(dir.path()).is_err(), "a directory");
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn defuse_markup(text: &str) -> String {
     let mut in_order_turn = false;
     // Text between markers, kept unless it is inside an order turn; a paragraph
     // break inside the turn ends it.
-    let mut keep = |out: &mut String, between: &str, in_order_turn: &mut bool| {
+    let keep = |out: &mut String, between: &str, in_order_turn: &mut bool| {
         if !*in_order_turn {
             out.push_str(between);
         } else if let Some(rest) = after_paragraph_break(between) {
