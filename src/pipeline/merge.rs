@@ -56,7 +56,9 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
         )));
     }
 
-    let mut slots: Vec<Option<ManifestEntry>> = Vec::new();
+    // By input position; the markers' counts are checked against what they claim,
+    // never used to size anything (a marker is a file anyone can edit).
+    let mut slots: std::collections::BTreeMap<usize, ManifestEntry> = Default::default();
     let mut first: Option<Marker> = None;
     for index in 0..count {
         let shard = Shard { index, count };
@@ -76,28 +78,33 @@ pub fn merge(dir: &Path) -> Result<MergeReport> {
                 .label()
             )));
         }
-        slots.resize(marker.inputs, None);
         let path = dir.join(shard.manifest_file());
         let entries = render::read_manifest(&path)?;
         if entries.len() != marker.positions.len() {
             return Err(stale(dir, &shard, "its manifest does not match its marker"));
         }
-        for (position, entry) in marker.positions.iter().zip(entries) {
-            match slots.get_mut(*position) {
-                Some(slot @ None) => *slot = Some(entry),
-                _ => return Err(stale(dir, &shard, "two shards claim the same input")),
+        for (&position, entry) in marker.positions.iter().zip(entries) {
+            if position >= marker.inputs {
+                return Err(stale(
+                    dir,
+                    &shard,
+                    "its marker claims an input past its count",
+                ));
+            }
+            if slots.insert(position, entry).is_some() {
+                return Err(stale(dir, &shard, "two shards claim the same input"));
             }
         }
     }
     let first = first.expect("at least one shard");
-    let entries: Vec<ManifestEntry> =
-        slots.into_iter().collect::<Option<_>>().ok_or_else(|| {
-            Error::Input(format!(
-                "{}: the shards' markers leave inputs unclaimed; run every shard with the same \
+    if slots.len() != first.inputs {
+        return Err(Error::Input(format!(
+            "{}: the shards' markers leave inputs unclaimed; run every shard with the same \
              command, then merge",
-                dir.display()
-            ))
-        })?;
+            dir.display()
+        )));
+    }
+    let entries: Vec<ManifestEntry> = slots.into_values().collect();
     for entry in &entries {
         let Some(output) = entry.output.as_deref() else {
             continue;
@@ -288,6 +295,20 @@ mod tests {
         std::fs::write(&path, marker.replace("run-key", "other-key")).unwrap();
         assert!(error(dir).contains("other settings"), "{}", error(dir));
         std::fs::write(&path, &marker).unwrap();
+        // Counts edited in both markers: refused, not used to size anything.
+        let zero_marker = dir.join(Shard::new(0, 2).unwrap().marker_file());
+        let markers = [&zero_marker, &path].map(|p| std::fs::read_to_string(p).unwrap());
+        for (count, want) in [(u64::MAX, "unclaimed"), (1, "past its count")] {
+            for (p, m) in [&zero_marker, &path].iter().zip(&markers) {
+                let edited = m.replace("\"inputs\":3", &format!("\"inputs\":{count}"));
+                assert_ne!(&edited, m);
+                std::fs::write(p, edited).unwrap();
+            }
+            assert!(error(dir).contains(want), "{}", error(dir));
+        }
+        for (p, m) in [&zero_marker, &path].iter().zip(&markers) {
+            std::fs::write(p, m).unwrap();
+        }
         // A manifest that lost a line.
         let zero = Shard::new(0, 2).unwrap();
         std::fs::write(
