@@ -276,6 +276,40 @@ fn bad_requests_get_clear_errors() {
     assert_eq!(get(&s.url("/health")).0, 200);
 }
 
+/// A page on another site cannot use the editors' server: browsers send its form
+/// and text/plain posts without asking, and DNS rebinding would let it read the
+/// answers under its own host name.
+#[test]
+fn other_sites_pages_cannot_use_the_server() {
+    let s = shared();
+    let url = s.url("/v1/summarize");
+    let body = json!({"text": "Rivers rose.", "sentences": 1}).to_string();
+    let r = post_raw(&url, &[("Origin", "http://evil.example")], &body);
+    let status = r.status();
+    assert_error(status, &r.into_string().unwrap(), 403, "cross-origin");
+    for kind in ["text/plain", "application/x-www-form-urlencoded"] {
+        let r = post_raw(&url, &[("Content-Type", kind)], &body);
+        let status = r.status();
+        assert_error(status, &r.into_string().unwrap(), 415, "application/json");
+    }
+    // The server's own page passes (and then fails on its bad JSON, not its origin).
+    let r = post_raw(&url, &[("Origin", &s.base)], "{not json");
+    let status = r.status();
+    assert_error(status, &r.into_string().unwrap(), 400, "bad JSON");
+    // A foreign host name (DNS rebinding) is refused; loopback names are not.
+    for (host, want) in [("attacker.example:80", " 421 "), ("localhost:1", " 200 ")] {
+        let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+        write!(
+            tcp,
+            "GET /v1/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut status_line = String::new();
+        BufReader::new(&tcp).read_line(&mut status_line).unwrap();
+        assert!(status_line.contains(want), "{host}: {status_line}");
+    }
+}
+
 #[test]
 fn chat_markup_in_messages_stays_text() {
     let s = shared();
@@ -388,8 +422,8 @@ fn body_limit_and_api_key() {
     assert_eq!(get(&s.url("/metrics")).0, 401);
 
     let big = json!({"text": "word ".repeat(1000)});
-    let (status, _) = post(&s.url("/v1/summarize"), &auth, &big);
-    assert_eq!(status, 413);
+    let (status, text) = post(&s.url("/v1/summarize"), &auth, &big);
+    assert_error(status, &text, 413, "over the server's limit");
     // Without a Content-Length (chunked), the limit holds too.
     let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
     let chunk = big.to_string();
@@ -446,7 +480,7 @@ fn stream_until_first_token(s: &Server, body: &str) -> TcpStream {
     let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
     write!(
         tcp,
-        "POST /v1/summarize HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\
+        "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     )

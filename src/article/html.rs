@@ -24,6 +24,61 @@ const BLOCKS: &[&str] = &[
     "caption", "figure", "figcaption", "address", "details", "summary", "hr", "body",
 ];
 
+/// How deep elements may nest. The HTML parser checks scopes by walking its stack
+/// of open elements, so a page of nested `<div>`s costs the square of its depth
+/// (100,000 of them: minutes); real pages stay under a few hundred.
+const MAX_DEPTH: usize = 1000;
+
+/// Elements that never hold others, and those whose end the parser implies (a
+/// `<p>` or `<li>` closes the one before): neither deepens the stack much.
+#[rustfmt::skip]
+const FLAT: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    "track", "wbr", "param", "keygen", "p", "li", "dt", "dd", "option", "optgroup", "tr",
+    "td", "th", "tbody", "thead", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "rtc",
+    "html", "head", "body",
+];
+
+/// Refuses markup nested deeper than [`MAX_DEPTH`] before the parser sees it:
+/// start tags minus end tags, skipping comments, declarations and the raw text of
+/// `script`, `style`, `textarea` and `title`.
+pub(super) fn check_depth(src: &str) -> Result<(), String> {
+    let lower = src.to_ascii_lowercase();
+    let (b, mut at, mut depth) = (lower.as_bytes(), 0, 0usize);
+    while let Some(i) = lower[at..].find('<').map(|i| at + i) {
+        at = i + 1;
+        if lower[at..].starts_with("!--") {
+            at = lower[at..].find("-->").map_or(b.len(), |j| at + j + 3);
+            continue;
+        }
+        let end = b.get(at) == Some(&b'/');
+        let start = at + usize::from(end);
+        let len = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-')
+            .count();
+        if len == 0 || !b[start].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = &lower[start..start + len];
+        if end {
+            depth = depth.saturating_sub(usize::from(!FLAT.contains(&name)));
+        } else if ["script", "style", "textarea", "title"].contains(&name) {
+            let close = format!("</{name}");
+            at = lower[at..].find(&close).map_or(b.len(), |j| at + j);
+        } else if !FLAT.contains(&name) {
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(format!(
+                    "elements nested over {MAX_DEPTH} deep; not an article page (refused \
+                     before parsing)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn parse(src: &str) -> Doc {
     let html = Html::parse_document(src);
     let page = html.root_element();
@@ -172,6 +227,33 @@ fn extract(root: ElementRef) -> String {
 mod tests {
     use super::super::{tests::read_one, text::normalize, Format};
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let nested = |n: usize, tag: &str| {
+            format!(
+                "<body>{}Rivers rose.{}</body>",
+                format!("<{tag}>").repeat(n),
+                format!("</{tag}>").repeat(n)
+            )
+        };
+        assert!(check_depth(&nested(MAX_DEPTH, "div")).is_ok());
+        let err = check_depth(&nested(MAX_DEPTH + 1, "div")).unwrap_err();
+        assert!(err.contains("nested over 1000 deep"), "{err}");
+        // Siblings, implied ends, void elements, comments and script text do not nest.
+        let flat = "<div><p>a<p>b<br><img src=x></div><!-- <div> -->".repeat(5000)
+            + &format!("<script>{}</script>", "'<div>'".repeat(5000))
+            + &"<li>x".repeat(5000);
+        assert!(check_depth(&flat).is_ok());
+        assert!(check_depth(PAGE).is_ok());
+        // Through the reader: a rejection naming the file, not minutes of parsing.
+        let page = nested(100_000, "div");
+        let err = read_one("deep.html", Format::Html, page.as_bytes()).unwrap_err();
+        assert!(
+            err.reason.contains("deep.html") && err.reason.contains("nested"),
+            "{err:?}"
+        );
+    }
 
     const PAGE: &str = r#"<!DOCTYPE html>
 <html lang="en-GB">

@@ -202,6 +202,9 @@ fn read_document(src: &Source, bytes: &[u8]) -> std::result::Result<Article, Str
         _ => None,
     };
     let (raw, warnings) = decode(&name, bytes, declared)?;
+    if matches!(src.format, Format::Html | Format::Markdown) {
+        html::check_depth(&raw).map_err(|e| format!("{name}: {e}"))?;
+    }
     let doc = match src.format {
         Format::Markdown => markdown::parse(&raw),
         Format::Html => html::parse(&raw),

@@ -272,6 +272,30 @@ impl Languages {
     }
 }
 
+/// A place in the queue, then the article read (and `then` run on it) off the
+/// async threads: parsing a large page takes a while, and must neither stall the
+/// server nor run beyond the queue's bound.
+async fn admitted_read<T: Send + 'static>(
+    state: &Shared,
+    input: Input,
+    then: impl FnOnce(&crate::article::Article) -> T + Send + 'static,
+) -> Result<(Slot, crate::article::Article, T), ApiError> {
+    let slot = admit(state)?;
+    let read = tokio::task::spawn_blocking(move || {
+        let article = read_input(&input)?;
+        let extra = then(&article);
+        Ok((article, extra))
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the article failed: {e}"),
+        )
+    })?;
+    read.map(|(article, extra)| (slot, article, extra))
+}
+
 /// The article's title and text, read by the digest's readers.
 fn read_input(input: &Input) -> Result<crate::article::Article, ApiError> {
     let given: Vec<(&str, &String, Kind)> = [
@@ -377,25 +401,22 @@ pub async fn summarize(
         Err(e) => return e.into_response(),
     };
     let format = Format::of(&headers, req.stream);
-    let prepared = article_options(&state, &req).and_then(|opts| {
-        let article = read_input(&Input {
-            text: req.text,
-            markdown: req.markdown,
-            html: req.html,
-            title: req.title,
-        })?;
-        Ok((opts, article))
-    });
-    let (opts, article) = match prepared {
-        Ok(p) => p,
+    let opts = match article_options(&state, &req) {
+        Ok(o) => o,
         Err(e) => return e.into_response(),
     };
-    let slot = match admit(&state) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
+    let input = Input {
+        text: req.text,
+        markdown: req.markdown,
+        html: req.html,
+        title: req.title,
     };
     // The sentences grounding cites, so a page can show which ones support what.
-    let index = SourceIndex::new(&article.text);
+    let read = admitted_read(&state, input, |article| SourceIndex::new(&article.text)).await;
+    let (slot, article, index) = match read {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
     let opening = json!({
         "title": article.title,
         "sentences": index.sentences,
@@ -474,26 +495,26 @@ pub async fn translate(
         Err(e) => return e.into_response(),
     };
     let format = Format::of(&headers, req.stream);
-    let prepared = req.to.codes("to").and_then(|codes| {
-        let [code] = &codes[..] else {
-            return Err(ApiError::bad_request(
-                "`to` must name one language for /v1/translate (summaries take several)",
-            ));
-        };
-        let input = Input {
-            text: req.text,
-            markdown: req.markdown,
-            html: req.html,
-            title: req.title,
-        };
-        Ok((code.clone(), read_input(&input)?))
-    });
-    let (code, article) = match prepared {
-        Ok(p) => p,
+    let code = match req.to.codes("to") {
+        Ok(codes) => match &codes[..] {
+            [code] => code.clone(),
+            _ => {
+                return ApiError::bad_request(
+                    "`to` must name one language for /v1/translate (summaries take several)",
+                )
+                .into_response()
+            }
+        },
         Err(e) => return e.into_response(),
     };
-    let slot = match admit(&state) {
-        Ok(s) => s,
+    let input = Input {
+        text: req.text,
+        markdown: req.markdown,
+        html: req.html,
+        title: req.title,
+    };
+    let (slot, article, ()) = match admitted_read(&state, input, |_| ()).await {
+        Ok(r) => r,
         Err(e) => return e.into_response(),
     };
     let (max, deadline) = (state.opts.max_article_tokens, state.opts.deadline);

@@ -1,5 +1,6 @@
 //! Who may use the server and how many at once: loopback unless an API key is
-//! set, the bearer-token check, and the bounded queue of admitted requests.
+//! set, no requests from other sites' pages, the bearer-token check, and the
+//! bounded queue of admitted requests.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,13 +18,7 @@ use crate::error::{Error, Result};
 /// Refuses to listen beyond this machine without a key: the page and the API would
 /// be open to anyone on the network.
 pub fn check_exposure(host: &str, has_key: bool) -> Result<()> {
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback || has_key {
+    if is_loopback(host) || has_key {
         return Ok(());
     }
     Err(Error::Input(format!(
@@ -31,6 +26,102 @@ pub fn check_exposure(host: &str, has_key: bool) -> Result<()> {
          use the model; give --api-key-file FILE (clients then send `Authorization: \
          Bearer <key>`), or listen on 127.0.0.1"
     )))
+}
+
+/// `localhost`, or a loopback address (`127.0.0.1`, `[::1]`).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A `Host` or origin authority without its port: `[::1]:8080` -> `[::1]`.
+fn host_name(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+/// What a browser page on another site could otherwise do to a server on this
+/// machine: post a form or `text/plain` to it without asking (no CORS preflight),
+/// or, by DNS rebinding, read its answers under the page's own host name. So a
+/// request whose `Origin` is not the server's own is refused, a server without a
+/// key answers only to loopback host names, and API bodies must be declared JSON.
+pub async fn same_origin(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let (host, origin, content_type) = (
+        text(header::HOST),
+        text(header::ORIGIN),
+        text(header::CONTENT_TYPE),
+    );
+    if state.opts.api_key.is_none() {
+        if let Some(host) = host.as_deref().filter(|h| !is_loopback(host_name(h))) {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "this server answers to localhost only, not to `{host}`; without an API \
+                     key it serves this machine alone (serve --api-key-file FILE to share it)"
+                ),
+            )
+            .into_response();
+        }
+    }
+    if let Some(origin) = origin {
+        let authority = origin.split_once("://").map_or("", |(_, a)| a);
+        if host.is_none_or(|h| !h.eq_ignore_ascii_case(authority)) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "cross-origin request refused (from `{origin}`): the server answers its \
+                     own page and clients that send no Origin"
+                ),
+            )
+            .into_response();
+        }
+    }
+    if request.method() == axum::http::Method::POST && request.uri().path().starts_with("/v1/") {
+        let json = content_type.is_some_and(|t| {
+            let mime = t.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/json")
+        });
+        if !json {
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the request body as JSON, with `Content-Type: application/json`",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// tower-http's body limit answers a too-long `Content-Length` itself, in plain
+/// text; clients and the page read the API's JSON errors.
+pub async fn json_body_limit(State(state): State<Shared>, response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return response;
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the request body is over the server's limit of {} bytes (serve --body-limit)",
+            state.opts.body_limit
+        ),
+    )
+    .into_response()
 }
 
 /// Reads the key from `--api-key-file`: the file's text, trimmed, not empty.

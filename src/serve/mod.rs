@@ -209,10 +209,18 @@ fn router(state: Shared) -> Router {
         // tower-http's limit also covers bodies without a Content-Length; axum's own
         // (2 MB) is lifted so that this one is the limit.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            limits::json_body_limit,
+        ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::same_origin,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
