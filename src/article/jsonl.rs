@@ -187,9 +187,16 @@ fn record(src: &Source, n: usize, line: &[u8]) -> Result<Article, Rejected> {
     let mut field = |key: &str| match object.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(text::collapse(s)).filter(|s| !s.is_empty()),
-        Some(Value::Number(n)) if key == "id" => Some(n.to_string()),
+        // Integers only: serde_json reads larger ones as floats, and two ids
+        // rounded to the same float would share an output.
+        Some(Value::Number(n)) if key == "id" && (n.is_u64() || n.is_i64()) => Some(n.to_string()),
         Some(_) => {
-            warnings.push(format!("{name}: \"{key}\" is not a string; ignored"));
+            let what = if key == "id" {
+                "a string or an integer"
+            } else {
+                "a string"
+            };
+            warnings.push(format!("{name}: \"{key}\" is not {what}; ignored"));
             None
         }
     };
@@ -296,6 +303,25 @@ mod tests {
 
         let r = results[7].as_ref().unwrap_err();
         assert!(r.reason.contains("\"text\" is not a string"), "{r}");
+    }
+
+    /// Ids past 64 bits would be read as floats, and two of them could round to one.
+    #[test]
+    fn ids_are_strings_or_exact_integers() {
+        let feed = "{\"id\": 12345678901234567890123, \"text\": \"A.\"}\n\
+                    {\"id\": 12345678901234567890124, \"text\": \"B.\"}\n\
+                    {\"id\": -7, \"text\": \"C.\"}\n{\"id\": 1.5, \"text\": \"D.\"}\n";
+        let (_, results) = read_all("feed.jsonl", Format::Jsonl, feed.as_bytes());
+        let ids: Vec<&str> = results
+            .iter()
+            .map(|r| r.as_ref().unwrap().id.as_str())
+            .collect();
+        assert_eq!(ids, ["feed-1", "feed-2", "-7", "feed-4"]);
+        let a = results[0].as_ref().unwrap();
+        assert!(
+            a.warnings[0].contains("\"id\" is not a string or an integer"),
+            "{a:?}"
+        );
     }
 
     #[test]
