@@ -41,6 +41,14 @@ impl<R: BufRead> Records<R> {
         let mut head = Vec::with_capacity(HEAD);
         let mut refused = match reader.by_ref().take(HEAD as u64).read_to_end(&mut head) {
             Err(e) => Some(reject(Error::io(&src.path, e).to_string())),
+            // JSON Lines is UTF-8; UTF-16's NUL bytes would read as binary.
+            Ok(_) if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") => {
+                Some(reject(format!(
+                    "{} is UTF-16; JSON Lines must be UTF-8: convert it first, e.g. \
+                     `iconv -f utf-16 -t utf-8`",
+                    src.name()
+                )))
+            }
             // One rejection for a binary file, not one per "line" of it.
             Ok(_) if looks_binary(&head) => Some(reject(binary(&src.name()))),
             Ok(_) => None,
@@ -321,6 +329,24 @@ mod tests {
         assert!(
             a.warnings[0].contains("\"id\" is not a string or an integer"),
             "{a:?}"
+        );
+    }
+
+    #[test]
+    fn a_utf16_feed_is_refused_by_its_encoding() {
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(
+                "{\"text\": \"A.\"}\n"
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes),
+            )
+            .collect();
+        let (_, results) = read_all("feed.jsonl", Format::Jsonl, &utf16);
+        let r = results[0].as_ref().unwrap_err();
+        assert!(
+            r.reason.contains("UTF-16") && r.reason.contains("iconv"),
+            "{r}"
         );
     }
 
