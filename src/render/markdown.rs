@@ -44,9 +44,12 @@ pub(super) fn escape_inline(text: &str) -> String {
 }
 
 /// Multi-line `text` as a markdown block: lines that would start a heading or a code
-/// fence are escaped (a fence would swallow every section after it), so is HTML; other
-/// markdown (lists, emphasis) is kept.
+/// fence are escaped (a fence would swallow every section after it), so are HTML and
+/// link reference definitions (`[S1]: https://...` would turn the document's citations
+/// into links); other markdown (lists, emphasis) is kept. A lone `\r` ends a line in
+/// markdown, so it does here.
 pub(super) fn escape_block(text: &str) -> String {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let mut out = String::with_capacity(text.len());
     for line in text.trim().lines() {
         let line = line.trim_end();
@@ -65,11 +68,12 @@ pub(super) fn escape_block(text: &str) -> String {
     out.replace('<', "\\<")
 }
 
-/// Whether a line starts an ATX heading or code fence, or underlines the line before
-/// into a setext heading.
+/// Whether a line starts an ATX heading, a code fence or a link reference
+/// definition, or underlines the line before into a setext heading.
 fn starts_block_markup(body: &str) -> bool {
     let underline = |c: char| !body.is_empty() && body.chars().all(|b| b == c);
     body.starts_with('#')
+        || body.starts_with('[')
         || body.starts_with("```")
         || body.starts_with("~~~")
         || underline('=')
@@ -112,5 +116,10 @@ mod tests {
             "Intro\n\\## German\n\\```\n- item *one*\n\\===\n    # code\n\\<b>x\\</b>\n"
         );
         assert_eq!(escape_block("  \n "), "");
+        // A lone CR ends a line in markdown; a reference definition would hijack [S1].
+        assert_eq!(
+            escape_block("Fine.\r# Owned\r\n[S1]: https://evil.example\nok"),
+            "Fine.\n\\# Owned\n\\[S1]: https://evil.example\nok\n"
+        );
     }
 }
