@@ -310,6 +310,37 @@ fn other_sites_pages_cannot_use_the_server() {
     }
 }
 
+/// A connection that never finishes its headers is closed after the header timeout
+/// (10 s), and a request head over 64 KiB is refused: neither holds a place for ever.
+#[test]
+fn slow_or_huge_request_heads_do_not_hold_the_server() {
+    let s = shared();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    write!(slow, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut slow, &mut rest);
+    let waited = start.elapsed().as_secs_f64();
+    assert!((8.0..30.0).contains(&waited), "closed after {waited:.1} s");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(rest.is_empty() || text.contains(" 408 "), "{text}");
+
+    let mut huge = TcpStream::connect(&addr).unwrap();
+    let junk = "x".repeat(100 << 10);
+    let _ = write!(
+        huge,
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Junk: {junk}\r\n\r\n"
+    );
+    let mut line = String::new();
+    let _ = BufReader::new(&huge).read_line(&mut line);
+    assert!(line.is_empty() || line.contains(" 431 "), "{line}");
+    // Still serving.
+    assert_eq!(get(&s.url("/health")).0, 200);
+}
+
 #[test]
 fn chat_markup_in_messages_stays_text() {
     let s = shared();
