@@ -44,6 +44,15 @@ pub struct Source {
 }
 
 impl Source {
+    /// A file named explicitly (or `-`): read whatever its extension, as plain
+    /// text if the extension is unknown.
+    pub fn named(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            format: Format::from_path(path).unwrap_or(Format::Text),
+        }
+    }
+
     /// How the digest names it: the path as given, or `-`.
     pub fn input(&self) -> String {
         self.path.display().to_string()
@@ -75,17 +84,13 @@ pub fn expand_inputs(inputs: &[PathBuf], out: Option<&Path>) -> Result<Vec<Sourc
     };
     let mut sources = Vec::new();
     for input in inputs {
-        let explicit = |path: &Path| Source {
-            path: path.to_path_buf(),
-            format: Format::from_path(path).unwrap_or(Format::Text),
-        };
         if input == Path::new("-") {
-            sources.push(explicit(input));
+            sources.push(Source::named(input));
             continue;
         }
         let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
         if !meta.is_dir() {
-            sources.push(explicit(input));
+            sources.push(Source::named(input));
             continue;
         }
         let walk = WalkDir::new(input)

@@ -75,13 +75,7 @@ impl Article {
     /// (format from the extension, plain text if unknown; legacy encodings decoded
     /// with a warning). A JSON Lines file must hold exactly one article.
     pub fn read(path: &Path) -> Result<Self> {
-        let src = Source {
-            path: path.to_path_buf(),
-            format: match path == Path::new("-") {
-                true => Format::Text,
-                false => Format::from_path(path).unwrap_or(Format::Text),
-            },
-        };
+        let src = Source::named(path);
         let bytes = read_bytes(path, MAX_ARTICLE_BYTES, "articles")?;
         let mut articles = read_source_bytes(&src, &bytes);
         let first = articles
