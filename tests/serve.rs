@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::server::{get, post, post_json, post_raw, read_sse, seed_text, sse_events, Server};
+use common::server::{
+    get, get_with, post, post_json, post_raw, read_sse, seed_text, sse_events, Server,
+};
 use serde_json::{json, Value};
 
 /// A server for the tests that need no settings of their own: one each, so that
@@ -264,6 +266,18 @@ fn bad_requests_get_clear_errors() {
         &json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1_000_000}),
     );
     assert_error(got, &text, 400, "--max-completion-tokens");
+    let hi = json!([{"role": "user", "content": "x"}]);
+    for (extra, want) in [
+        (json!({"repeat_penalty": 0}), "`repeat_penalty` must be"),
+        (json!({"repeat_penalty": -1.5}), "`repeat_penalty` must be"),
+        (json!({"stop": ""}), "must not be empty"),
+        (json!({"stop": ["END", ""]}), "must not be empty"),
+    ] {
+        let mut body = extra;
+        body["messages"] = hi.clone();
+        let (got, text) = post(&chat, &[], &body);
+        assert_error(got, &text, 400, want);
+    }
     let (got, text) = post(
         &s.url("/v1/translate"),
         &[],
@@ -447,6 +461,23 @@ fn body_limit_and_api_key() {
     let auth = [("Authorization", "Bearer s3cret-key")];
     let (status, text) = post(&url, &auth, &small);
     assert_eq!(status, 200, "{text}");
+    // The scheme is case-insensitive, the key is not.
+    assert_eq!(
+        get_with(
+            &s.url("/metrics"),
+            &[("Authorization", "bearer s3cret-key")]
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        get_with(
+            &s.url("/metrics"),
+            &[("Authorization", "Bearer S3CRET-KEY")]
+        )
+        .0,
+        401
+    );
     // The page and the health check stay open; the key guards the API.
     assert_eq!(get(&s.url("/health")).0, 200);
     assert_eq!(get(&s.url("/")).0, 200);

@@ -156,8 +156,10 @@ pub async fn authorize(State(state): State<Shared>, request: Request, next: Next
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        // The scheme is case-insensitive (RFC 9110); the key is not.
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
     match given {
         Some(g) if same(g.as_bytes(), key.as_bytes()) => next.run(request).await,
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "the API key is not the server's")

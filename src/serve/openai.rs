@@ -168,17 +168,29 @@ fn prepare(
             return Err(ApiError::bad_request("`top_p` must be in (0, 1]"));
         }
     }
+    let repeat_penalty = req.repeat_penalty.unwrap_or(1.0);
+    // 0 or less would flip or zero the logits it divides.
+    if !(repeat_penalty > 0.0 && repeat_penalty <= 10.0) {
+        return Err(ApiError::bad_request(
+            "`repeat_penalty` must be in (0, 10] (1: off)",
+        ));
+    }
+    let stop = match req.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s],
+        Some(Stop::Many(v)) => v,
+    };
+    // An empty stop string matches at once: an empty answer that looks finished.
+    if stop.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request("`stop` strings must not be empty"));
+    }
     let opts = GenerateOptions {
         max_tokens,
         temperature,
         top_p: req.top_p,
         seed: req.seed.unwrap_or(GenerateOptions::default().seed),
-        repeat_penalty: req.repeat_penalty.unwrap_or(1.0),
-        stop: match req.stop {
-            None => Vec::new(),
-            Some(Stop::One(s)) => vec![s],
-            Some(Stop::Many(v)) => v,
-        },
+        repeat_penalty,
+        stop,
         deadline: state.opts.deadline.map(|d| Instant::now() + d),
         ..GenerateOptions::default()
     };

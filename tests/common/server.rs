@@ -117,7 +117,16 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
 }
 
 pub fn get(url: &str) -> (u16, String) {
-    answer(agent().get(url).call())
+    get_with(url, &[])
+}
+
+/// GETs with extra headers.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    answer(req.call())
 }
 
 /// POSTs `body` (sent as is) with extra headers; returns the response, whatever its status.
