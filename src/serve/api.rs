@@ -67,14 +67,7 @@ pub(super) fn parse<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the request body is over the server's limit of {} bytes (serve \
-                     --body-limit)",
-                    state.opts.body_limit
-                ),
-            )
+            super::limits::over_body_limit(state)
         } else {
             ApiError::new(r.status(), format!("cannot read the request body: {r}"))
         }

@@ -114,6 +114,11 @@ pub async fn json_body_limit(State(state): State<Shared>, response: Response) ->
     if response.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
         return response;
     }
+    over_body_limit(&state).into_response()
+}
+
+/// The 413 for a body over `--body-limit`, however the limit was met.
+pub(super) fn over_body_limit(state: &Shared) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
@@ -121,7 +126,6 @@ pub async fn json_body_limit(State(state): State<Shared>, response: Response) ->
             state.opts.body_limit
         ),
     )
-    .into_response()
 }
 
 /// Reads the key from `--api-key-file`: the file's text, trimmed, not empty.
