@@ -73,7 +73,7 @@ impl Source {
 /// and unknown extensions skipped) and `-` (stdin, read as plain text) into
 /// sources, each once. A file named explicitly is read whatever its extension,
 /// as plain text if the extension is unknown. A missing input, or a directory
-/// that cannot be walked, is an error for the whole run. Walks skip the folder
+/// that cannot be listed, is an error for the whole run (see [`walk_failure`]). Walks skip the folder
 /// `out` (the digest's own output, when it lies inside an input directory: its
 /// markdown would come back as articles on the next run).
 pub fn expand_inputs(inputs: &[PathBuf], out: Option<&Path>) -> Result<Vec<Source>> {
@@ -103,10 +103,15 @@ pub fn expand_inputs(inputs: &[PathBuf], out: Option<&Path>) -> Result<Vec<Sourc
                         || e.file_type().is_dir() && is_out(e.path()))
             });
         for entry in walk {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(input).to_path_buf();
-                Error::io(path, e.into())
-            })?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    if let Some(src) = walk_failure(e, input)? {
+                        sources.push(src);
+                    }
+                    continue;
+                }
+            };
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -122,6 +127,35 @@ pub fn expand_inputs(inputs: &[PathBuf], out: Option<&Path>) -> Result<Vec<Sourc
     let mut seen = HashSet::new();
     sources.retain(|s| seen.insert(s.path.clone()));
     Ok(sources)
+}
+
+/// What a walk does with an entry it could not follow: a symbolic link to an
+/// ancestor is skipped (its files are read through the ancestor); a dangling
+/// link to an article file is that article, which then fails to read and is
+/// recorded as failed, so one bad link does not stop a nightly run; other
+/// dangling links are skipped like any unknown file. A directory that cannot be
+/// listed is an error for the whole run: its articles would silently go missing.
+fn walk_failure(e: walkdir::Error, input: &Path) -> Result<Option<Source>> {
+    let Some(path) = e.path().map(Path::to_path_buf) else {
+        return Err(Error::io(input, e.into()));
+    };
+    if let Some(ancestor) = e.loop_ancestor() {
+        tracing::warn!(
+            "skipping {}: a link back to {}, whose files are read already",
+            path.display(),
+            ancestor.display()
+        );
+        return Ok(None);
+    }
+    let dangling = e.depth() > 0
+        && path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        && !path.exists();
+    if !dangling {
+        return Err(Error::io(path, e.into()));
+    }
+    Ok(Format::from_path(&path).map(|format| Source { path, format }))
 }
 
 /// The digest's inputs, expanded. Articles are read from them as they are asked
@@ -293,6 +327,28 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dangling_links_are_failed_articles_and_loops_are_skipped() {
+        use std::os::unix::fs::symlink;
+        let dir = dir_with(&[("a.txt", b"a"), ("sub/b.txt", b"b")]);
+        symlink(dir.path().join("gone.txt"), dir.path().join("link.txt")).unwrap();
+        symlink(dir.path().join("gone.png"), dir.path().join("pic.png")).unwrap();
+        symlink(dir.path(), dir.path().join("sub/up")).unwrap();
+        let inputs = Inputs::open(&[dir.path().to_path_buf()], None).unwrap();
+        let rel = |p: &Path| p.strip_prefix(dir.path()).unwrap().display().to_string();
+        let got: Vec<String> = inputs.sources().iter().map(|s| rel(&s.path)).collect();
+        assert_eq!(got, ["a.txt", "link.txt", "sub/b.txt"]);
+        let read: Vec<std::result::Result<String, String>> = inputs
+            .articles()
+            .map(|a| a.map(|a| a.text).map_err(|r| r.reason))
+            .collect();
+        assert_eq!(read[0], Ok("a".to_string()));
+        let reason = read[1].as_ref().unwrap_err();
+        assert!(reason.contains("link.txt"), "{reason}");
+        assert_eq!(read[2], Ok("b".to_string()));
     }
 
     #[test]
