@@ -30,7 +30,7 @@ pub struct ManifestEntry {
     #[serde(default)]
     pub error: Option<String>,
     /// Article file name, relative to the output directory.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "file_name_in_folder")]
     pub output: Option<String>,
     #[serde(default)]
     pub title: Option<String>,
@@ -77,6 +77,28 @@ impl ManifestEntry {
 
 fn null_as_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(0.0))
+}
+
+/// An article file name as the digest gives them: one `.md` file in the output
+/// folder itself. Anything else (`../x.md`, `/etc/x.md`, `a/b.md`) comes from an
+/// edited manifest; resume and merge would read or link it outside the folder.
+fn file_name_in_folder<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let name = Option::<String>::deserialize(deserializer)?;
+    if let Some(n) = &name {
+        let plain = n.ends_with(".md")
+            && !n.starts_with('.')
+            && !n.contains(['/', '\\'])
+            && !n.contains(char::is_control)
+            && Path::new(n).file_name() == Some(std::ffi::OsStr::new(n));
+        if !plain {
+            return Err(serde::de::Error::custom(format!(
+                "output {n:?} is not a markdown file name in the output folder"
+            )));
+        }
+    }
+    Ok(name)
 }
 
 /// The manifest: one JSON object per line, newline-terminated.
@@ -180,6 +202,28 @@ mod tests {
         let mut nan = entry("n", Status::Ok);
         nan.seconds = f64::NAN;
         assert_eq!(parse_manifest(&render_manifest(&[nan]))[0].seconds, 0.0);
+    }
+
+    #[test]
+    fn outputs_outside_the_folder_are_edits_and_skipped() {
+        let mut ok = entry("a", Status::Ok);
+        ok.output = Some("a-2.md".into());
+        let good = render_manifest(&[ok.clone()]);
+        for bad in [
+            "../x.md",
+            "/etc/x.md",
+            "a/b.md",
+            "a\\b.md",
+            r"a\\b.md",
+            ".md",
+            "..md",
+            "x.txt",
+            "",
+        ] {
+            let line = good.replace("a-2.md", bad);
+            assert!(parse_manifest(&line).is_empty(), "{bad:?} was accepted");
+        }
+        assert_eq!(parse_manifest(&good), [ok]);
     }
 
     #[test]
