@@ -294,6 +294,13 @@ fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
     assert_eq!(got, want);
     let copy_enabled = page.run("return !document.getElementById('copy').disabled");
     assert_eq!(copy_enabled, json!(true));
+    let copied = page.run("return toMarkdown()");
+    let copied = copied.as_str().unwrap();
+    assert!(copied.starts_with("## Summary\n\n"), "{copied}");
+    assert!(
+        copied.contains(&format!("- **S{}** (¶", got[0])),
+        "{copied}"
+    );
 
     let png = page.screenshot();
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");

@@ -82,6 +82,16 @@ fn summarize_streams_article_tokens_summary_translation_then_done() {
     );
     assert!(done["checks"]["fr"].is_object(), "{done}");
     assert!(done["tokens_out"].as_u64().unwrap() > 0);
+    // What the page copies: the article file's sections, each cited sentence listed.
+    let md = done["markdown"].as_str().unwrap();
+    assert!(md.starts_with("## Summary\n\n"), "{md}");
+    assert!(md.contains("\n## French\n\n"), "{md}");
+    for s in support {
+        for src in s["sources"].as_array().unwrap() {
+            let listed = format!("- **S{}** (¶", src["n"]);
+            assert!(md.contains(&listed), "{listed} missing from {md}");
+        }
+    }
 }
 
 #[test]

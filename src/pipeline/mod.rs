@@ -126,6 +126,25 @@ impl Processed {
             "tokens_out": tokens.1,
         })
     }
+
+    /// The summary (with its sources) and the translations as an article file
+    /// lays them out, model text escaped the same way: what an editor copies.
+    pub fn to_markdown(&self, style: Style) -> String {
+        let mut warnings = Vec::new(); // the caller reports them
+        let mut docs = |ts: &[Translation]| -> Vec<TranslationDoc> {
+            ts.iter()
+                .map(|t| translation_doc(t.clone(), &mut warnings))
+                .collect()
+        };
+        render::render_results(&ArticleDoc {
+            meta: Default::default(),
+            summary: self.summary.text.clone(),
+            style,
+            support: self.summary.support.clone(),
+            translations: docs(&self.translations),
+            full_translations: docs(&self.full_translations),
+        })
+    }
 }
 
 /// Summarizes `text`, checks and grounds the summary, and translates it (and, if

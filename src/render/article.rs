@@ -171,7 +171,15 @@ pub fn render_article(doc: &ArticleDoc) -> String {
     let mut out = front_matter(&doc.meta);
     let title = escape_inline(&doc.meta.title);
     let title = if title.is_empty() { "Untitled" } else { &title };
-    out.push_str(&format!("\n# {title}\n\n## Summary\n\n"));
+    out.push_str(&format!("\n# {title}\n\n"));
+    out.push_str(&render_results(doc));
+    out
+}
+
+/// An article file's sections after its title: the summary with its sources, then
+/// each translation (what the server gives the editor's page to copy).
+pub fn render_results(doc: &ArticleDoc) -> String {
+    let mut out = String::from("## Summary\n\n");
     if doc.summary.trim().is_empty() {
         out.push_str("_No summary._\n");
     } else if doc.support.is_empty() {

@@ -456,6 +456,7 @@ pub async fn summarize(
                     }
                 }
                 let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
+                value["markdown"] = done.to_markdown(opts.style).into();
                 value["title"] = article.title.clone().into();
                 value["model"] = engine.model.name.clone().into();
                 value["seconds"] = started.elapsed().as_secs_f64().into();

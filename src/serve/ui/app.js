@@ -216,21 +216,11 @@ async function summarize() {
   }
 }
 
+// The server lays the results out as the digest's article files do, model text
+// escaped, so what is pasted shows as written (no headings, links or HTML from it).
 function toMarkdown() {
   const r = state.result;
-  if (!r || !r.support) return "";
-  const cited = new Set();
-  let md = "## Summary\n\n";
-  const bullets = $("style").value === "bullets";
-  const lines = r.support.map((s) => {
-    const refs = s.sources.map((x) => { cited.add(x.n); return "S" + x.n; });
-    return s.sentence + (refs.length ? " [" + refs.join(", ") + "]" : " [unsupported]");
-  });
-  md += bullets ? lines.map((l) => "- " + l).join("\n") : lines.join(" ");
-  md += "\n\n### Sources\n\n";
-  for (const s of state.sentences) if (cited.has(s.n)) md += "- S" + s.n + " (¶" + s.paragraph + "): " + s.text + "\n";
-  for (const [lang, text] of Object.entries(r.translations || {})) md += "\n## " + (NAMES[lang] || lang) + "\n\n" + text + "\n";
-  return md;
+  return r && typeof r.markdown === "string" ? r.markdown : "";
 }
 
 async function copyMarkdown() {
