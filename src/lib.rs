@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod prompts;
 pub mod render;
+#[cfg(feature = "serve")]
 pub mod serve;
 
 pub use error::{Error, Result};

@@ -138,20 +138,36 @@ impl ModelSpec {
                         models_dir().display()
                     )));
                 }
-                tracing::info!("downloading {self} from the Hugging Face hub");
-                let api = hf_hub::api::sync::ApiBuilder::from_env()
-                    .build()
-                    .map_err(|e| Error::Model(format!("cannot start hf-hub: {e}")))?;
-                api.repo(hub_repo).get(file).map_err(|e| {
-                    Error::Model(format!(
-                        "model {self} is not in {} nor in the hf-hub cache, and downloading it \
-                         failed ({e}); run scripts/fetch-models.sh or pass --model PATH.gguf",
-                        models_dir().display()
-                    ))
-                })
+                download(self, hub_repo, file)
             }
         }
     }
+}
+
+/// `file` of `repo` from the Hugging Face hub, into its cache.
+#[cfg(feature = "hub-download")]
+fn download(spec: &ModelSpec, repo: Repo, file: &str) -> Result<PathBuf> {
+    tracing::info!("downloading {spec} from the Hugging Face hub");
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .build()
+        .map_err(|e| Error::Model(format!("cannot start hf-hub: {e}")))?;
+    api.repo(repo).get(file).map_err(|e| {
+        Error::Model(format!(
+            "model {spec} is not in {} nor in the hf-hub cache, and downloading it failed \
+             ({e}); run scripts/fetch-models.sh or pass --model PATH.gguf",
+            models_dir().display()
+        ))
+    })
+}
+
+#[cfg(not(feature = "hub-download"))]
+fn download(spec: &ModelSpec, _: Repo, _: &str) -> Result<PathBuf> {
+    Err(Error::Model(format!(
+        "model {spec} is not in {} nor in the hf-hub cache, and this build cannot download \
+         (built without the `hub-download` feature); run scripts/fetch-models.sh or pass \
+         --model PATH.gguf",
+        models_dir().display()
+    )))
 }
 
 fn offline() -> bool {
