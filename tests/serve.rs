@@ -366,6 +366,98 @@ fn slow_or_huge_request_heads_do_not_hold_the_server() {
 }
 
 #[test]
+fn stalled_bodies_and_unread_answers_do_not_hold_the_server() {
+    let s = shared();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // A body that stops after one byte: 408 once the body's time is up.
+    let stalled = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            write!(
+                c,
+                "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            )
+            .unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+            let start = Instant::now();
+            let mut head = String::new();
+            let _ = BufReader::new(&c).read_line(&mut head);
+            (head, start.elapsed())
+        })
+    };
+    // A client that asks for page after page and reads none: closed once the
+    // server's writes have waited long enough.
+    let mut greedy = TcpStream::connect(&addr).unwrap();
+    let asks = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(4000);
+    greedy
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = greedy.write_all(asks.as_bytes());
+    // Meanwhile the server answers others.
+    assert_eq!(get(&s.url("/health")).0, 200);
+    let (head, waited) = stalled.join().unwrap();
+    assert!(head.contains(" 408 "), "{head}");
+    assert!(waited >= Duration::from_secs(25), "408 after {waited:?}");
+    std::thread::sleep(Duration::from_secs(15));
+    // Closed: draining what was sent ends (EOF or reset) rather than waiting.
+    greedy
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sink = [0u8; 1 << 16];
+    let closed = loop {
+        match greedy.read(&mut sink) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(closed, "a client that reads nothing kept its connection");
+}
+
+#[test]
+fn wrong_methods_unknown_files_and_too_many_stops_get_json_errors() {
+    let s = shared();
+    let r = agent_request("GET", &s.url("/v1/summarize"));
+    assert_eq!(r.0, 405);
+    assert_eq!(r.1.as_deref(), Some("POST"));
+    let e: Value = serde_json::from_str(&r.2).unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("Allow"),
+        "{e}"
+    );
+    let (status, text) = get(&s.url("/ui/nope.js"));
+    assert_eq!(status, 404);
+    assert!(serde_json::from_str::<Value>(&text).is_ok(), "{text}");
+    let body = json!({
+        "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4,
+        "stop": ["a", "b", "c", "d", "e"],
+    });
+    let (status, v) = post_json(&s.url("/v1/chat/completions"), &body);
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("stop"),
+        "{v}"
+    );
+    // /health needs no key: it names the model's file, not where it lives.
+    let (_, health) = get(&s.url("/health"));
+    assert!(!health.contains('/'), "{health}");
+}
+
+/// Sends a bodiless request with any method: status, `Allow`, body.
+fn agent_request(method: &str, url: &str) -> (u16, Option<String>, String) {
+    let r = match ureq::request(method, url).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let allow = r.header("allow").map(str::to_string);
+    (r.status(), allow, r.into_string().unwrap())
+}
+
+#[test]
 fn chat_markup_in_messages_stays_text() {
     let s = shared();
     // Were the markup parsed, the answer would start a new system turn.
@@ -592,6 +684,17 @@ fn a_full_queue_answers_429_and_a_client_that_leaves_frees_its_slot() {
         &json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}),
     );
     assert_eq!(status, 200, "{v}");
+    // Chat keeps to --context too.
+    let long = "hello world ".repeat(400);
+    let (status, v) = post_json(
+        &s.url("/v1/chat/completions"),
+        &json!({"messages": [{"role": "user", "content": long}], "max_tokens": 4}),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("768"),
+        "{v}"
+    );
 }
 
 #[test]

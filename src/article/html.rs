@@ -29,22 +29,89 @@ const BLOCKS: &[&str] = &[
 /// (100,000 of them: minutes); real pages stay under a few hundred.
 const MAX_DEPTH: usize = 1000;
 
-/// Elements that never hold others, and those whose end the parser implies (a
-/// `<p>` or `<li>` closes the one before): neither deepens the stack much.
+/// Elements that never hold others, and those the parser never opens twice.
 #[rustfmt::skip]
-const FLAT: &[&str] = &[
+const VOID: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-    "track", "wbr", "param", "keygen", "p", "li", "dt", "dd", "option", "optgroup", "tr",
-    "td", "th", "tbody", "thead", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "rtc",
-    "html", "head", "body",
+    "track", "wbr", "param", "keygen", "frame", "basefont", "bgsound", "html", "head", "body",
 ];
 
-/// Refuses markup nested deeper than [`MAX_DEPTH`] before the parser sees it:
-/// start tags minus end tags, skipping comments, declarations and the raw text of
-/// `script`, `style`, `textarea` and `title`.
+/// The HTML standard's "special" elements: an end tag for another element does
+/// not close past them.
+#[rustfmt::skip]
+const SPECIAL: &[&str] = &[
+    "address", "applet", "area", "article", "aside", "base", "basefont", "bgsound",
+    "blockquote", "body", "br", "button", "caption", "center", "col", "colgroup", "dd",
+    "details", "dir", "div", "dl", "dt", "embed", "fieldset", "figcaption", "figure", "footer",
+    "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup",
+    "hr", "html", "iframe", "img", "input", "keygen", "li", "link", "listing", "main",
+    "marquee", "menu", "meta", "nav", "noembed", "noframes", "noscript", "object", "ol", "p",
+    "param", "plaintext", "pre", "script", "search", "section", "select", "source", "style",
+    "summary", "table", "tbody", "td", "template", "textarea", "tfoot", "th", "thead", "title",
+    "tr", "track", "ul", "wbr", "xmp",
+];
+
+/// Where the parser's "has an element in scope" search stops.
+const SCOPE: &[&str] = &[
+    "applet", "caption", "html", "table", "td", "th", "marquee", "object", "template",
+];
+
+/// Parts of a table: outside an open `<table>` the parser ignores their tags.
+const TABLE_PARTS: &[&str] = &[
+    "caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr",
+];
+
+/// An element open in [`check_depth`]'s model of the parser's stack.
+struct Open<'a> {
+    name: &'a str,
+    special: bool,
+    scope: bool,
+}
+
+/// Where a search down the open elements stops.
+type Boundary = fn(&Open) -> bool;
+
+/// The open elements a start tag `name` closes first, as the parser does (a `<p>`
+/// or `<li>` ends the one before): the names it closes, and where the search
+/// for them stops.
+fn closes_first(name: &str) -> Option<(&'static [&'static str], Boundary)> {
+    fn list_boundary(o: &Open) -> bool {
+        o.special && !matches!(o.name, "address" | "div" | "p")
+    }
+    Some(match name {
+        "li" => (&["li"], list_boundary),
+        "dd" | "dt" => (&["dd", "dt"], list_boundary),
+        "p" => (&["p"], |o| o.scope || o.name == "button"),
+        "option" | "optgroup" => (&["option"], |o| o.name != "option"),
+        "td" | "th" => (&["td", "th"], |o| o.name == "table"),
+        "tr" => (&["tr"], |o| o.name == "table"),
+        "tbody" | "thead" | "tfoot" => (&["tbody", "thead", "tfoot"], |o| o.name == "table"),
+        _ => return None,
+    })
+}
+
+/// Refuses markup nested deeper than [`MAX_DEPTH`] before the parser sees it. It
+/// follows the parser's stack of open elements closely enough never to count it
+/// shallower: void elements, implied ends (`<p>`, `<li>`, table cells), end tags
+/// that close only what the parser's would (a stray `</i>` closes nothing), and
+/// no tags inside comments or the raw text of `script`, `style`, `textarea` and
+/// `title`.
 pub(super) fn check_depth(src: &str) -> Result<(), String> {
     let lower = src.to_ascii_lowercase();
-    let (b, mut at, mut depth) = (lower.as_bytes(), 0, 0usize);
+    let (b, mut at) = (lower.as_bytes(), 0);
+    let mut open: Vec<Open> = Vec::new();
+    // The last element from the top named in `names`, unless `stop` comes first.
+    let find = |open: &[Open], names: &[&str], stop: &dyn Fn(&Open) -> bool| {
+        for (i, o) in open.iter().enumerate().rev() {
+            if names.contains(&o.name) {
+                return Some(i);
+            }
+            if stop(o) {
+                return None;
+            }
+        }
+        None
+    };
     while let Some(i) = lower[at..].find('<').map(|i| at + i) {
         at = i + 1;
         if lower[at..].starts_with("!--") {
@@ -62,13 +129,37 @@ pub(super) fn check_depth(src: &str) -> Result<(), String> {
         }
         let name = &lower[start..start + len];
         if end {
-            depth = depth.saturating_sub(usize::from(!FLAT.contains(&name)));
+            // A special element's end tag closes it if it is in scope; any other
+            // closes it unless a special element is open above it.
+            let found = if name == "table" || TABLE_PARTS.contains(&name) {
+                find(&open, &[name], &|o| {
+                    matches!(o.name, "html" | "template" | "table")
+                })
+            } else if SPECIAL.contains(&name) {
+                find(&open, &[name], &|o| o.scope)
+            } else {
+                find(&open, &[name], &|o| o.special)
+            };
+            if let Some(i) = found {
+                open.truncate(i);
+            }
         } else if ["script", "style", "textarea", "title"].contains(&name) {
             let close = format!("</{name}");
             at = lower[at..].find(&close).map_or(b.len(), |j| at + j);
-        } else if !FLAT.contains(&name) {
-            depth += 1;
-            if depth > MAX_DEPTH {
+        } else if TABLE_PARTS.contains(&name) && !open.iter().any(|o| o.name == "table") {
+            continue;
+        } else if !VOID.contains(&name) {
+            if let Some((names, stop)) = closes_first(name) {
+                if let Some(i) = find(&open, names, &stop) {
+                    open.truncate(i);
+                }
+            }
+            open.push(Open {
+                name,
+                special: SPECIAL.contains(&name),
+                scope: SCOPE.contains(&name),
+            });
+            if open.len() > MAX_DEPTH {
                 return Err(format!(
                     "elements nested over {MAX_DEPTH} deep; not an article page (refused \
                      before parsing)"
@@ -246,6 +337,29 @@ mod tests {
             + &"<li>x".repeat(5000);
         assert!(check_depth(&flat).is_ok());
         assert!(check_depth(PAGE).is_ok());
+        // Implied ends the parser makes: unclosed cells, rows, list items, options.
+        let table = "<table><tr><td>a<td>b<tr><th>c</table>".repeat(2000);
+        let lists = "<ul><li>a<li><ol><li>b</ol></ul><dl><dt>t<dd>d</dl>".repeat(2000);
+        let select = "<select><option>a<option>b</select>".repeat(2000);
+        for page in [table, lists, select] {
+            assert!(check_depth(&page).is_ok(), "{}", &page[..60]);
+        }
+        // End tags that close nothing in the parser do not lower the count: a stray
+        // `</i>`, one past a special element, a special one out of scope.
+        for unit in [
+            "<div></i>",
+            "<x><div></x>",
+            "<td><div></td>",
+            "<rt>",
+            "<p><table>",
+        ] {
+            let page = format!("<body>{}</body>", unit.repeat(MAX_DEPTH + 1));
+            assert!(
+                check_depth(&page).is_err(),
+                "{unit} x {} passed",
+                MAX_DEPTH + 1
+            );
+        }
         // Through the reader: a rejection naming the file, not minutes of parsing.
         let page = nested(100_000, "div");
         let err = read_one("deep.html", Format::Html, page.as_bytes()).unwrap_err();

@@ -356,11 +356,19 @@ impl StopText {
 
     /// Adds a piece; true when a stop string has been reached.
     fn push(&mut self, piece: &str, on_text: &mut dyn FnMut(&str)) -> bool {
+        // Only a stop string ending in the new piece can be new: search from where
+        // the longest one could start, not the whole answer again.
+        let longest = self.stop.iter().map(String::len).max().unwrap_or(0);
+        let mut from = self.text.len().saturating_sub(longest.saturating_sub(1));
+        while !self.text.is_char_boundary(from) {
+            from -= 1;
+        }
         self.text.push_str(piece);
+        let tail = &self.text[from..];
         if let Some(at) = self
             .stop
             .iter()
-            .filter_map(|s| self.text.find(s.as_str()))
+            .filter_map(|s| tail.find(s.as_str()).map(|i| from + i))
             .min()
         {
             self.text.truncate(at);

@@ -35,11 +35,14 @@ const MAX_LANGUAGES: usize = 8;
 
 pub async fn health(State(state): State<Shared>) -> Response {
     match state.engine.get() {
-        Some(e) => axum::Json(json!({"status": "ok", "model": e.model.name})).into_response(),
+        Some(e) => {
+            axum::Json(json!({"status": "ok", "model": model_name(&e.model.name)})).into_response()
+        }
         None => {
             let mut r = (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "loading", "model": state.opts.model})),
+                // The file's name, not the path it was given as (this is unauthenticated).
+                axum::Json(json!({"status": "loading", "model": model_name(&state.opts.model)})),
             )
                 .into_response();
             r.headers_mut()
@@ -47,6 +50,11 @@ pub async fn health(State(state): State<Shared>) -> Response {
             r
         }
     }
+}
+
+/// A model spec (a path, or `OWNER/REPO:FILE`) without its folders.
+fn model_name(spec: &str) -> &str {
+    spec.rsplit(['/', '\\']).next().unwrap_or(spec)
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {
@@ -274,10 +282,12 @@ async fn admitted_read<T: Send + 'static>(
     then: impl FnOnce(&crate::article::Article) -> T + Send + 'static,
 ) -> Result<(Slot, crate::article::Article, T), ApiError> {
     let slot = admit(state)?;
+    // The place goes with the work: if the client leaves, this future is dropped
+    // but the parse runs on, and must keep counting against the queue.
     let read = tokio::task::spawn_blocking(move || {
         let article = read_input(&input)?;
         let extra = then(&article);
-        Ok((article, extra))
+        Ok((slot, article, extra))
     })
     .await
     .map_err(|e| {
@@ -286,7 +296,7 @@ async fn admitted_read<T: Send + 'static>(
             format!("reading the article failed: {e}"),
         )
     })?;
-    read.map(|(article, extra)| (slot, article, extra))
+    read
 }
 
 /// The article's title and text, read by the digest's readers.

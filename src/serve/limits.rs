@@ -104,17 +104,25 @@ pub async fn same_origin(State(state): State<Shared>, request: Request, next: Ne
     next.run(request).await
 }
 
-/// tower-http's body limit answers a too-long `Content-Length` itself, in plain
-/// text; clients and the page read the API's JSON errors.
-pub async fn json_body_limit(State(state): State<Shared>, response: Response) -> Response {
+/// The errors answered below the handlers, as the API's JSON: tower-http's body
+/// limit answers a too-long `Content-Length` in plain text, and the router a
+/// wrong method with an empty 405.
+pub async fn json_errors(State(state): State<Shared>, response: Response) -> Response {
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
-    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
-        return response;
+    match response.status() {
+        _ if json => response,
+        StatusCode::PAYLOAD_TOO_LARGE => over_body_limit(&state).into_response(),
+        // The router adds `Allow` as the response leaves it.
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this path does not take that method; the Allow header lists those it takes",
+        )
+        .into_response(),
+        _ => response,
     }
-    over_body_limit(&state).into_response()
 }
 
 /// The 413 for a body over `--body-limit`, however the limit was met.

@@ -6,6 +6,7 @@
 //! - `api`: the article endpoints (`/v1/summarize`, `/v1/translate`);
 //! - `openai`: `/v1/chat/completions` and `/v1/models`, for existing clients;
 //! - `stream`: Server-Sent Events, NDJSON or one JSON, from one channel of frames;
+//! - `conn`: connections: how many, and how long a client may stall one;
 //! - `limits`: who may connect (loopback or a bearer key) and how many at once;
 //! - `metrics`: the Prometheus counters; `ui`: the page, embedded in the binary.
 //!
@@ -15,6 +16,7 @@
 //! [`Runner`]: crate::pipeline::runner::Runner
 
 mod api;
+mod conn;
 mod limits;
 mod metrics;
 mod openai;
@@ -132,7 +134,7 @@ async fn serve(opts: ServeOptions, on_listening: impl FnOnce(SocketAddr)) -> Res
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut failure = None;
-    let server = tokio::spawn(accept(listener, app, stop_rx));
+    let server = tokio::spawn(conn::accept(listener, app, stop_rx));
     tokio::select! {
         signal = shutdown_signal() => {
             tracing::info!("{signal}: finishing the requests in flight, then stopping");
@@ -145,62 +147,6 @@ async fn serve(opts: ServeOptions, on_listening: impl FnOnce(SocketAddr)) -> Res
         return Err(e);
     }
     served.map_err(|e| Error::Model(format!("the server stopped: {e}")))
-}
-
-/// Open connections at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 256;
-/// A client has this long to send a request's headers (slow or idle connections
-/// would otherwise hold their place for ever).
-const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Largest request head (request line and headers).
-const MAX_HEAD_BYTES: usize = 64 << 10;
-
-/// Serves HTTP/1 connections until `stop`, then waits for those in flight to
-/// finish their requests. Unlike `axum::serve`, connections are bounded in number
-/// and in how long their headers may take.
-async fn accept(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_header_size(MAX_HEAD_BYTES);
-    loop {
-        let place = tokio::select! {
-            place = places.clone().acquire_owned() => place,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let accepted = tokio::select! {
-            conn = listener.accept() => conn,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let (Ok(place), stream) = (place, accepted) else {
-            break;
-        };
-        let stream = match stream {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors, say: wait a little rather than spin.
-                tracing::warn!("cannot accept a connection: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(place);
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }
 
 fn load(state: &AppState) -> Result<()> {
@@ -256,10 +202,11 @@ fn router(state: Shared) -> Router {
         .fallback(api::not_found)
         // tower-http's limit also covers bodies without a Content-Length; axum's own
         // (2 MB) is lifted so that this one is the limit.
+        .layer(axum::middleware::from_fn(conn::body_in_time))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
-            limits::json_body_limit,
+            limits::json_errors,
         ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(

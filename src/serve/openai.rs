@@ -27,6 +27,10 @@ use crate::model::scheduler::Event;
 use crate::model::template::Message;
 use crate::model::{GenerateOptions, StopReason};
 
+/// Stop strings a request may give, and their length.
+const MAX_STOPS: usize = 4;
+const MAX_STOP_BYTES: usize = 64;
+
 pub async fn models(State(state): State<Shared>) -> Response {
     let (id, ready) = match state.engine.get() {
         Some(e) => (e.model.name.clone(), true),
@@ -184,6 +188,12 @@ fn prepare(
     if stop.iter().any(String::is_empty) {
         return Err(ApiError::bad_request("`stop` strings must not be empty"));
     }
+    // OpenAI's bound; each is checked after every token, on the shared scheduler.
+    if stop.len() > MAX_STOPS || stop.iter().any(|s| s.len() > MAX_STOP_BYTES) {
+        return Err(ApiError::bad_request(format!(
+            "`stop` takes at most {MAX_STOPS} strings of at most {MAX_STOP_BYTES} bytes"
+        )));
+    }
     let opts = GenerateOptions {
         max_tokens,
         temperature,
@@ -212,13 +222,14 @@ fn prepare(
         move |engine, watch| {
             let model = &engine.model;
             let ids = model.chat_prompt(&messages)?;
-            let context = model.context_length();
+            // `serve --context`, as for the article endpoints.
+            let context = engine.window;
             if ids.len() + max_tokens > context {
                 return Err(ApiError::new(
                     axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                     format!(
                         "the messages are {} tokens and the answer may be {max_tokens}: over the \
-                     model's {context}-token context; send less or lower `max_tokens`",
+                     server's {context}-token window; send less or lower `max_tokens`",
                         ids.len()
                     ),
                 ));

@@ -5,6 +5,8 @@ use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::stream::ApiError;
+
 const INDEX: &str = include_str!("ui/index.html");
 const APP_JS: &str = include_str!("ui/app.js");
 const STYLE_CSS: &str = include_str!("ui/style.css");
@@ -21,7 +23,11 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     match file.as_str() {
         "app.js" => page(APP_JS, "text/javascript; charset=utf-8"),
         "style.css" => page(STYLE_CSS, "text/css; charset=utf-8"),
-        _ => (StatusCode::NOT_FOUND, "no such file").into_response(),
+        _ => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no file {file:?} in /ui/ (app.js, style.css)"),
+        )
+        .into_response(),
     }
 }
 
