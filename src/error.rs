@@ -7,11 +7,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading a file or stream failed.
-    #[error("{}: {source}", path.display())]
+    // The cause is in the message and not also a `#[source]`: `{:#}` would print
+    // it twice.
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The article text cannot be used (empty, binary, not UTF-8, ...).
     #[error("{0}")]
@@ -45,7 +46,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

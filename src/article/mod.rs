@@ -304,16 +304,33 @@ fn read_bytes(path: &Path, limit: usize, noun: &str) -> Result<Vec<u8>> {
         return Err(too_large(&name, meta.len() as usize, limit, noun));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)
+    // Bounded all the same: a file can grow while it is read.
+    (&mut file)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
+    if bytes.len() > limit {
+        return Err(too_large(&name, bytes.len(), limit, noun));
+    }
     Ok(bytes)
 }
 
-/// `path` opened for reading; a directory is refused by name.
+/// `path` opened for reading. Only regular files: a directory is refused by name,
+/// and so are pipes, FIFOs and devices, before opening (a FIFO would block the
+/// run; `/dev/zero` never ends; a pipe read by the planning pass would be empty
+/// for the second).
 fn open_file(path: &Path) -> Result<std::fs::File> {
-    if path.is_dir() {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
         return Err(Error::Input(format!(
             "{} is a directory, not an article file",
+            display_name(path)
+        )));
+    }
+    if !meta.is_file() {
+        return Err(Error::Input(format!(
+            "{} is not a regular file (a pipe, FIFO, socket or device): articles are read \
+             twice, so give a file, or pipe a single article to `-` (standard input)",
             display_name(path)
         )));
     }
@@ -396,6 +413,30 @@ mod tests {
         let (_, mut results) = read_all(name, format, bytes);
         assert_eq!(results.len(), 1, "{results:?}");
         results.pop().unwrap()
+    }
+
+    /// A FIFO (which would block), a device (which never ends) and a pipe are
+    /// failed articles with a reason, found without opening them.
+    #[cfg(unix)]
+    #[test]
+    fn fifos_devices_and_pipes_are_refused_unopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("feed.txt");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let src = Source::named(path);
+            let got: Vec<_> = read_source(&src).collect();
+            let [Err(r)] = &got[..] else {
+                panic!("{got:?}")
+            };
+            assert!(r.reason.contains("not a regular file"), "{}", r.reason);
+            assert!(
+                r.reason.contains(&path.display().to_string()),
+                "{}",
+                r.reason
+            );
+        }
     }
 
     /// The editor commands' reader is the digest's: trimmed and normalized, legacy
