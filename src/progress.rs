@@ -96,11 +96,11 @@ impl Progress for Reporter {
         let what = match entry.status {
             Status::Ok => format!(
                 "ok      {} ({:.1} s)",
-                entry.title.as_deref().unwrap_or(&entry.input),
+                printable(entry.title.as_deref().unwrap_or(&entry.input)),
                 entry.seconds
             ),
-            Status::Failed => format!("FAILED  {}", entry.failure()),
-            Status::Skipped => format!("skipped {}", entry.input),
+            Status::Failed => format!("FAILED  {}", printable(&entry.failure())),
+            Status::Skipped => format!("skipped {}", printable(&entry.input)),
         };
         if let Some(bar) = &self.bar {
             bar.set_message(speed);
@@ -111,5 +111,33 @@ impl Progress for Reporter {
         } else {
             self.line(&format!("abridge: [{done}/{total}] {what}  ({speed})"));
         }
+    }
+}
+
+/// `text` on one line of a log: control characters (a newline in a file name or
+/// a title) escaped, so an input cannot forge lines of its own.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_cannot_be_forged() {
+        assert_eq!(
+            printable("a\nFAKE: ok\tb\u{1b}[2J"),
+            "a\\nFAKE: ok\\tb\\u{1b}[2J"
+        );
+        assert_eq!(printable("Café ¶"), "Café ¶");
     }
 }

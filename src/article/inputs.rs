@@ -55,7 +55,7 @@ impl Source {
 
     /// How the digest names it: the path as given, or `-`.
     pub fn input(&self) -> String {
-        self.path.display().to_string()
+        super::lossless_name(&self.path)
     }
 
     /// How messages name it: the path, or `<stdin>`.
@@ -92,6 +92,14 @@ pub fn expand_inputs(inputs: &[PathBuf], out: Option<&Path>) -> Result<Vec<Sourc
         if !meta.is_dir() {
             sources.push(Source::named(input));
             continue;
+        }
+        if is_out(input) {
+            return Err(Error::Input(format!(
+                "{} is also the --out folder: the digest would overwrite articles with their \
+                 summaries and read its own outputs back; give another --out (a folder inside \
+                 it is fine: walks skip it)",
+                input.display()
+            )));
         }
         let walk = WalkDir::new(input)
             .follow_links(true)
@@ -327,6 +335,9 @@ mod tests {
                 .len(),
             3
         );
+        // The output folder itself as an input: refused, naming it.
+        let err = expand_inputs(&[out.clone()], Some(&dotted)).unwrap_err();
+        assert!(err.to_string().contains("also the --out folder"), "{err}");
     }
 
     #[cfg(unix)]

@@ -341,8 +341,24 @@ fn display_name(path: &Path) -> String {
     if path == Path::new("-") {
         STDIN_NAME.to_string()
     } else {
-        path.display().to_string()
+        lossless_name(path)
     }
+}
+
+/// `path` as text, bytes that are not UTF-8 written `\xFF`: unlike `display`, two
+/// different names never read the same (they key the manifest).
+pub(crate) fn lossless_name(path: &Path) -> String {
+    if let Some(s) = path.to_str() {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_encoded_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
 }
 
 fn too_large(source: &str, len: usize, limit: usize, noun: &str) -> Error {
@@ -413,6 +429,17 @@ mod tests {
         let (_, mut results) = read_all(name, format, bytes);
         assert_eq!(results.len(), 1, "{results:?}");
         results.pop().unwrap()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_stay_apart() {
+        use std::os::unix::ffi::OsStrExt;
+        let a = Path::new(std::ffi::OsStr::from_bytes(b"in/a\xff.txt"));
+        let b = Path::new(std::ffi::OsStr::from_bytes(b"in/a\xfe.txt"));
+        assert_eq!(Source::named(a).input(), "in/a\\xFF.txt");
+        assert_ne!(Source::named(a).input(), Source::named(b).input());
+        assert_eq!(Source::named(Path::new("in/é.txt")).input(), "in/é.txt");
     }
 
     /// A FIFO (which would block), a device (which never ends) and a pipe are

@@ -272,6 +272,8 @@ pub fn digest(
     opts: &DigestOptions,
     progress: &dyn Progress,
 ) -> Result<DigestReport> {
+    // Inputs first: a missing one leaves no output folder behind.
+    let inputs = article::Inputs::open(inputs, Some(&opts.out))?;
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     // Before anything is written or cleaned: the temp files may be another run's.
     let _lock = match &opts.shard {
@@ -280,7 +282,6 @@ pub fn digest(
     };
     let window = opts.article.window(model);
 
-    let inputs = article::Inputs::open(inputs, Some(&opts.out))?;
     // A shard keeps its own inputs, their file names allocated over all of them.
     let mut plan = match &opts.shard {
         Some(shard) => {
@@ -305,6 +306,12 @@ pub fn digest(
     // unchanged articles keep their names; the rest get new ones, in input order so
     // names do not depend on scheduling.
     let mut slugs = Slugs::default();
+    // (Shards plan their names from the inputs alone, the same in every shard.)
+    if plan.is_none() {
+        for stem in outputs::foreign_stems(&opts.out, &previous)? {
+            slugs.reserve(&stem);
+        }
+    }
     let mut entries: Vec<Option<ManifestEntry>> = Vec::new();
     let mut todo = Vec::new();
     for (position, item) in articles(&inputs).enumerate() {

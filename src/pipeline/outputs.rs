@@ -165,6 +165,45 @@ pub fn read_previous(path: &Path) -> Result<HashMap<(String, String), ManifestEn
         .collect())
 }
 
+/// The stems of the markdown files in `dir` that are not the digest's: named by no
+/// earlier manifest entry and without its front matter (a file written just
+/// before a kill has it). Their names are never handed out, so a user's notes in
+/// the output folder are not overwritten by an article of the same title.
+pub(super) fn foreign_stems(
+    dir: &Path,
+    previous: &HashMap<(String, String), ManifestEntry>,
+) -> Result<Vec<String>> {
+    let owned: std::collections::HashSet<&str> = previous
+        .values()
+        .filter_map(|e| e.output.as_deref())
+        .collect();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut stems = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".md") else {
+            continue;
+        };
+        if owned.contains(name) || name == render::INDEX_FILE {
+            continue;
+        }
+        let mut head = Vec::new();
+        let ours = std::fs::File::open(entry.path())
+            .and_then(|f| std::io::Read::read_to_end(&mut f.take(64 << 10), &mut head))
+            .is_ok_and(|_| render::parse_front_matter(&String::from_utf8_lossy(&head)).is_some());
+        if !ours {
+            stems.push(stem.to_string());
+        }
+    }
+    Ok(stems)
+}
+
 /// The earlier entry for `article`, as skipped, if it was done with the same key
 /// and its file is still there and still says so.
 pub(super) fn reusable(
@@ -249,13 +288,12 @@ fn try_hold(file: &File, hold: Hold) -> std::result::Result<(), TryLockError> {
 
 fn lock_file(dir: &Path, name: &str, hold: Hold, shard: Option<&Shard>) -> Result<File> {
     let path = dir.join(name);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    // A link planted in its place is refused: the lock file is emptied below.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let mut file = options.open(&path).map_err(|e| Error::io(&path, e))?;
     match try_hold(&file, hold) {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => return Err(busy(dir, shard, &mut file)),
@@ -608,6 +646,41 @@ fn chat_template(model: &Model) -> Option<String> {
 pub(super) mod tests {
     use super::*;
     use crate::render::MANIFEST_FILE;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_place_of_the_lock_is_refused_and_its_target_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("precious.txt");
+        std::fs::write(&precious, "keep me").unwrap();
+        std::os::unix::fs::symlink(&precious, dir.path().join(LOCK_FILE)).unwrap();
+        assert!(OutputLock::acquire(dir.path()).is_err());
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn only_files_the_digest_did_not_write_are_foreign() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write("notes.md", "# My notes\n\nNot an article.\n");
+        write("a.md", "listed in the manifest");
+        let doc = ArticleDoc {
+            meta: crate::render::ArticleMeta {
+                title: "B".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        write("b.md", &render::render_article(&doc)); // written, then killed
+        write(INDEX_FILE, "# Digest");
+        write("c.txt", "not markdown");
+        let previous = read_previous(Path::new("/nonexistent"))
+            .unwrap()
+            .into_iter()
+            .chain([(("a".into(), "a".into()), entry("a", Status::Ok, "k"))])
+            .collect();
+        assert_eq!(foreign_stems(dir.path(), &previous).unwrap(), ["notes"]);
+    }
 
     /// A manifest entry for `input`, with an article file `<input>.md` unless failed.
     pub(in crate::pipeline) fn entry(input: &str, status: Status, key: &str) -> ManifestEntry {
