@@ -336,7 +336,7 @@ mod tests {
             3
         );
         // The output folder itself as an input: refused, naming it.
-        let err = expand_inputs(&[out.clone()], Some(&dotted)).unwrap_err();
+        let err = expand_inputs(std::slice::from_ref(&out), Some(&dotted)).unwrap_err();
         assert!(err.to_string().contains("also the --out folder"), "{err}");
     }
 
