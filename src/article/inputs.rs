@@ -72,10 +72,11 @@ impl Source {
 /// Expands files, directories (walked recursively in path order, hidden entries
 /// and unknown extensions skipped) and `-` (stdin, read as plain text) into
 /// sources, each once. A file named explicitly is read whatever its extension,
-/// as plain text if the extension is unknown. A missing input, or a directory
-/// that cannot be listed, is an error for the whole run (see [`walk_failure`]). Walks skip the folder
-/// `out` (the digest's own output, when it lies inside an input directory: its
-/// markdown would come back as articles on the next run).
+/// as plain text if the extension is unknown. A missing input, a directory that
+/// cannot be listed (see [`walk_failure`]) or `out` itself is an error for the
+/// whole run. Walks skip the folder `out` (the digest's own output, when it lies
+/// inside an input directory: its markdown would come back as articles on the
+/// next run).
 pub fn expand_inputs(inputs: &[PathBuf], out: Option<&Path>) -> Result<Vec<Source>> {
     let out = out.and_then(|o| o.canonicalize().ok());
     let is_out = |dir: &Path| {
