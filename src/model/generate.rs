@@ -359,10 +359,9 @@ impl StopText {
         // Only a stop string ending in the new piece can be new: search from where
         // the longest one could start, not the whole answer again.
         let longest = self.stop.iter().map(String::len).max().unwrap_or(0);
-        let mut from = self.text.len().saturating_sub(longest.saturating_sub(1));
-        while !self.text.is_char_boundary(from) {
-            from -= 1;
-        }
+        let from = self
+            .text
+            .floor_char_boundary(self.text.len().saturating_sub(longest.saturating_sub(1)));
         self.text.push_str(piece);
         let tail = &self.text[from..];
         if let Some(at) = self
