@@ -1095,8 +1095,10 @@ fn huge_feed_is_streamed_with_a_bad_line_in_the_middle() {
         big_peak / 1024,
         small_peak / 1024
     );
+    // About 20 MiB here; a title guessed by collapsing a whole 7 MiB line once
+    // took 120.
     assert!(
-        extra_mib < 128,
+        extra_mib < 64,
         "peak {} MiB for the 280 MiB feed, {} MiB for the small one",
         big_peak / 1024,
         small_peak / 1024

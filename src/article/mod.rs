@@ -15,6 +15,7 @@ mod jsonl;
 mod markdown;
 mod text;
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -202,12 +203,13 @@ fn read_document(src: &Source, bytes: &[u8]) -> std::result::Result<Article, Str
     let doc = match src.format {
         Format::Markdown => markdown::parse(&raw),
         Format::Html => html::parse(&raw),
-        Format::Text | Format::Jsonl => Doc {
-            text: raw,
-            ..Doc::default()
-        },
+        // Plain text is normalized straight from `raw`, not copied first.
+        Format::Text | Format::Jsonl => Doc::default(),
     };
-    let text = text::normalize(&doc.text);
+    let text = match src.format {
+        Format::Markdown | Format::Html => text::normalize(&doc.text),
+        Format::Text | Format::Jsonl => text::normalize(&raw),
+    };
     if text.is_empty() {
         return Err(match src.format {
             Format::Html => format!("{name}: no article text found in the HTML"),
@@ -228,17 +230,18 @@ fn read_document(src: &Source, bytes: &[u8]) -> std::result::Result<Article, Str
 }
 
 /// Text from bytes in whatever encoding they are, with a warning when that was
-/// a guess; the error is the rejection reason.
-fn decode(
+/// a guess; the error is the rejection reason. UTF-8 is borrowed, not copied: a
+/// feed line may be megabytes.
+fn decode<'a>(
     name: &str,
-    bytes: &[u8],
+    bytes: &'a [u8],
     declared: Option<&'static Encoding>,
-) -> std::result::Result<(String, Vec<String>), String> {
+) -> std::result::Result<(Cow<'a, str>, Vec<String>), String> {
     // UTF-16 is full of NUL bytes: its BOM must be seen before looks_binary.
     if let Some((enc, bom)) = Encoding::for_bom(bytes).filter(|(enc, _)| *enc != UTF_8) {
         return enc
             .decode_without_bom_handling_and_without_replacement(&bytes[bom..])
-            .map(|text| (text.into_owned(), Vec::new()))
+            .map(|text| (text, Vec::new()))
             .ok_or_else(|| {
                 format!(
                     "{name} starts with a {} BOM but is not valid {0}",
@@ -251,7 +254,7 @@ fn decode(
         return Err(binary(name));
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok((text.to_string(), Vec::new()));
+        return Ok((Cow::Borrowed(text), Vec::new()));
     }
     let (enc, mut warnings) = match declared {
         Some(enc) if enc != UTF_8 => (enc, Vec::new()),
@@ -271,7 +274,7 @@ fn decode(
             enc.name()
         ));
     }
-    Ok((text.into_owned(), warnings))
+    Ok((text, warnings))
 }
 
 /// The legacy encoding of text that is not UTF-8, guessed from its byte

@@ -46,14 +46,35 @@ pub(super) fn title(text: &str) -> String {
                 _ => line, // "#hashtag" is not a heading
             }
         })
-        .map(collapse)
+        // `shorten` looks no further than its first TITLE_CHARS + 1 characters, so
+        // a line of megabytes is not collapsed whole.
+        .map(|line| collapse_words(line.split_whitespace(), TITLE_CHARS + 1))
         .find(|l| !l.is_empty());
     shorten(&line.unwrap_or_default(), TITLE_CHARS)
 }
 
 /// Whitespace runs (newlines included) to single spaces, trimmed.
 pub(super) fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    collapse_words(s.split_whitespace(), usize::MAX)
+}
+
+/// `words` joined by single spaces, stopping once at least `chars` characters
+/// are written.
+fn collapse_words<'a>(words: impl Iterator<Item = &'a str>, chars: usize) -> String {
+    let mut out = String::new();
+    let mut written = 0;
+    for word in words {
+        if written >= chars {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+            written += 1;
+        }
+        out.push_str(word);
+        written += word.chars().count();
+    }
+    out
 }
 
 fn shorten(line: &str, max: usize) -> String {
@@ -184,6 +205,15 @@ mod tests {
         #[test]
         fn title_is_short_and_never_panics(s in "\\PC{0,200}") {
             prop_assert!(title(&s).chars().count() <= TITLE_CHARS + 1);
+        }
+
+        /// Collapsing only the head of the line gives the title collapsing all of it did.
+        #[test]
+        fn title_reads_only_the_head_of_a_long_line(
+            s in "[a-zA-Z. \t\u{a0}é]{0,300}(\n[a-z ]{0,20}){0,2}",
+        ) {
+            let first = s.lines().map(|l| collapse(l.trim())).find(|l| !l.is_empty());
+            prop_assert_eq!(title(&s), shorten(&first.unwrap_or_default(), TITLE_CHARS));
         }
     }
 }
