@@ -656,6 +656,15 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
                     format!("index {}", report.index.display()),
                 ),
             };
+            if let (Some(signal), true) = (report.interrupted, report.stopped_reading) {
+                eprintln!(
+                    "abridge: {what} interrupted by {} while reading the inputs ({} read); \
+                     nothing was written: run the same command again",
+                    pipeline::outputs::signal_name(signal),
+                    report.unfinished,
+                );
+                return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
+            }
             if let Some(signal) = report.interrupted {
                 eprintln!(
                     "abridge: {what} interrupted by {}: {} ok, {} skipped, {} failed, {} not \

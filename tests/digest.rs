@@ -659,6 +659,36 @@ fn sigterm_stops_starting_articles_and_writes_the_index_then_resumes() {
     assert_eq!(after.len(), 8);
     assert_eq!(by_status(&after, "skipped").len(), done.len(), "{after:?}");
     assert_eq!(by_status(&after, "ok").len(), 8 - done.len(), "{after:?}");
+
+    // Other settings redo every article. Stopped after one, the run still lists all
+    // eight: the earlier outputs stand for the articles it did not get to.
+    let other = [&TINY_ONE[..], &["--max-answer-tokens", "39"]].concat();
+    let mut child = digest(hf.path(), &[&inputs], &out, &other)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(&mut child, "a redone article", || {
+        manifest_so_far(&out).len() > after.len()
+    });
+    signal(&child, "TERM");
+    let o = wait_at_most(&mut child, Duration::from_secs(300));
+    assert_eq!(o.status.code(), Some(128 + 15), "{}", stderr(&o));
+    let stopped = manifest(&out);
+    let ids = |m: &[Value]| -> Vec<String> { m.iter().map(|e| e["id"].to_string()).collect() };
+    assert_eq!(ids(&stopped), ids(&after), "all eight, in input order");
+    let redone = stopped
+        .iter()
+        .zip(&after)
+        .filter(|(s, a)| s["key"] != a["key"]);
+    let redone = redone.count();
+    assert!(redone > 0 && redone < 8, "{stopped:?}");
+    let index = std::fs::read_to_string(out.join("index.md")).unwrap();
+    for e in &stopped {
+        let output = e["output"].as_str().unwrap();
+        assert!(out.join(output).is_file(), "{output}");
+        assert!(index.contains(&format!("({output})")), "{index}");
+    }
 }
 
 #[test]

@@ -247,6 +247,9 @@ pub struct DigestReport {
     pub unfinished: usize,
     /// The signal that interrupted the run, if one did.
     pub interrupted: Option<i32>,
+    /// Whether the run was stopped while reading its inputs, before it wrote
+    /// anything.
+    pub stopped_reading: bool,
     /// The shard this run did: then `manifest` is the shard's and there is no index
     /// until `abridge merge`.
     pub shard: Option<Shard>,
@@ -313,8 +316,22 @@ pub fn digest(
         }
     }
     let mut entries: Vec<Option<ManifestEntry>> = Vec::new();
+    let mut earlier = Vec::new();
     let mut todo = Vec::new();
     for (position, item) in articles(&inputs).enumerate() {
+        // A stop while planning (a slow input, a huge feed) ends the run before
+        // anything is written: the output folder stays as the last run left it.
+        if let Some(signal) = opts.interrupt.signal() {
+            return Ok(DigestReport {
+                index: opts.out.join(INDEX_FILE),
+                manifest: opts.out.join(&manifest_file),
+                shard: opts.shard,
+                unfinished: position,
+                interrupted: Some(signal),
+                stopped_reading: true,
+                ..DigestReport::default()
+            });
+        }
         if plan.as_mut().is_some_and(|p| !p.admit(&item)) {
             continue; // another shard's
         }
@@ -333,6 +350,7 @@ pub fn digest(
                         slugs.reserve(output.strip_suffix(".md").unwrap_or(output));
                     });
                 if reused.is_none() {
+                    earlier.extend(outputs::earlier(&previous, &a, &opts.out).map(|e| (slot, e)));
                     // The text is dropped here: the second pass reads it again.
                     let job = Job {
                         slot,
@@ -390,6 +408,7 @@ pub fn digest(
         &opts.out,
         &manifest_file,
         entries,
+        earlier,
         index_info,
     )?);
     // One scheduler runs every generation; `jobs` threads each work on one article
@@ -478,6 +497,7 @@ pub fn digest(
         unfinished: total - entries.len(),
         // A stop that came after the last article left nothing undone.
         interrupted: opts.interrupt.signal().filter(|_| entries.len() < total),
+        stopped_reading: false,
         entries,
     })
 }
@@ -737,6 +757,58 @@ mod tests {
             id: input.into(),
             input_sha256: sha.into(),
         }
+    }
+
+    /// A stop that comes while the inputs are read writes nothing: the folder keeps
+    /// the manifest and index of the run before, byte for byte.
+    #[test]
+    fn a_stop_while_reading_the_inputs_leaves_the_folder_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let (inputs, out) = (dir.path().join("in"), dir.path().join("out"));
+        std::fs::create_dir_all(&inputs).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        for name in ["a", "b"] {
+            std::fs::write(inputs.join(format!("{name}.txt")), "Rates rose.").unwrap();
+        }
+        let earlier = outputs::tests::entry("old.txt", Status::Ok, "k0");
+        let manifest = render::render_manifest(std::slice::from_ref(&earlier));
+        std::fs::write(out.join(MANIFEST_FILE), &manifest).unwrap();
+        std::fs::write(out.join("old.txt.md"), "x").unwrap();
+        std::fs::write(out.join(INDEX_FILE), "index").unwrap();
+        let path = dir.path().join("tiny.gguf");
+        crate::model::synthetic::TinyGguf::llama()
+            .write(&path)
+            .unwrap();
+        let model = Model::load_path("tiny".into(), path).unwrap();
+        let opts = DigestOptions {
+            out: out.clone(),
+            ..outputs::tests::test_options()
+        };
+        opts.interrupt.raise(2);
+
+        let report = digest(&model, &[inputs], &opts, &Silent).unwrap();
+        assert_eq!(
+            (report.interrupted, report.stopped_reading),
+            (Some(2), true)
+        );
+        assert!(report.entries.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST_FILE)).unwrap(),
+            manifest
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join(INDEX_FILE)).unwrap(),
+            "index"
+        );
+        let mut files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [outputs::LOCK_FILE, INDEX_FILE, MANIFEST_FILE, "old.txt.md"]
+        );
     }
 
     /// The second pass pairs each job with the article at its slot, and fails a job

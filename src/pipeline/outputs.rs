@@ -40,6 +40,10 @@ pub(super) struct Outputs {
     dir: PathBuf,
     /// One slot per input, in input order; `None` until it is done.
     entries: Vec<Option<ManifestEntry>>,
+    /// Per slot, what an earlier run recorded for an input this run redoes: listed
+    /// in the manifest and index until it is redone, so a run stopped after a
+    /// change of settings drops nothing from them.
+    earlier: Vec<Option<ManifestEntry>>,
     /// `None` for a shard: its index is written by `merge`.
     info: Option<IndexInfo>,
     manifest: PathBuf,
@@ -49,17 +53,24 @@ pub(super) struct Outputs {
 impl Outputs {
     /// Opens the manifest (`manifest.jsonl`, or a shard's) for appending; `entries`
     /// are the slots known at the start (unchanged articles, inputs refused when
-    /// read). The index is written at the end if `info` is given.
+    /// read), `earlier` what an earlier run recorded for some of the others. The
+    /// index is written at the end if `info` is given.
     pub(super) fn open(
         dir: &Path,
         manifest: &str,
         entries: Vec<Option<ManifestEntry>>,
+        earlier: Vec<(usize, ManifestEntry)>,
         info: Option<IndexInfo>,
     ) -> Result<Self> {
         let manifest = dir.join(manifest);
+        let mut by_slot = vec![None; entries.len()];
+        for (slot, entry) in earlier {
+            by_slot[slot] = Some(entry);
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             entries,
+            earlier: by_slot,
             info,
             log: ManifestLog::open(&manifest)?,
             manifest,
@@ -87,19 +98,23 @@ impl Outputs {
         Ok(entry)
     }
 
-    /// Compacts the manifest and writes the index from what is done; returns the
-    /// entries in input order.
+    /// Compacts the manifest and writes the index from what is done (and, for
+    /// inputs a stop left undone, what an earlier run recorded); returns what this
+    /// run did, in input order.
     pub(super) fn finish(self) -> Result<Vec<ManifestEntry>> {
         drop(self.log);
-        let done: Vec<ManifestEntry> = self.entries.into_iter().flatten().collect();
-        compact(&self.manifest, &done)?;
+        let listed: Vec<ManifestEntry> = (self.entries.iter().cloned())
+            .zip(self.earlier)
+            .filter_map(|(now, earlier)| now.or(earlier))
+            .collect();
+        compact(&self.manifest, &listed)?;
         if let Some(info) = &self.info {
             render::write_atomic(
                 &self.dir.join(INDEX_FILE),
-                render::render_index(info, &done).as_bytes(),
+                render::render_index(info, &listed).as_bytes(),
             )?;
         }
-        Ok(done)
+        Ok(self.entries.into_iter().flatten().collect())
     }
 }
 
@@ -223,6 +238,18 @@ pub(super) fn reusable(
         status: Status::Skipped,
         ..old.clone()
     })
+}
+
+/// What an earlier run recorded for `article`, to list until this run redoes it:
+/// a failure, or an output whose file is still there.
+pub(super) fn earlier(
+    previous: &HashMap<(String, String), ManifestEntry>,
+    article: &Article,
+    dir: &Path,
+) -> Option<ManifestEntry> {
+    let old = previous.get(&(article.input.clone(), article.id.clone()))?;
+    let present = |name: &String| dir.join(name).is_file();
+    old.output.as_ref().is_none_or(present).then(|| old.clone())
 }
 
 /// Replaces the manifest at `path` atomically with one line per entry, in order.
@@ -810,7 +837,7 @@ pub(super) mod tests {
         };
         let slots = vec![None, Some(entry("b", Status::Skipped, "k1")), None];
         let mut outputs =
-            Outputs::open(dir.path(), MANIFEST_FILE, slots, Some(info.clone())).unwrap();
+            Outputs::open(dir.path(), MANIFEST_FILE, slots, vec![], Some(info.clone())).unwrap();
         let c = entry("c", Status::Failed, "k1");
         let a = entry("a", Status::Failed, "k1");
         assert_eq!(outputs.publish(2, Done::Failed(c.clone())).unwrap(), c);
@@ -827,6 +854,57 @@ pub(super) mod tests {
         assert_eq!(manifest, render::render_manifest(&done));
         let index = std::fs::read_to_string(dir.path().join(INDEX_FILE)).unwrap();
         assert_eq!(index, render::render_index(&info, &done));
+    }
+
+    #[test]
+    fn a_stopped_run_keeps_what_an_earlier_one_recorded_for_inputs_it_did_not_redo() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = IndexInfo {
+            date: "2025-03-14".into(),
+            model: "tiny".into(),
+            languages: vec![],
+        };
+        // a and c were done with key k0 and are redone with k1; b is unchanged.
+        let (old_a, old_c) = (entry("a", Status::Ok, "k0"), entry("c", Status::Ok, "k0"));
+        let b = entry("b", Status::Skipped, "k1");
+        let slots = vec![None, Some(b.clone()), None];
+        let earlier = vec![(0, old_a), (2, old_c.clone())];
+        let mut outputs = Outputs::open(
+            dir.path(),
+            MANIFEST_FILE,
+            slots,
+            earlier,
+            Some(info.clone()),
+        )
+        .unwrap();
+        let a = entry("a", Status::Failed, "k1");
+        outputs.publish(0, Done::Failed(a.clone())).unwrap();
+
+        // Stopped here: c was not redone.
+        let done = outputs.finish().unwrap();
+        assert_eq!(done, [a.clone(), b.clone()], "what this run did");
+        let listed = [a, b, old_c];
+        let manifest = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
+        assert_eq!(manifest, render::render_manifest(&listed));
+        let index = std::fs::read_to_string(dir.path().join(INDEX_FILE)).unwrap();
+        assert_eq!(index, render::render_index(&info, &listed));
+    }
+
+    #[test]
+    fn only_an_earlier_output_still_there_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let article = article("T", "00ff");
+        let key = |e: &ManifestEntry| (e.input.clone(), e.id.clone());
+        let mut old = entry(&article.input, Status::Ok, "k0");
+        old.id = article.id.clone();
+        let previous = HashMap::from([(key(&old), old.clone())]);
+        assert_eq!(earlier(&previous, &article, dir.path()), None, "file gone");
+        std::fs::write(dir.path().join(old.output.as_ref().unwrap()), "x").unwrap();
+        assert_eq!(earlier(&previous, &article, dir.path()), Some(old.clone()));
+        let mut failed = entry(&article.input, Status::Failed, "k0");
+        failed.id = article.id.clone();
+        let previous = HashMap::from([(key(&failed), failed.clone())]);
+        assert_eq!(earlier(&previous, &article, dir.path()), Some(failed));
     }
 
     #[test]
@@ -912,7 +990,7 @@ pub(super) mod tests {
         }
     }
 
-    fn test_options() -> DigestOptions {
+    pub(in crate::pipeline) fn test_options() -> DigestOptions {
         DigestOptions {
             out: "out".into(),
             article: ArticleOptions {
