@@ -249,6 +249,12 @@ fn bad_requests_get_clear_errors() {
             400,
             "`style` must be",
         ),
+        // Allowed, but more than the default 4096-token window has room for.
+        (
+            json!({"text": "Some text.", "sentences": 20}),
+            422,
+            "`sentences` can be at most",
+        ),
         (json!({"text": "   "}), 422, "empty"),
         (json!({"text": "a\u{0}b\u{0}c\u{0}"}), 422, "binary"),
     ];

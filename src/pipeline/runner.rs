@@ -195,7 +195,12 @@ impl<'m> Runner<'m> {
     /// Tokens a prompt adds around its text (template, instructions), measured on
     /// an empty text, plus a margin for merges at the text's edges.
     pub fn overhead(&self, prompt: &Prompt) -> Result<usize> {
-        Ok(self.model.prompt_tokens(prompt)?.len() + 8)
+        Self::prompt_overhead(self.model, prompt)
+    }
+
+    /// [`Self::overhead`] on `model`, before any runner exists.
+    pub fn prompt_overhead(model: &Model, prompt: &Prompt) -> Result<usize> {
+        Ok(model.prompt_tokens(prompt)?.len() + 8)
     }
 
     /// (prompt tokens, generated tokens) so far.

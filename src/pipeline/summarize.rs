@@ -11,6 +11,7 @@ use super::runner::Runner;
 use crate::check::{ground, off_article, SentenceSupport, SourceIndex};
 use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::prompts::{Prompt, Retry, Source, Style, SummaryAsk};
 
 #[derive(Debug, Clone)]
@@ -26,6 +27,45 @@ impl SummarySpec {
     pub fn answer_tokens(&self) -> usize {
         64 + 64 * self.sentences
     }
+}
+
+/// Tokens of article one chunk may hold in a `window`-token context, room left for
+/// the longest prompt (combining, with a retry's words) and the answer: one budget
+/// for every step. An error when the window is too small for `spec`.
+pub fn chunk_room(model: &Model, window: usize, spec: &SummarySpec) -> Result<usize> {
+    let answer = spec.answer_tokens();
+    let summaries = SummaryAsk {
+        source: Source::Summaries,
+        sentences: spec.sentences,
+        style: spec.style,
+        retry: Retry::OnTopic,
+    };
+    let prompt = Prompt::summary_of("", &summaries, model.is_chat());
+    let overhead = Runner::prompt_overhead(model, &prompt)?;
+    chunk_budget(window, overhead, answer)
+        .filter(|&b| b >= 2 * answer + 16)
+        .ok_or_else(|| {
+            Error::Context(format!(
+                "a {window}-token window leaves no room to summarize in chunks of \
+                 {answer}-token answers: use a larger --context or fewer --sentences"
+            ))
+        })
+}
+
+/// The most sentences, up to `cap`, a summary in `style` may ask for in a
+/// `window`-token context (0 if not even one).
+pub fn most_sentences(model: &Model, window: usize, style: Style, cap: usize) -> usize {
+    (1..=cap)
+        .rev()
+        .find(|&sentences| {
+            let spec = SummarySpec {
+                sentences,
+                style,
+                overlap: 0,
+            };
+            chunk_room(model, window, &spec).is_ok()
+        })
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone)]
@@ -129,24 +169,7 @@ struct Plan {
 impl Plan {
     fn new(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Self> {
         let answer = spec.answer_tokens();
-        let summaries = SummaryAsk {
-            source: Source::Summaries,
-            sentences: spec.sentences,
-            style: spec.style,
-            retry: Retry::OnTopic,
-        };
-        // The longest prompt (combining, with a retry's words); one budget for every step.
-        let chat = runner.model.is_chat();
-        let overhead = runner.overhead(&Prompt::summary_of("", &summaries, chat))?;
-        let budget = chunk_budget(runner.window, overhead, answer)
-            .filter(|&b| b >= 2 * answer + 16)
-            .ok_or_else(|| {
-                Error::Context(format!(
-                    "a {}-token window leaves no room to summarize in chunks of {answer}-token \
-                     answers: use a larger --context or fewer --sentences",
-                    runner.window
-                ))
-            })?;
+        let budget = chunk_room(runner.model, runner.window, spec)?;
         let options = ChunkOptions {
             budget,
             overlap: spec.overlap,
@@ -358,6 +381,29 @@ fn strip_marker(line: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The most sentences a window allows is the last count whose chunks still fit.
+    #[test]
+    fn most_sentences_is_where_the_window_runs_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        crate::model::synthetic::TinyGguf::llama()
+            .write(&path)
+            .unwrap();
+        let model = Model::load_path("tiny".into(), path).unwrap();
+        let spec = |sentences| SummarySpec {
+            sentences,
+            style: Style::Paragraph,
+            overlap: 0,
+        };
+        let most = most_sentences(&model, 2048, Style::Paragraph, 20);
+        assert!((3..20).contains(&most), "{most}");
+        assert!(chunk_room(&model, 2048, &spec(most)).is_ok());
+        let err = chunk_room(&model, 2048, &spec(most + 1)).unwrap_err();
+        assert!(err.to_string().contains("--sentences"), "{err}");
+        assert_eq!(most_sentences(&model, 8192, Style::Paragraph, 20), 20);
+        assert_eq!(most_sentences(&model, 200, Style::Paragraph, 20), 0);
+    }
 
     #[test]
     fn points_of_a_bulleted_answer() {

@@ -362,6 +362,27 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
             )))
         }
     };
+    // Checked here, with the request's own field names, rather than failing later
+    // with the CLI's advice.
+    if let Some(engine) = state.engine.get() {
+        let spec = pipeline::summarize::SummarySpec {
+            sentences,
+            style,
+            overlap: 0,
+        };
+        if pipeline::summarize::chunk_room(&engine.model, engine.window, &spec).is_err() {
+            let most =
+                pipeline::summarize::most_sentences(&engine.model, engine.window, style, sentences);
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "`sentences` can be at most {most} with this server's {}-token window, \
+                     not {sentences}",
+                    engine.window
+                ),
+            ));
+        }
+    }
     let languages = match &req.to {
         Some(l) => l.codes("to")?,
         None => Vec::new(),
