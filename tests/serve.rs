@@ -326,17 +326,37 @@ fn other_sites_pages_cannot_use_the_server() {
     let r = post_raw(&url, &[("Origin", &s.base)], "{not json");
     let status = r.status();
     assert_error(status, &r.into_string().unwrap(), 400, "bad JSON");
-    // A foreign host name (DNS rebinding) is refused; loopback names are not.
-    for (host, want) in [("attacker.example:80", " 421 "), ("localhost:1", " 200 ")] {
+    // A foreign host name (DNS rebinding) is refused, in the header or in an
+    // absolute-form target; loopback names are not; HTTP/1.1 needs one Host.
+    let cases = [
+        ("/v1/models", "Host: attacker.example:80\r\n", " 421 "),
+        (
+            "http://attacker.example/v1/models",
+            "Host: localhost\r\n",
+            " 421 ",
+        ),
+        ("/v1/models", "", " 400 "),
+        (
+            "/v1/models",
+            "Host: localhost\r\nHost: attacker.example\r\n",
+            " 400 ",
+        ),
+        ("/v1/models", "Host: localhost:1\r\n", " 200 "),
+        ("http://127.0.0.1/v1/models", "Host: 127.0.0.1\r\n", " 200 "),
+    ];
+    for (target, hosts, want) in cases {
         let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
         write!(
             tcp,
-            "GET /v1/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            "GET {target} HTTP/1.1\r\n{hosts}Connection: close\r\n\r\n"
         )
         .unwrap();
         let mut status_line = String::new();
         BufReader::new(&tcp).read_line(&mut status_line).unwrap();
-        assert!(status_line.contains(want), "{host}: {status_line}");
+        assert!(
+            status_line.contains(want),
+            "{target} {hosts:?}: {status_line}"
+        );
     }
 }
 

@@ -63,6 +63,13 @@ pub async fn same_origin(State(state): State<Shared>, request: Request, next: Ne
         text(header::ORIGIN),
         text(header::CONTENT_TYPE),
     );
+    // HTTP/1.1 requires exactly one Host (RFC 9112 3.2); a request in absolute form
+    // names its host in the target, which then wins over the header.
+    let hosts = headers.get_all(header::HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && request.version() == axum::http::Version::HTTP_11) {
+        return ApiError::bad_request("send exactly one Host header").into_response();
+    }
+    let host = request.uri().authority().map(|a| a.to_string()).or(host);
     if state.opts.api_key.is_none() {
         if let Some(host) = host.as_deref().filter(|h| !is_loopback(host_name(h))) {
             return ApiError::new(
