@@ -510,11 +510,18 @@ fn chat_markup_in_messages_stays_text() {
 #[test]
 fn metrics_count_requests_and_tokens() {
     let s = shared();
-    let (status, _) = post_json(
+    let (status, v) = post_json(
         &s.url("/v1/chat/completions"),
         &json!({"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}),
     );
     assert_eq!(status, 200);
+    // This server's only work so far: its counters are that answer's usage.
+    for (metric, usage) in [
+        ("abridge_tokens_in_total", "prompt_tokens"),
+        ("abridge_tokens_out_total", "completion_tokens"),
+    ] {
+        assert_eq!(s.metric(metric), v["usage"][usage].as_f64().unwrap(), "{v}");
+    }
     let (status, text) = get(&s.url("/metrics"));
     assert_eq!(status, 200);
     for name in [
@@ -686,7 +693,7 @@ fn a_full_queue_answers_429_and_a_client_that_leaves_frees_its_slot() {
     let r = post_raw(
         &s.url("/v1/summarize"),
         &[],
-        &json!({"text": "Some text."}).to_string(),
+        &json!({"text": "Some text.", "sentences": 1}).to_string(),
     );
     assert_eq!(r.status(), 429);
     let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
@@ -705,6 +712,9 @@ fn a_full_queue_answers_429_and_a_client_that_leaves_frees_its_slot() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(s.metric("abridge_batch_active"), 0.0);
+    // What the cancelled request made the model do is counted.
+    assert!(s.metric("abridge_tokens_in_total") > 100.0);
+    assert!(s.metric("abridge_tokens_out_total") >= 1.0);
     let (status, v) = post_json(
         &s.url("/v1/chat/completions"),
         &json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}),

@@ -446,7 +446,6 @@ pub async fn summarize(
         "sentences": index.sentences,
         "warnings": article.warnings,
     });
-    let metrics = state.clone();
     let rx =
         spawn_work(
             &state,
@@ -476,7 +475,6 @@ pub async fn summarize(
                         }
                     });
                 let (tokens_in, tokens_out) = runner.tokens();
-                metrics.metrics.tokens(tokens_in, tokens_out);
                 let done = result?;
                 let mut warnings = article.warnings.clone();
                 warnings.extend(done.summary.warnings.iter().cloned());
@@ -543,7 +541,6 @@ pub async fn translate(
         Err(e) => return e.into_response(),
     };
     let (max, deadline) = (state.opts.max_article_tokens, state.opts.deadline);
-    let metrics = state.clone();
     let rx = spawn_work(
         &state,
         slot,
@@ -558,7 +555,6 @@ pub async fn translate(
             pipeline::check_length(&runner, &article.text, max)?;
             let t = pipeline::translate::translate(&runner, &article.text, &code);
             let (tokens_in, tokens_out) = runner.tokens();
-            metrics.metrics.tokens(tokens_in, tokens_out);
             if runner.cancelled() {
                 return Err(crate::Error::Cancelled("the client went away".into()).into());
             }

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
+use crate::model::scheduler::Stats;
 
 /// Bucket bounds in seconds: a chat reply on a warm model takes well under a
 /// second to start, an article with translations a minute or more on a CPU.
@@ -43,8 +44,6 @@ impl Histogram {
 pub struct Metrics {
     /// (endpoint, status) -> count.
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    tokens_in: AtomicU64,
-    tokens_out: AtomicU64,
     /// endpoint -> histogram.
     latency: Mutex<BTreeMap<&'static str, Histogram>>,
     first_token: Mutex<BTreeMap<&'static str, Histogram>>,
@@ -66,11 +65,6 @@ fn endpoint(path: &str) -> &'static str {
 }
 
 impl Metrics {
-    pub fn tokens(&self, tokens_in: u64, tokens_out: u64) {
-        self.tokens_in.fetch_add(tokens_in, Ordering::Relaxed);
-        self.tokens_out.fetch_add(tokens_out, Ordering::Relaxed);
-    }
-
     /// A finished piece of work: its whole time, and when its first token came.
     pub fn latency(&self, path: &str, started: Instant, first_token: Option<Instant>) {
         let e = endpoint(path);
@@ -132,18 +126,6 @@ pub async fn render(State(state): State<Shared>) -> Response {
     let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     };
-    counter(
-        &mut out,
-        "abridge_tokens_in_total",
-        "Prompt tokens read by the model.",
-        m.tokens_in.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "abridge_tokens_out_total",
-        "Tokens generated.",
-        m.tokens_out.load(Ordering::Relaxed),
-    );
     gauge(
         &mut out,
         "abridge_requests_in_flight",
@@ -157,8 +139,23 @@ pub async fn render(State(state): State<Shared>) -> Response {
         state.slots.max() as u64,
     );
     let ready = state.engine.get();
-    if let Some(engine) = ready {
-        let s = &engine.scheduler.stats;
+    // Counted by the scheduler, so work a client cancelled midway counts too.
+    let stats = ready.map(|e| &e.scheduler.stats);
+    let load =
+        |count: fn(&Stats) -> &AtomicU64| stats.map_or(0, |s| count(s).load(Ordering::Relaxed));
+    counter(
+        &mut out,
+        "abridge_tokens_in_total",
+        "Prompt tokens read by the model.",
+        load(|s| &s.prompt_tokens),
+    );
+    counter(
+        &mut out,
+        "abridge_tokens_out_total",
+        "Tokens generated.",
+        load(|s| &s.generated_tokens),
+    );
+    if let Some(s) = stats {
         gauge(
             &mut out,
             "abridge_queue_length",

@@ -212,7 +212,6 @@ fn prepare(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let streaming = req.stream;
-    let metrics = state.clone();
     let rx = spawn_work(
         state,
         slot,
@@ -279,7 +278,6 @@ fn prepare(
                 StopReason::MaxTokens | StopReason::ContextFull => "length",
             };
             let (prompt, completion) = (generation.prompt_tokens, generation.generated_tokens());
-            metrics.metrics.tokens(prompt as u64, completion as u64);
             let usage = json!({
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
