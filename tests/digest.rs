@@ -474,7 +474,7 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("in");
     short_articles(&inputs, 5);
-    // One title twice, on two shards: the names must still be story-…, then …-2.
+    // One title twice, on two shards: the names must still be as one run gives them.
     let (a, b) = ids_on_different_shards(3);
     let text = &feed_texts()[1];
     for id in [&a, &b] {
@@ -485,7 +485,14 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
         .unwrap();
     }
     std::fs::write(inputs.join("empty.txt"), b"").unwrap();
+    // A file of the user's in the output folder keeps its name, sharded or not.
+    let notes = "# Same title\n\nMy notes.\n";
     let single = tmp.path().join("single");
+    let out = tmp.path().join("sharded");
+    for dir in [&single, &out] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("same-title.md"), notes).unwrap();
+    }
     let o = run(&mut digest(hf.path(), &[&inputs], &single, &tiny()));
     assert_eq!(
         o.status.code(),
@@ -494,8 +501,6 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
         stderr(&o)
     );
 
-    let out = tmp.path().join("sharded");
-    std::fs::create_dir_all(&out).unwrap();
     let merge = || run(abridge(hf.path()).arg("merge").arg(&out));
     let o = merge();
     assert_eq!(o.status.code(), Some(1));
@@ -534,10 +539,17 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
         stderr(&o)
     );
     let merged = merged_outputs(&out);
-    assert!(merged.contains_key("same-title.md") && merged.contains_key("same-title-2.md"));
+    assert!(merged.contains_key("same-title-2.md") && merged.contains_key("same-title-3.md"));
     assert_eq!(merged, merged_outputs(&single));
-    let entries = manifest(&out);
+    for dir in [&single, &out] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("same-title.md")).unwrap(),
+            notes
+        );
+    }
+    let mut entries = manifest(&out);
     assert_no_temp_files(&out);
+    entries.push(serde_json::json!({"output": "same-title.md"}));
     assert_no_orphans(&out, &entries);
 
     // A shard run again skips what it did; merged again, the run is unchanged.

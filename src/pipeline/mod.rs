@@ -309,10 +309,12 @@ pub fn digest(
     // unchanged articles keep their names; the rest get new ones, in input order so
     // names do not depend on scheduling.
     let mut slugs = Slugs::default();
-    // (Shards plan their names from the inputs alone, the same in every shard.)
-    if plan.is_none() {
-        for stem in outputs::foreign_stems(&opts.out, &previous)? {
-            slugs.reserve(&stem);
+    // Shards see the same foreign files (other shards' outputs are the digest's),
+    // so they still plan the same names.
+    for stem in outputs::foreign_stems(&opts.out, &previous)? {
+        match plan.as_mut() {
+            Some(plan) => plan.reserve(&stem),
+            None => slugs.reserve(&stem),
         }
     }
     let mut entries: Vec<Option<ManifestEntry>> = Vec::new();

@@ -219,6 +219,11 @@ impl Plan {
         }
     }
 
+    /// Keeps `stem` from being handed out (a file in the folder not the digest's).
+    pub(super) fn reserve(&mut self, stem: &str) {
+        self.slugs.reserve(stem);
+    }
+
     /// Takes the next input, in input order: whether the shard owns it (then it is
     /// the shard's item `self.names.len() - 1`).
     pub(super) fn admit(&mut self, item: &Item) -> bool {
