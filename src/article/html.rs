@@ -177,7 +177,15 @@ pub(super) fn parse(src: &str) -> Doc {
     let with_text = |el| (extract(el), el);
 
     // The largest <article> (pages also use it for teasers), else <main>, else <body>.
+    // Only outermost ones: a visible article holds all the text of those inside it,
+    // and extracting each of a thousand nested ones took seconds.
+    let outermost = |el: &ElementRef| {
+        !el.ancestors()
+            .filter_map(ElementRef::wrap)
+            .any(|a| a.value().name() == "article")
+    };
     let (text, root) = content("article")
+        .filter(outermost)
         .map(with_text)
         .max_by_key(|(text, _)| text.split_whitespace().count())
         .filter(|(text, _)| !text.trim().is_empty())
@@ -466,6 +474,26 @@ mod tests {
             "{}deep{}",
             "<div><span>".repeat(20_000),
             "</span></div>".repeat(20_000)
+        );
+        assert_eq!(normalize(&parse(&deep).text), "deep");
+    }
+
+    /// Nested articles: the outermost visible one is the article, whatever the depth
+    /// (each used to be extracted, quadratic in the nesting); one inside a dropped
+    /// <aside> does not count.
+    #[test]
+    fn nested_articles_give_the_outermost() {
+        let doc = parse(
+            "<body><article><h1>Head</h1><p>Intro.</p><article><p>Inner body.</p></article>\
+             </article><aside><article><p>A related story with many more words than \
+             the real one has.</p></article></aside></body>",
+        );
+        assert_eq!(normalize(&doc.text), "Head\n\nIntro.\n\nInner body.");
+        assert_eq!(doc.title.as_deref(), Some("Head"));
+        let deep = format!(
+            "<body><p>Menu</p>{}<p>deep</p>{}</body>",
+            "<article>".repeat(900),
+            "</article>".repeat(900)
         );
         assert_eq!(normalize(&parse(&deep).text), "deep");
     }
