@@ -827,14 +827,18 @@ pub(super) mod tests {
         assert_eq!(names, [MANIFEST_FILE]);
     }
 
-    #[test]
-    fn index_and_compacted_manifest_are_written_at_the_end_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let info = IndexInfo {
+    fn index_info() -> IndexInfo {
+        IndexInfo {
             date: "2025-03-14".into(),
             model: "tiny".into(),
             languages: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn index_and_compacted_manifest_are_written_at_the_end_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = index_info();
         let slots = vec![None, Some(entry("b", Status::Skipped, "k1")), None];
         let mut outputs =
             Outputs::open(dir.path(), MANIFEST_FILE, slots, vec![], Some(info.clone())).unwrap();
@@ -850,20 +854,21 @@ pub(super) mod tests {
         let done = outputs.finish().unwrap();
         let b = entry("b", Status::Skipped, "k1");
         assert_eq!(done, [a, b, c]);
-        let manifest = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
-        assert_eq!(manifest, render::render_manifest(&done));
-        let index = std::fs::read_to_string(dir.path().join(INDEX_FILE)).unwrap();
-        assert_eq!(index, render::render_index(&info, &done));
+        assert_written(dir.path(), &info, &done);
+    }
+
+    /// The compacted manifest and the index list `entries`.
+    fn assert_written(dir: &Path, info: &IndexInfo, entries: &[ManifestEntry]) {
+        let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap();
+        assert_eq!(manifest, render::render_manifest(entries));
+        let index = std::fs::read_to_string(dir.join(INDEX_FILE)).unwrap();
+        assert_eq!(index, render::render_index(info, entries));
     }
 
     #[test]
     fn a_stopped_run_keeps_what_an_earlier_one_recorded_for_inputs_it_did_not_redo() {
         let dir = tempfile::tempdir().unwrap();
-        let info = IndexInfo {
-            date: "2025-03-14".into(),
-            model: "tiny".into(),
-            languages: vec![],
-        };
+        let info = index_info();
         // a and c were done with key k0 and are redone with k1; b is unchanged.
         let (old_a, old_c) = (entry("a", Status::Ok, "k0"), entry("c", Status::Ok, "k0"));
         let b = entry("b", Status::Skipped, "k1");
@@ -883,11 +888,7 @@ pub(super) mod tests {
         // Stopped here: c was not redone.
         let done = outputs.finish().unwrap();
         assert_eq!(done, [a.clone(), b.clone()], "what this run did");
-        let listed = [a, b, old_c];
-        let manifest = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
-        assert_eq!(manifest, render::render_manifest(&listed));
-        let index = std::fs::read_to_string(dir.path().join(INDEX_FILE)).unwrap();
-        assert_eq!(index, render::render_index(&info, &listed));
+        assert_written(dir.path(), &info, &[a, b, old_c]);
     }
 
     #[test]
