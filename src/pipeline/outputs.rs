@@ -103,9 +103,14 @@ impl Outputs {
     /// run did, in input order.
     pub(super) fn finish(self) -> Result<Vec<ManifestEntry>> {
         drop(self.log);
+        // An earlier output whose name this run gave another article is gone.
+        let written: std::collections::HashSet<&str> = (self.entries.iter().flatten())
+            .filter_map(|e| e.output.as_deref())
+            .collect();
+        let earlier = |e: &ManifestEntry| e.output.as_deref().is_none_or(|o| !written.contains(o));
         let listed: Vec<ManifestEntry> = (self.entries.iter().cloned())
             .zip(self.earlier)
-            .filter_map(|(now, earlier)| now.or(earlier))
+            .filter_map(|(now, before)| now.or(before.filter(earlier)))
             .collect();
         compact(&self.manifest, &listed)?;
         if let Some(info) = &self.info {
@@ -869,11 +874,12 @@ pub(super) mod tests {
     fn a_stopped_run_keeps_what_an_earlier_one_recorded_for_inputs_it_did_not_redo() {
         let dir = tempfile::tempdir().unwrap();
         let info = index_info();
-        // a and c were done with key k0 and are redone with k1; b is unchanged.
+        // a, c and d were done with key k0 and are redone with k1; b is unchanged.
         let (old_a, old_c) = (entry("a", Status::Ok, "k0"), entry("c", Status::Ok, "k0"));
         let b = entry("b", Status::Skipped, "k1");
-        let slots = vec![None, Some(b.clone()), None];
-        let earlier = vec![(0, old_a), (2, old_c.clone())];
+        let slots = vec![None, Some(b.clone()), None, None, None];
+        let old_d = entry("d", Status::Ok, "k0");
+        let earlier = vec![(0, old_a), (2, old_c.clone()), (3, old_d)];
         let mut outputs = Outputs::open(
             dir.path(),
             MANIFEST_FILE,
@@ -884,11 +890,17 @@ pub(super) mod tests {
         .unwrap();
         let a = entry("a", Status::Failed, "k1");
         outputs.publish(0, Done::Failed(a.clone())).unwrap();
+        // d's file now holds e's article: d's earlier entry no longer has one.
+        let e = ManifestEntry {
+            output: Some("d.md".into()),
+            ..entry("e", Status::Ok, "k1")
+        };
+        outputs.publish(4, Done::Failed(e.clone())).unwrap();
 
-        // Stopped here: c was not redone.
+        // Stopped here: c and d were not redone.
         let done = outputs.finish().unwrap();
-        assert_eq!(done, [a.clone(), b.clone()], "what this run did");
-        assert_written(dir.path(), &info, &[a, b, old_c]);
+        assert_eq!(done, [a.clone(), b.clone(), e.clone()], "what this run did");
+        assert_written(dir.path(), &info, &[a, b, old_c, e]);
     }
 
     #[test]
