@@ -49,6 +49,9 @@ fn main() {
         (GgmlDType::Q4K, 151936, 1024),
         // the 1.5B's ffn_gate/up: beyond L2, within L3
         (GgmlDType::Q4K, 8960, 1536),
+        (GgmlDType::Q4K, 1536, 1536),
+        (GgmlDType::Q4K, 1536, 8960),
+        (GgmlDType::Q6K, 1536, 8960),
     ];
     let threads = rayon::current_num_threads();
     for (dtype, n, k) in shapes {
@@ -70,6 +73,8 @@ fn main() {
             (1, Rows::Independent),
             (2, Rows::Independent),
             (4, Rows::Independent),
+            (5, Rows::Independent),
+            (6, Rows::Independent),
             (8, Rows::Independent),
             (16, Rows::Independent),
             (128, Rows::Independent),

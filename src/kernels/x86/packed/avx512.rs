@@ -19,6 +19,17 @@ const WIDE: usize = 16;
 /// 27 µs per row in the GGUF layout).
 const MIN_ROWS_VNNI: usize = 10;
 
+/// The same for a decode batch (independent rows), where the GGUF-layout
+/// tiles take 4 rows per pass over the weights: packing pays from 6 rows
+/// (Zen 5, 2 threads, the 1.5B's Q4_K shapes at 6 and 8 rows: 1.0-1.4x and
+/// 1.2-1.3x; at 5 rows 0.8-1.1x).
+const MIN_ROWS_VNNI_DECODE: usize = 6;
+
+/// Weights this big (an lm_head) stream from memory however they are read,
+/// and there the GGUF-layout tiles stay faster up to ~12 rows (151936x1024:
+/// 0.7-0.9x packed at 6 and 8 rows).
+const STREAMED_BYTES: usize = 64 << 20;
+
 /// One super-block of 16 columns, interleaved, scales unpacked.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -185,11 +196,16 @@ unsafe fn rows<const R: usize>(
 pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
     // SAFETY: as this fn's contract; pointers stay within `job`'s slices.
     unsafe {
+        let min_rows = if job.independent && job.n * job.row_bytes < STREAMED_BYTES {
+            MIN_ROWS_VNNI_DECODE
+        } else {
+            MIN_ROWS_VNNI
+        };
         // every row in the one-row order (below 4 rows a sequence has no GEMM group)
-        if job.m < MIN_ROWS_VNNI && (job.independent || job.m < 4) {
+        if job.m < min_rows && (job.independent || job.m < 4) {
             return crate::kernels::x86::gemv::avx512::chunk_q4k(job, c0, c1);
         }
-        if job.m < MIN_ROWS_VNNI {
+        if job.m < min_rows {
             return crate::kernels::x86::k_avx512::chunk::<{ Q4K }>(job, c0, c1);
         }
         groups(
