@@ -17,7 +17,7 @@
 # binary runs from a copy, so a rebuild during the run does not change it.
 #
 #   N (articles, default 50)  LANGS (--to, default fr)  THREADS (default 2)
-#   BATCH (default 4)  PARALLEL (llama-server slots and replay concurrency, 4)
+#   BATCH (default 16, abridge's)  PARALLEL (llama-server slots and replay concurrency, 4)
 #   MODEL (a .gguf path or default / fast / tiny; default: the default model)
 #   JOBS (abridge --jobs; default: abridge's)  PORT (llama-server's, default 8097)
 #   BATCH_FLAG (1: pass --batch; 0: don't, for an abridge without the flag;
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 N=${N:-50}
 LANGS=${LANGS:-fr}
 THREADS=${THREADS:-2}
-BATCH=${BATCH:-4}
+BATCH=${BATCH:-16}
 PARALLEL=${PARALLEL:-4}
 MODEL=${MODEL:-default}
 JOBS=${JOBS:-}
