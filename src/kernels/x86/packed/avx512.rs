@@ -21,8 +21,8 @@ const MIN_ROWS_VNNI: usize = 10;
 
 /// The same for a decode batch (independent rows), where the GGUF-layout
 /// tiles take 4 rows per pass over the weights: packing pays from 6 rows
-/// (Zen 5, 2 threads, the 1.5B's Q4_K shapes at 6 and 8 rows: 1.0-1.4x and
-/// 1.2-1.3x; at 5 rows 0.8-1.1x).
+/// (Zen 5, 2 threads, the 1.5B's Q4_K shapes, time before / after: 1.1-1.4x
+/// at 6 rows, 1.28-1.45x at 8; 5 rows 1.0-1.1x, within noise).
 const MIN_ROWS_VNNI_DECODE: usize = 6;
 
 /// Weights this big (an lm_head) stream from memory however they are read,
