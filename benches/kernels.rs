@@ -49,6 +49,7 @@ fn main() {
         (GgmlDType::Q4K, 151936, 1024),
         // the 1.5B's ffn_gate/up: beyond L2, within L3
         (GgmlDType::Q4K, 8960, 1536),
+        // its attn_q/o and ffn_down (Q4_K in half the layers, Q6_K in the rest)
         (GgmlDType::Q4K, 1536, 1536),
         (GgmlDType::Q4K, 1536, 8960),
         (GgmlDType::Q6K, 1536, 8960),

@@ -190,9 +190,8 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
         /// Sequences decoded together in one forward pass (1: one at a time).
-        // 16, not 8: from 16 rows every Q4_K matmul takes the packed kernels, so a
-        // step of 16 costs about what a step of 8 does (Zen 5: 50 articles 1.98x
-        // `--batch 1`'s articles/hour against 1.53x at 8).
+        // 16, not 8: a packed step pays its repack once for all rows, so 16 rows
+        // cost little more than 8 (README: 1.97x `--batch 1` on Zen 5, 8 gave 1.53x).
         #[arg(long, default_value_t = 16)]
         batch: usize,
         /// KV-cache memory for the sequences in flight, in MB (requests wait when full).
