@@ -14,7 +14,8 @@
 #              minutes rather than hours; default: no cap)
 #
 # On 2 cores the tiny model does about 2,500 articles an hour with whole
-# summaries (retries included), so the full 10,000 takes about 4 hours uncapped.
+# summaries (retries included), so the full 10,000 takes about 4 hours uncapped;
+# MAX_ANSWER=8 JOBS=16 BATCH=16 took 41 minutes on a Zen 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
