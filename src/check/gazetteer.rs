@@ -1,239 +1,357 @@
-//! Names whose forms differ by language (exonyms: Beijing / Pékin / Peking) and
-//! nationality words, so a translation that writes a name in the target language's
-//! form is not taken for one that lost it; and well-known names, so a German
-//! translation (where every noun has a capital) can still be caught writing a
-//! place or body that the English never named.
+//! How names are written in each language: countries, regions, cities, languages
+//! (CLDR and GeoNames, generated into `names/world.tsv` by `scripts/gen-names.sh`)
+//! and a short hand list of what no data source has (`names/hand.tsv`: bodies,
+//! aliases such as "Britain", diseases, holidays). The translation checks use it to
+//! accept "Pékin" for "Beijing" and "États-Unis" for "U.S.", and to catch a place the
+//! English never named; the translation prompt gives the model the forms it knows.
+//!
+//! Rows stay as the tables' lines and are split when read; an index from each
+//! language's forms to rows is built the first time that language is checked.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::terms::fold;
+use super::terms::name_key;
 
-/// Languages of the table's columns.
-const COLUMNS: [&str; 6] = ["en", "fr", "de", "es", "it", "pt"];
+const WORLD: &str = include_str!("names/world.tsv");
+const HAND: &str = include_str!("names/hand.tsv");
 
-/// One line per name: its forms in [`COLUMNS`] order, alternatives split by `/`.
-const TABLE: &str = "\
-Afghanistan|Afghanistan|Afghanistan|Afganistán|Afghanistan|Afeganistão
-Afghan|afghan/afghane|afghanisch/Afghane|afgano/afgana|afgano/afghano|afegão/afegã
-Algeria|Algérie|Algerien|Argelia|Algeria|Argélia
-Argentina|Argentine|Argentinien|Argentina|Argentina|Argentina
-Australia|Australie|Australien|Australia|Australia|Austrália
-Austria|Autriche|Österreich|Austria|Austria|Áustria
-Belgium|Belgique|Belgien|Bélgica|Belgio|Bélgica
-Brazil|Brésil|Brasilien|Brasil|Brasile|Brasil
-Britain/UK/United Kingdom|Grande-Bretagne/Royaume-Uni|Großbritannien/Vereinigtes Königreich|Gran Bretaña/Reino Unido|Gran Bretagna/Regno Unito|Grã-Bretanha/Reino Unido
-British|britannique|britisch/Brite|británico/británica|britannico/britannica|britânico/britânica
-Canada|Canada|Kanada|Canadá|Canada|Canadá
-China|Chine|China|China|Cina|China
-Chinese|chinois/chinoise|chinesisch/Chinese|chino/china|cinese|chinês/chinesa
-Cyprus|Chypre|Zypern|Chipre|Cipro|Chipre
-Denmark|Danemark|Dänemark|Dinamarca|Danimarca|Dinamarca
-Danish|danois/danoise|dänisch|danés/danesa|danese|dinamarquês
-Egypt|Égypte|Ägypten|Egipto|Egitto|Egito
-Egyptian|égyptien/égyptienne|ägyptisch|egipcio/egipcia|egiziano/egiziana|egípcio/egípcia
-England|Angleterre|England|Inglaterra|Inghilterra|Inglaterra
-English|anglais/anglaise|englisch|inglés/inglesa|inglese|inglês/inglesa
-Europe|Europe|Europa|Europa|Europa|Europa
-European Union/EU|Union européenne/UE|Europäische Union/EU|Unión Europea/UE|Unione europea/UE|União Europeia/UE
-Finland|Finlande|Finnland|Finlandia|Finlandia|Finlândia
-France|France|Frankreich|Francia|Francia|França
-French|français/française|französisch/Franzose|francés/francesa|francese|francês/francesa
-Germany|Allemagne|Deutschland|Alemania|Germania|Alemanha
-German|allemand/allemande|deutsch/Deutsche|alemán/alemana|tedesco/tedesca|alemão/alemã
-Greece|Grèce|Griechenland|Grecia|Grecia|Grécia
-Greek|grec/grecque|griechisch|griego/griega|greco/greca|grego/grega
-Hungary|Hongrie|Ungarn|Hungría|Ungheria|Hungria
-India|Inde|Indien|India|India|Índia
-Indian|indien/indienne|indisch|indio/india/hindú|indiano/indiana|indiano/indiana
-Indonesia|Indonésie|Indonesien|Indonesia|Indonesia|Indonésia
-Iran|Iran|Iran|Irán|Iran|Irã/Irão
-Iraq|Irak|Irak|Irak|Iraq|Iraque
-Ireland|Irlande|Irland|Irlanda|Irlanda|Irlanda
-Israel|Israël|Israel|Israel|Israele|Israel
-Italy|Italie|Italien|Italia|Italia|Itália
-Italian|italien/italienne|italienisch|italiano/italiana|italiano/italiana|italiano/italiana
-Japan|Japon|Japan|Japón|Giappone|Japão
-Japanese|japonais/japonaise|japanisch|japonés/japonesa|giapponese|japonês/japonesa
-Jordan|Jordanie|Jordanien|Jordania|Giordania|Jordânia
-Lebanon|Liban|Libanon|Líbano|Libano|Líbano
-Libya|Libye|Libyen|Libia|Libia|Líbia
-Mexico|Mexique|Mexiko|México|Messico|México
-Morocco|Maroc|Marokko|Marruecos|Marocco|Marrocos
-Netherlands/Holland|Pays-Bas/Hollande|Niederlande/Holland|Países Bajos/Holanda|Paesi Bassi/Olanda|Países Baixos/Holanda
-Dutch|néerlandais/néerlandaise/hollandais|niederländisch|neerlandés/holandés|olandese|holandês/neerlandês
-New Zealand|Nouvelle-Zélande|Neuseeland|Nueva Zelanda|Nuova Zelanda|Nova Zelândia
-Norway|Norvège|Norwegen|Noruega|Norvegia|Noruega
-Pakistan|Pakistan|Pakistan|Pakistán|Pakistan|Paquistão
-Palestine|Palestine|Palästina|Palestina|Palestina|Palestina
-Philippines|Philippines|Philippinen|Filipinas|Filippine|Filipinas
-Poland|Pologne|Polen|Polonia|Polonia|Polónia/Polônia
-Polish|polonais/polonaise|polnisch|polaco/polaca|polacco/polacca|polonês/polaco
-Portugal|Portugal|Portugal|Portugal|Portogallo|Portugal
-Russia|Russie|Russland|Rusia|Russia|Rússia
-Russian|russe|russisch/Russe|ruso/rusa|russo/russa|russo/russa
-Saudi Arabia|Arabie saoudite|Saudi-Arabien|Arabia Saudita|Arabia Saudita|Arábia Saudita
-Scotland|Écosse|Schottland|Escocia|Scozia|Escócia
-South Africa|Afrique du Sud|Südafrika|Sudáfrica|Sudafrica|África do Sul
-South Korea|Corée du Sud|Südkorea|Corea del Sur|Corea del Sud|Coreia do Sul
-North Korea|Corée du Nord|Nordkorea|Corea del Norte|Corea del Nord|Coreia do Norte
-Korea|Corée|Korea|Corea|Corea|Coreia
-Spain|Espagne|Spanien|España|Spagna|Espanha
-Spanish|espagnol/espagnole|spanisch|español/española|spagnolo/spagnola|espanhol/espanhola
-Sweden|Suède|Schweden|Suecia|Svezia|Suécia
-Swedish|suédois/suédoise|schwedisch|sueco/sueca|svedese|sueco/sueca
-Switzerland|Suisse|Schweiz|Suiza|Svizzera|Suíça
-Swiss|suisse|schweizerisch/Schweizer|suizo/suiza|svizzero/svizzera|suíço/suíça
-Syria|Syrie|Syrien|Siria|Siria|Síria
-Thailand|Thaïlande|Thailand|Tailandia|Thailandia|Tailândia
-Tunisia|Tunisie|Tunesien|Túnez|Tunisia|Tunísia
-Turkey|Turquie|Türkei|Turquía|Turchia|Turquia
-Turkish|turc/turque|türkisch|turco/turca|turco/turca|turco/turca
-Ukraine|Ukraine|Ukraine|Ucrania|Ucraina|Ucrânia
-United States/US/USA/America|États-Unis/Amérique|Vereinigte Staaten/Vereinigten Staaten/USA/Amerika|Estados Unidos/EE.UU./América|Stati Uniti/America|Estados Unidos/EUA/América
-American|américain/américaine|amerikanisch/Amerikaner|estadounidense/americano/americana|americano/americana|americano/americana/estadunidense
-Wales|pays de Galles|Wales|Gales|Galles|País de Gales
-Welsh|gallois/galloise|walisisch|galés/galesa|gallese|galês/galesa
-Zimbabwe|Zimbabwe|Simbabwe|Zimbabue|Zimbabwe|Zimbábue
-Africa|Afrique|Afrika|África|Africa|África
-African|africain/africaine|afrikanisch|africano/africana|africano/africana|africano/africana
-Asia|Asie|Asien|Asia|Asia|Ásia
-Middle East|Moyen-Orient/Proche-Orient|Nahen Osten/Nahost/Mittlerer Osten|Oriente Medio/Oriente Próximo|Medio Oriente|Oriente Médio/Médio Oriente
-Athens|Athènes|Athen|Atenas|Atene|Atenas
-Beijing/Peking|Pékin/Beijing|Peking/Beijing|Pekín/Beijing|Pechino|Pequim
-Berlin|Berlin|Berlin|Berlín|Berlino|Berlim
-Brussels|Bruxelles|Brüssel|Bruselas|Bruxelles|Bruxelas
-Cairo|Le Caire|Kairo|El Cairo|Il Cairo|Cairo
-Copenhagen|Copenhague|Kopenhagen|Copenhague|Copenaghen|Copenhaga/Copenhague
-Geneva|Genève|Genf|Ginebra|Ginevra|Genebra
-Jerusalem|Jérusalem|Jerusalem|Jerusalén|Gerusalemme|Jerusalém
-Lisbon|Lisbonne|Lissabon|Lisboa|Lisbona|Lisboa
-London|Londres|London|Londres|Londra|Londres
-Madrid|Madrid|Madrid|Madrid|Madrid|Madrid
-Moscow|Moscou|Moskau|Moscú|Mosca|Moscovo/Moscou
-Munich|Munich|München|Múnich|Monaco di Baviera|Munique
-New York|New York|New York|Nueva York|New York|Nova Iorque/Nova York
-Paris|Paris|Paris|París|Parigi|Paris
-Rome|Rome|Rom|Roma|Roma|Roma
-Tokyo|Tokyo|Tokio|Tokio|Tokyo|Tóquio
-Vienna|Vienne|Wien|Viena|Vienna|Viena
-Warsaw|Varsovie|Warschau|Varsovia|Varsavia|Varsóvia
-Washington|Washington|Washington|Washington|Washington|Washington
-Sydney|Sydney|Sydney|Sídney/Sydney|Sydney|Sydney
-Canberra|Canberra|Canberra|Canberra|Canberra|Camberra/Canberra
-Melbourne|Melbourne|Melbourne|Melbourne|Melbourne|Melbourne
-Kabul|Kaboul|Kabul|Kabul|Kabul|Cabul
-Kashmir|Cachemire|Kaschmir|Cachemira|Kashmir|Caxemira
-New South Wales|Nouvelle-Galles du Sud|New South Wales/Neusüdwales|Nueva Gales del Sur|Nuovo Galles del Sud|Nova Gales do Sul
-Tasmania|Tasmanie|Tasmanien|Tasmania|Tasmania|Tasmânia
-Western Australia|Australie-Occidentale|Westaustralien|Australia Occidental|Australia Occidentale|Austrália Ocidental
-South Australia|Australie-Méridionale|Südaustralien|Australia Meridional|Australia Meridionale|Austrália Meridional
-Northern Territory|Territoire du Nord|Northern Territory/Nordterritorium|Territorio del Norte|Territorio del Nord|Território do Norte
-AIDS|sida|Aids|sida|AIDS|SIDA/Aids
-HIV|VIH|HIV|VIH|HIV|HIV/VIH
-WHO/World Health Organization|OMS/Organisation mondiale de la santé|WHO/Weltgesundheitsorganisation|OMS/Organización Mundial de la Salud|OMS/Organizzazione mondiale della sanità|OMS/Organização Mundial da Saúde
-IMF/International Monetary Fund|FMI/Fonds monétaire international|IWF/Internationaler Währungsfonds|FMI/Fondo Monetario Internacional|FMI/Fondo monetario internazionale|FMI/Fundo Monetário Internacional
-World Bank|Banque mondiale|Weltbank|Banco Mundial|Banca mondiale|Banco Mundial
-Gaza|Gaza|Gaza|Gaza|Gaza|Gaza
-West Bank|Cisjordanie|Westjordanland|Cisjordania|Cisgiordania|Cisjordânia
-United Nations/UN|Nations unies/ONU|Vereinte Nationen/UNO/UN|Naciones Unidas/ONU|Nazioni Unite/ONU|Nações Unidas/ONU
-NATO|OTAN|NATO|OTAN|NATO|OTAN
-Red Cross|Croix-Rouge|Rotes Kreuz/Roten Kreuz|Cruz Roja|Croce Rossa|Cruz Vermelha
-White House|Maison Blanche|Weißes Haus/Weißen Haus|Casa Blanca|Casa Bianca|Casa Branca
-Pentagon|Pentagone|Pentagon|Pentágono|Pentagono|Pentágono
-Parliament|Parlement|Parlament|Parlamento|Parlamento|Parlamento
-Senate|Sénat|Senat|Senado|Senato|Senado
-Congress|Congrès|Kongress|Congreso|Congresso|Congresso
-Government|Gouvernement|Regierung|Gobierno|Governo|Governo
-Prime Minister|Premier ministre/Première ministre|Premierminister/Premierministerin/Ministerpräsident|primer ministro/primera ministra|primo ministro|primeiro-ministro/primeira-ministra
-President|président/présidente|Präsident/Präsidentin|presidente/presidenta|presidente|presidente/presidenta
-Minister|ministre|Minister/Ministerin|ministro/ministra|ministro|ministro/ministra
-State|État/Etat|Staat|Estado|Stato|Estado
-Christmas Eve|veille de Noël/réveillon de Noël|Heiligabend/Heiligen Abend|Nochebuena|vigilia di Natale|véspera de Natal
-New Year's Eve|Saint-Sylvestre/réveillon du Nouvel An/veille du Nouvel An/veille du jour de l'An|Silvester/Silvesterabend/Neujahrsabend|Nochevieja|San Silvestro/vigilia di Capodanno|véspera de Ano Novo/réveillon de Ano Novo
-New Year|Nouvel An/Nouvel an|Neujahr/neue Jahr|Año Nuevo|Capodanno/anno nuovo|Ano Novo
-Christmas|Noël|Weihnachten|Navidad|Natale|Natal
-Islamic|islamique|islamisch|islámico/islámica|islamico/islamica|islâmico/islâmica
-Muslim|musulman/musulmane|muslimisch/Muslim/Muslime|musulmán/musulmana|musulmano/musulmana|muçulmano/muçulmana
-Christian|chrétien/chrétienne|christlich/Christ/Christen|cristiano/cristiana|cristiano/cristiana|cristão/cristã
-Jewish|juif/juive|jüdisch|judío/judía|ebreo/ebraico|judeu/judaico
-Arab|arabe|arabisch/Araber|árabe|arabo/araba|árabe
-Palestinian|palestinien/palestinienne|palästinensisch/Palästinenser|palestino/palestina|palestinese|palestino/palestina
-Israeli|israélien/israélienne|israelisch/Israeli|israelí|israeliano/israeliana|israelense/israelita
-Australian|australien/australienne|australisch/Australier|australiano/australiana|australiano/australiana|australiano/australiana";
-
-/// One name and its folded forms per language.
-pub struct Entry {
-    forms: [Vec<String>; 6],
+/// What a row names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A country, or a body CLDR lists with them (the EU, the UN).
+    Country,
+    /// A group of countries (Europe, Western Asia).
+    Region,
+    /// A state, province or other first-level part of a country.
+    Subdivision,
+    City,
+    /// A language; in English its name is also the nationality ("French").
+    Language,
+    /// A day of the week or a month.
+    Calendar,
+    /// From the hand list: bodies, diseases, holidays, religions.
+    Other,
 }
 
-impl Entry {
-    /// Folded forms in `lang` (empty when the table has no such column).
-    pub fn forms(&self, lang: &str) -> &[String] {
-        COLUMNS
+impl Kind {
+    fn parse(s: &str) -> Kind {
+        match s {
+            "country" => Kind::Country,
+            "region" => Kind::Region,
+            "subdivision" => Kind::Subdivision,
+            "city" => Kind::City,
+            "language" => Kind::Language,
+            "calendar" => Kind::Calendar,
+            _ => Kind::Other,
+        }
+    }
+
+    /// A place: what a translation must not swap for another.
+    pub fn is_place(self) -> bool {
+        matches!(
+            self,
+            Kind::Country | Kind::Region | Kind::Subdivision | Kind::City
+        )
+    }
+}
+
+/// One table: its language columns and its lines.
+struct Table {
+    /// Column of each language code.
+    columns: HashMap<&'static str, usize>,
+}
+
+impl Table {
+    fn parse(text: &'static str) -> (Table, Vec<&'static str>) {
+        let mut lines = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty());
+        let header = lines.next().expect("a name table has a header");
+        let columns = header
+            .split('\t')
+            .enumerate()
+            .skip(2)
+            .map(|(i, lang)| (lang, i))
+            .collect();
+        (Table { columns }, lines.collect())
+    }
+}
+
+/// One thing named, with its lines in the tables (a hand alias adds a line to a
+/// row of the generated table).
+pub struct Row {
+    pub kind: Kind,
+    lines: Vec<(usize, &'static str)>,
+}
+
+pub struct Gazetteer {
+    tables: [Table; 2],
+    rows: Vec<Row>,
+    english: HashMap<String, Vec<u32>>,
+    /// English single-word keys in order, for nationality words ("Canadian" ->
+    /// "canada").
+    english_sorted: Vec<(String, u32)>,
+    /// Longest English form, in words.
+    longest: usize,
+    /// Every other language's index, built when first asked for.
+    by_lang: HashMap<&'static str, OnceLock<HashMap<String, Vec<u32>>>>,
+}
+
+/// The tables, parsed on first use.
+pub fn gazetteer() -> &'static Gazetteer {
+    static G: OnceLock<Gazetteer> = OnceLock::new();
+    G.get_or_init(Gazetteer::load)
+}
+
+impl Gazetteer {
+    fn load() -> Gazetteer {
+        let (world, world_lines) = Table::parse(WORLD);
+        let (hand, hand_lines) = Table::parse(HAND);
+        let mut rows: Vec<Row> = Vec::new();
+        let mut by_key: HashMap<&str, usize> = HashMap::new();
+        for line in world_lines {
+            let mut cells = line.splitn(3, '\t');
+            let kind = Kind::parse(cells.next().unwrap_or_default());
+            let key = cells.next().unwrap_or_default();
+            if matches!(kind, Kind::Country) {
+                by_key.insert(key, rows.len());
+            }
+            rows.push(Row {
+                kind,
+                lines: vec![(0, line)],
+            });
+        }
+        for line in hand_lines {
+            let mut cells = line.splitn(3, '\t');
+            let kind = cells.next().unwrap_or_default();
+            let key = cells.next().unwrap_or_default();
+            match (kind, by_key.get(key)) {
+                ("alias", Some(&row)) => rows[row].lines.push((1, line)),
+                _ => rows.push(Row {
+                    kind: Kind::Other,
+                    lines: vec![(1, line)],
+                }),
+            }
+        }
+        let by_lang = world
+            .columns
+            .keys()
+            .chain(hand.columns.keys())
+            .map(|&lang| (lang, OnceLock::new()))
+            .collect();
+        let mut g = Gazetteer {
+            tables: [world, hand],
+            rows,
+            english: HashMap::new(),
+            english_sorted: Vec::new(),
+            longest: 1,
+            by_lang,
+        };
+        g.english = g.index("en");
+        g.longest = g
+            .english
+            .keys()
+            .map(|k| k.split(' ').count())
+            .max()
+            .unwrap_or(1)
+            .min(6);
+        g.english_sorted = g
+            .english
             .iter()
-            .position(|c| *c == lang)
-            .map_or(&[][..], |i| &self.forms[i][..])
+            .filter(|(k, _)| !k.contains(' '))
+            .flat_map(|(k, rows)| rows.iter().map(move |&r| (k.clone(), r)))
+            .collect();
+        g.english_sorted.sort();
+        g
     }
 
-    /// Every folded form in every language.
-    pub fn all_forms(&self) -> impl Iterator<Item = &String> {
-        self.forms.iter().flatten()
-    }
-}
-
-pub fn entries() -> &'static [Entry] {
-    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
-    ENTRIES.get_or_init(|| {
-        TABLE
-            .lines()
-            .map(|line| {
-                let mut cells = line.split('|');
-                Entry {
-                    forms: std::array::from_fn(|_| {
-                        cells
-                            .next()
-                            .unwrap_or_default()
-                            .split('/')
-                            .map(|f| fold(f.trim()))
-                            .filter(|f| !f.is_empty())
-                            .collect()
-                    }),
+    /// Forms of `row` in `lang` as the tables write them.
+    pub fn raw_forms(&self, row: u32, lang: &str) -> Vec<&'static str> {
+        let row = &self.rows[row as usize];
+        let mut out: Vec<&'static str> = Vec::new();
+        for &(table, line) in &row.lines {
+            let Some(&col) = self.tables[table].columns.get(lang) else {
+                continue;
+            };
+            let cell = line.split('\t').nth(col).unwrap_or_default();
+            for form in cell.split(';').map(str::trim).filter(|f| !f.is_empty()) {
+                if !out.contains(&form) {
+                    out.push(form);
                 }
-            })
+            }
+        }
+        out
+    }
+
+    /// Keys ([`name_key`]) of the forms of `row` in `lang`; the English ones too,
+    /// since a translation may keep a name as written.
+    pub fn forms(&self, row: u32, lang: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for form in self
+            .raw_forms(row, lang)
+            .into_iter()
+            .chain(self.raw_forms(row, "en"))
+        {
+            let key = name_key(form);
+            if !key.is_empty() && !out.contains(&key) {
+                out.push(key);
+            }
+        }
+        out
+    }
+
+    pub fn kind(&self, row: u32) -> Kind {
+        self.rows[row as usize].kind
+    }
+
+    fn index(&self, lang: &str) -> HashMap<String, Vec<u32>> {
+        let mut index: HashMap<String, Vec<u32>> = HashMap::new();
+        for row in 0..self.rows.len() as u32 {
+            // An empty cell: written as in English.
+            let mut forms = self.raw_forms(row, lang);
+            if forms.is_empty() {
+                forms = self.raw_forms(row, "en");
+            }
+            for form in forms {
+                let key = name_key(form);
+                // One letter is no name to look for ("É.-U." folds to "e u" once
+                // its dots go, a one-letter "form" would match every initial).
+                if key.chars().filter(|c| c.is_alphanumeric()).count() < 2 {
+                    continue;
+                }
+                let rows = index.entry(key).or_default();
+                if !rows.contains(&row) {
+                    rows.push(row);
+                }
+            }
+        }
+        index
+    }
+
+    /// Rows with a form keyed `key` in `lang` (English forms: [`Self::english`]).
+    pub fn rows_in(&self, lang: &str, key: &str) -> &[u32] {
+        if lang == "en" {
+            return self.english(key);
+        }
+        self.by_lang
+            .get(lang)
+            .map(|index| index.get_or_init(|| self.index(lang)))
+            .and_then(|index| index.get(key))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Keyed forms in `lang` of every row of `kind` (a short list: days, months).
+    pub fn forms_of_kind(&self, kind: Kind, lang: &str) -> Vec<String> {
+        (0..self.rows.len() as u32)
+            .filter(|&r| self.kind(r) == kind)
+            .flat_map(|r| self.raw_forms(r, lang))
+            .map(name_key)
             .collect()
-    })
+    }
+
+    /// Every keyed form of `lang` the tables have.
+    pub fn keys_in(&self, lang: &str) -> impl Iterator<Item = &String> {
+        self.by_lang
+            .get(lang)
+            .map(|index| index.get_or_init(|| self.index(lang)))
+            .into_iter()
+            .flat_map(|index| index.keys())
+    }
+
+    /// Rows with an English form keyed `key`.
+    pub fn english(&self, key: &str) -> &[u32] {
+        self.english.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// The most words an English form has (phrases are looked up that long).
+    pub fn longest(&self) -> usize {
+        self.longest
+    }
+
+    /// The place (or language) a nationality word names: "Canadian" -> Canada,
+    /// "Victorian" -> Victoria, "Chinese" -> China, "British" -> Britain. `key` is
+    /// the word's [`name_key`]. Demonyms are in no data package, but English makes
+    /// most of them from the place's name with a few suffixes.
+    pub fn demonym_place(&self, key: &str) -> Option<(u32, String)> {
+        const SUFFIXES: [&str; 7] = ["ians", "ian", "ans", "an", "ese", "ish", "i"];
+        let stems = SUFFIXES
+            .iter()
+            .filter_map(|s| key.strip_suffix(s))
+            .chain(key.strip_suffix('n'))
+            .filter(|stem| stem.chars().count() >= 4);
+        for stem in stems {
+            let from = self
+                .english_sorted
+                .partition_point(|(k, _)| k.as_str() < stem);
+            let best = self.english_sorted[from..]
+                .iter()
+                .take_while(|(k, _)| k.starts_with(stem))
+                .filter(|(k, r)| k.as_str() != key && self.kind(*r).is_place())
+                .min_by_key(|(k, r)| (self.kind(*r) != Kind::Country, k.len(), *r));
+            if let Some((_, r)) = best {
+                return Some((*r, stem.to_string()));
+            }
+        }
+        None
+    }
 }
 
-/// Whether folded `text` contains the folded phrase at word boundaries.
+/// Whether `text` contains `phrase` at word boundaries (both already keyed).
 pub fn contains_phrase(text: &str, phrase: &str) -> bool {
-    text.match_indices(phrase).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + phrase.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
+    !phrase.is_empty()
+        && text.match_indices(phrase).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + phrase.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn row(en: &str) -> u32 {
+        gazetteer().english(&name_key(en))[0]
+    }
+
     #[test]
-    fn every_line_has_all_columns() {
-        for line in TABLE.lines() {
-            assert_eq!(line.split('|').count(), COLUMNS.len(), "{line}");
+    fn countries_cities_and_regions_come_from_the_data() {
+        let g = gazetteer();
+        let us = g.english(&name_key("U.S."));
+        assert!(!us.is_empty());
+        assert!(g.forms(us[0], "fr").contains(&name_key("États-Unis")));
+        assert!(g.forms(row("Beijing"), "fr").contains(&name_key("Pékin")));
+        assert!(g.forms(row("Ankara"), "ru").contains(&name_key("Анкара")));
+        assert!(g.forms(row("Nigeria"), "el").contains(&name_key("Νιγηρία")));
+        assert!(g
+            .forms(row("New South Wales"), "fr")
+            .contains(&name_key("Nouvelle-Galles du Sud")));
+        assert!(g.forms(row("Britain"), "fr").contains(&name_key("Royaume-Uni")));
+        assert!(g
+            .forms(row("United Nations"), "de")
+            .contains(&name_key("Vereinte Nationen")));
+        assert!(g.forms(row("HIV"), "fr").contains(&name_key("VIH")));
+        assert!(g.kind(row("Ankara")).is_place());
+    }
+
+    #[test]
+    fn nationality_words_lead_to_their_place() {
+        let g = gazetteer();
+        for (word, place) in [
+            ("canadian", "canada"),
+            ("victorian", "victoria"),
+            ("iraqi", "iraq"),
+            ("egyptian", "egypt"),
+            ("australian", "australia"),
+        ] {
+            let (r, _) = g.demonym_place(word).unwrap_or_else(|| panic!("{word}"));
+            assert!(g.forms(r, "en").contains(&place.to_string()), "{word}");
         }
-        let beijing = entries()
-            .iter()
-            .find(|e| e.forms("en").contains(&"beijing".to_string()))
-            .unwrap();
-        assert!(beijing.forms("fr").contains(&"pekin".to_string()));
-        assert!(beijing.forms("de").contains(&"peking".to_string()));
-        assert!(beijing.forms("xx").is_empty());
+        assert!(g.demonym_place("bank").is_none());
     }
 
     #[test]
     fn phrases_match_whole_words() {
-        assert!(contains_phrase("les etats-unis ont", "etats-unis"));
+        assert!(contains_phrase("les etats unis ont", "etats unis"));
         assert!(!contains_phrase("unionist", "union"));
     }
 }

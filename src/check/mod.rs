@@ -6,6 +6,7 @@
 pub mod gazetteer;
 pub mod ground;
 pub mod inject;
+pub mod meaning;
 pub mod source;
 pub mod terms;
 pub mod translation;
@@ -13,4 +14,5 @@ pub mod translation;
 pub use ground::{ground, SentenceSupport};
 pub use inject::{off_article, reads_as_orders};
 pub use source::{SourceIndex, SourceSentence};
-pub use translation::{check_names, check_numbers, Check, TranslationChecks};
+pub use meaning::Meaning;
+pub use translation::{check_names, check_numbers, Check, SentenceCheck, TranslationChecks};

@@ -49,6 +49,125 @@ pub fn fold(word: &str) -> String {
         .unwrap_or(lower)
 }
 
+/// How names are compared: each word folded, a French or Italian elision dropped
+/// ("l'Irak", "dell'Iraq"), dots dropped ("U.S." is "us"), joined by single spaces
+/// (so hyphens and spaces are one: "Nouvelle-Galles du Sud").
+pub fn name_key(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.unicode_words() {
+        let folded = fold(word);
+        let word = elided(&folded).replace('.', "");
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    out
+}
+
+/// A folded word without the elided article or preposition in front of it.
+fn elided(folded: &str) -> &str {
+    const ELISIONS: [&str; 14] = [
+        "l'", "d'", "j'", "m'", "n'", "s'", "t'", "c'", "qu'", "dell'", "all'", "dall'", "nell'",
+        "sull'",
+    ];
+    ELISIONS
+        .iter()
+        .find_map(|e| folded.strip_prefix(e))
+        .filter(|rest| rest.chars().next().is_some_and(char::is_alphabetic))
+        .unwrap_or(folded)
+}
+
+/// A keyed name in Latin letters: other scripts transliterated (Cyrillic, Greek,
+/// Arabic; Han as pinyin), so "Анкара" meets "ankara". Greek writes b, d, g and j
+/// with two letters (μπ, ντ, γκ, τζ) and γ before e and i sounds as y, which
+/// letter-by-letter transliteration gets wrong.
+pub fn latin(key: &str) -> String {
+    if key.is_ascii() {
+        return key.to_string();
+    }
+    let greek = key
+        .replace("μπ", "b")
+        .replace("ντ", "d")
+        .replace("γκ", "g")
+        .replace("τζ", "j")
+        .replace("γι", "yi")
+        .replace("γε", "ye")
+        .replace("γη", "yi");
+    deunicode::deunicode(&greek).to_lowercase()
+}
+
+/// The sound of a name, roughly: its Latin consonants with letters that scripts
+/// and languages swap made one (w/v, c/k/q, j/g/zh/dzh, b/p, f/ph), vowels and h
+/// dropped but for a first vowel, ch/sh/sch one sound. "Washington" and "Вашингтон" (Vashington),
+/// "John" and "Джон" (Dzhon), "Erdogan" and "أردوغان" sound alike.
+pub fn sound(key: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in spelled(key)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .enumerate()
+    {
+        let c = match c {
+            'a' | 'e' | 'i' | 'o' | 'u' | 'y' if i == 0 => 'a',
+            'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'h' => continue,
+            'w' | 'v' => 'v',
+            'c' | 'k' | 'q' => 'k',
+            'j' | 'g' => 'g',
+            'p' | 'b' => 'b',
+            'z' | 'x' => 's',
+            c => c,
+        };
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A name in Latin letters with the spellings of one sound made one letter.
+fn spelled(key: &str) -> String {
+    latin(key)
+        .replace("dzh", "j")
+        .replace("zh", "j")
+        .replace("kh", "h")
+        .replace("ph", "f")
+        .replace("th", "t")
+        .replace("sch", "s")
+        .replace("ch", "s")
+        .replace("sh", "s")
+}
+
+/// [`same_name`], or a word that may be the name inflected or spelled another way:
+/// the same sound give or take one consonant, or the name's sound followed by a
+/// case ending (Russian "Трампом" for "Trump"). For what a check lets pass.
+pub fn like_name(english: &str, other: &str) -> bool {
+    if same_name(english, other) {
+        return true;
+    }
+    let (a, b) = (sound(english), sound(other));
+    a.len() >= 3 && (edit_distance(&a, &b) <= 1 || (b.starts_with(&a) && b.len() <= a.len() + 2))
+}
+
+/// Whether a keyed English name and a keyed word of a translation name the same
+/// thing, across scripts: [`similar`] letters once both are Latin, or the same
+/// sound (three consonants or more, so short names need their letters).
+pub fn same_name(english: &str, other: &str) -> bool {
+    let other = latin(other);
+    if similar(english, &other) {
+        return true;
+    }
+    let (a, b) = (sound(english), sound(&other));
+    // Three consonants or fewer say little ("Sydney" and "Sidon"): a short name
+    // must also be close in letters.
+    let (x, y) = (spelled(english), spelled(&other));
+    let close = a.len() >= 4 || edit_distance(&x, &y) <= (x.chars().count() / 3).max(1);
+    a.len() >= 2 && close && (a == b || (a.len() >= 5 && edit_distance(&a, &b) <= 1))
+}
+
 /// The English stem of a folded word (Snowball), so "resigned" meets "resignation".
 pub fn stem(folded: &str) -> String {
     static STEMMER: OnceLock<Stemmer> = OnceLock::new();
@@ -131,7 +250,7 @@ pub fn numbers(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].is_ascii_digit() || (i > 0 && chars[i - 1].is_alphanumeric()) {
+        if !chars[i].is_ascii_digit() || (i > 0 && glues(chars[i - 1])) {
             i += 1;
             continue;
         }
@@ -156,11 +275,23 @@ pub fn numbers(text: &str) -> Vec<String> {
             }
         }
         // A letter glued to the digits (a model number, "3D") is not a quantity.
-        if !chars.get(i).is_some_and(|c| c.is_alphabetic()) {
+        if !chars.get(i).copied().is_some_and(glues) {
             out.push(digits);
         }
     }
     out
+}
+
+/// Whether a character written against digits makes them part of a word (a model
+/// number, "3D", "F16"): letters and digits, but not the characters of scripts
+/// without spaces, where "12人" is twelve people.
+fn glues(c: char) -> bool {
+    c.is_alphanumeric()
+        && !matches!(c as u32,
+            0x3040..=0x30ff // Hiragana, Katakana
+            | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff // Han
+            | 0xac00..=0xd7af // Hangul
+            | 0x0e00..=0x0e7f) // Thai
 }
 
 /// Digit form of a number word ("three" -> "3") in `lang`. English "one" is left out:
@@ -329,7 +460,7 @@ pub fn similar(a: &str, b: &str) -> bool {
 }
 
 /// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -362,6 +493,7 @@ mod tests {
             ["12345678", "12", "3456"]
         );
         assert_eq!(numbers("l'an 2001."), ["2001"]);
+        assert_eq!(numbers("造成12人受伤"), ["12"]);
     }
 
     #[test]
@@ -391,6 +523,21 @@ mod tests {
         assert!(!similar("bush", "busch"));
         assert!(similar("kashmir", "kaschmir") && similar("hospital", "hopital"));
         assert!(!similar("sydney", "sidon") && !similar("austria", "australia"));
+    }
+
+    #[test]
+    fn names_across_punctuation_elision_and_scripts() {
+        assert_eq!(name_key("U.S."), "us");
+        assert_eq!(name_key("Nouvelle-Galles du Sud"), "nouvelle galles du sud");
+        assert_eq!(name_key("l'Irak"), "irak");
+        assert_eq!(name_key("O'Brien"), "o'brien");
+        assert_eq!(latin("анкара"), "ankara");
+        assert!(same_name("washington", "вашингтон"));
+        assert!(same_name("john", "джон"));
+        assert!(same_name("erdogan", "ερντογαν"));
+        assert!(same_name("demir", "демир"));
+        assert!(!same_name("sydney", "сидон"));
+        assert!(!same_name("berlin", "пекин"));
     }
 
     #[test]

@@ -258,6 +258,11 @@ impl<'m> Sequence<'m> {
         self.cache_points.contains(&self.done_prompt)
     }
 
+    /// Prompt tokens already in the cache.
+    pub fn prompt_done(&self) -> usize {
+        self.done_prompt
+    }
+
     /// Tokens picked so far.
     pub fn generated(&self) -> usize {
         self.ids.len()

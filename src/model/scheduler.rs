@@ -359,6 +359,7 @@ impl<'m> Worker<'m> {
             a.gone = a.gone || !listening(&a.events);
         }
         if let Some(a) = prefilling.filter(|a| !a.gone) {
+            self.catch_up(&mut a.seq, prefixes)?;
             let chunk = a.seq.prefill_chunk().expect("prefilling").to_vec();
             let logits = weights.forward(&chunk, &mut a.seq.cache);
             match logits {
@@ -399,6 +400,33 @@ impl<'m> Worker<'m> {
             .fetch_add(ids.len() as u64, Ordering::Relaxed);
         for (b, a) in decoding.into_iter().enumerate() {
             self.accept(a, &logits.get(b)?);
+        }
+        Ok(())
+    }
+
+    /// Takes a longer cached prefix for a sequence about to prefill, if one was
+    /// cached since it was admitted: requests that share a head and arrive together
+    /// (a translation's sentences, all with the same instructions and examples) are
+    /// admitted together, and only the first computes the head.
+    fn catch_up(&self, seq: &mut Sequence<'m>, prefixes: &mut PrefixCache) -> Result<()> {
+        let done = seq.prompt_done();
+        if done != 0 && !seq.at_cache_point() {
+            return Ok(());
+        }
+        let later: Vec<usize> = seq
+            .cache_points()
+            .iter()
+            .copied()
+            .filter(|&p| p > done)
+            .collect();
+        if later.is_empty() {
+            return Ok(());
+        }
+        if let Some(kv) = prefixes.lookup(seq.prompt(), &later) {
+            self.stats
+                .cached_tokens
+                .fetch_add((kv.len() - done) as u64, Ordering::Relaxed);
+            seq.resume_from(&kv)?;
         }
         Ok(())
     }

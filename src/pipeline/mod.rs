@@ -33,7 +33,7 @@ use outputs::{reusable, Done, Interrupt, OutputLock, Outputs, Settings};
 use runner::Runner;
 use shard::Shard;
 use summarize::{summarize, Summary, SummarySpec};
-use translate::{translate, Translation};
+use translate::{translate_all, Translation};
 
 /// Working window when the model's context is larger: small models lose the
 /// thread on long inputs, and map-reduce covers articles of any length anyway.
@@ -179,28 +179,33 @@ pub fn process_article_with(
     };
     let summary = summarize(runner, text, &spec)?;
     on_step(Step::Summary(&summary));
+    // The summary is the background of every sentence translated (the title is
+    // not known here: the summary says what the story is).
+    let context = summary.text.as_str();
+    // Every language at once, so their sentences share the scheduler's batch.
     let mut all = |text: &str, full: bool| -> Result<Vec<Translation>> {
-        opts.languages
-            .iter()
-            .map(|lang| {
-                let t = translate(runner, text, lang);
-                // A translation records its own failures; a cancelled request stops here.
-                if let Err(reason) = &t.outcome {
-                    if runner.cancelled() {
-                        return Err(Error::Cancelled(reason.clone()));
-                    }
+        let done = translate_all(runner, text, &opts.languages, context);
+        for t in &done {
+            // A translation records its own failures; a cancelled request stops here.
+            if let Err(reason) = &t.outcome {
+                if runner.cancelled() {
+                    return Err(Error::Cancelled(reason.clone()));
                 }
-                on_step(if full {
-                    Step::FullTranslation(&t)
-                } else {
-                    Step::Translation(&t)
-                });
-                Ok(t)
-            })
-            .collect()
+            }
+            on_step(if full {
+                Step::FullTranslation(t)
+            } else {
+                Step::Translation(t)
+            });
+        }
+        Ok(done)
     };
-    let translations = all(&summary.text, false)?;
-    let full_translations = if opts.translate_full {
+    let translations = if opts.languages.is_empty() {
+        Vec::new()
+    } else {
+        all(&summary.text, false)?
+    };
+    let full_translations = if opts.translate_full && !opts.languages.is_empty() {
         all(text, true)?
     } else {
         Vec::new()

@@ -22,7 +22,7 @@ use super::{hex, ArticleOptions, DigestOptions};
 use crate::article::Article;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::prompts::{Prompt, Retry, Source, Style, SummaryAsk};
+use crate::prompts::{Prompt, Retry, Source, Style, SummaryAsk, UnitAsk};
 use crate::render::{self, ArticleDoc, IndexInfo, ManifestEntry, Status, INDEX_FILE};
 
 /// The lock file inside the output folder. It stays there after a run: the lock is
@@ -588,13 +588,17 @@ fn options(opts: &DigestOptions, window: usize) -> serde_json::Value {
 /// (the parity tests pin their output) and to the probe below.
 fn code_sha256() -> String {
     const SOURCES: &[&str] = &[
-        include_str!("../prompts.rs"),
+        include_str!("../prompts/mod.rs"),
+        include_str!("../prompts/examples.rs"),
         include_str!("summarize.rs"),
         include_str!("translate.rs"),
         include_str!("../chunk.rs"),
         include_str!("../lang.rs"),
         include_str!("../check/mod.rs"),
         include_str!("../check/gazetteer.rs"),
+        include_str!("../check/names/world.tsv"),
+        include_str!("../check/names/hand.tsv"),
+        include_str!("../check/meaning.rs"),
         include_str!("../check/ground.rs"),
         include_str!("../check/inject.rs"),
         include_str!("../check/source.rs"),
@@ -642,9 +646,15 @@ fn prompts_sha256(model: &Model, opts: &ArticleOptions) -> String {
         }
     }
     for language in &opts.languages {
-        for strict in [false, true] {
-            prompts.push(Prompt::translation(PROBE, language, chat, strict));
-        }
+        let glossary = [("São Paulo".to_string(), "São Paulo".to_string())];
+        let ask = UnitAsk {
+            text: PROBE,
+            lang: language,
+            context: PROBE,
+            glossary: &glossary,
+        };
+        prompts.push(Prompt::translation_unit(&ask, chat));
+        prompts.push(Prompt::back_translation(PROBE, language, chat));
     }
     let mut hasher = Sha256::new();
     for prompt in &prompts {
@@ -1159,7 +1169,7 @@ pub(super) mod tests {
     #[test]
     fn the_code_hash_covers_the_prompt_wording() {
         // The wording is in the hashed sources, so editing it changes the key.
-        assert!(include_str!("../prompts.rs").contains("You are a careful news editor"));
+        assert!(include_str!("../prompts/mod.rs").contains("You are a careful news editor"));
         assert_eq!(code_sha256(), code_sha256());
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::chunk::TokenCount;
 use crate::error::{Error, Result};
-use crate::model::scheduler::{Event, Scheduler};
+use crate::model::scheduler::{Event, Pending, Scheduler};
 use crate::model::{GenerateOptions, Model, StopReason};
 use crate::prompts::Prompt;
 
@@ -46,6 +46,21 @@ pub trait Watcher: Send + Sync {
 
 /// How often a watched generation checks whether its watcher went away.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// One generation to ask for: greedy unless `sample` says otherwise.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub prompt: Prompt,
+    pub max_tokens: usize,
+    pub sample: Option<Sample>,
+}
+
+/// Sampling with a fixed seed: another candidate, the same one on every run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub temperature: f64,
+    pub seed: u64,
+}
 
 /// One answer, and whether the token limit stopped it (it may then be cut short).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,67 +119,103 @@ impl<'m> Runner<'m> {
     /// Greedy answer to `prompt`, at most [`Runner::limit`]`(max_tokens)` long,
     /// trimmed.
     pub fn answer(&self, prompt: &Prompt, max_tokens: usize) -> Result<Answer> {
-        let max_tokens = self.limit(max_tokens);
+        let ask = Ask {
+            prompt: prompt.clone(),
+            max_tokens,
+            sample: None,
+        };
+        let mut answers = self.answer_all(std::slice::from_ref(&ask))?;
+        Ok(answers.pop().expect("one answer per ask"))
+    }
+
+    /// Answers to every ask, generated together: all are submitted to the scheduler
+    /// before the first is waited for, so they fill its batch (the units and
+    /// languages of a translation, its candidates, their back-translations). In the
+    /// asks' order; an error (deadline, cancel) ends them all.
+    pub fn answer_all(&self, asks: &[Ask]) -> Result<Vec<Answer>> {
         if let Some((at, limit)) = self.deadline {
             if Instant::now() >= at {
                 return Err(deadline_error(limit));
             }
         }
-        let (ids, cache_points) = self.model.prompt_ids(prompt)?;
-        if ids.len() + max_tokens > self.window {
-            // Budgets are computed so that this does not happen; say so if it does.
-            return Err(Error::Context(format!(
-                "a {}-token prompt with {max_tokens} tokens of answer does not fit the \
-                 {}-token window",
-                ids.len(),
-                self.window
-            )));
-        }
-        let opts = GenerateOptions {
-            max_tokens,
-            stop: prompt.stop().iter().map(|s| s.to_string()).collect(),
-            deadline: self.deadline.map(|(at, _)| at),
-            ..Default::default()
-        };
-        self.log_request(&ids, max_tokens, &opts.stop);
-        let prompt_len = ids.len();
-        let g = match self.generate(ids, cache_points, opts) {
-            Err(Error::Deadline(_)) => {
-                return Err(deadline_error(
-                    self.deadline.map_or(Duration::ZERO, |d| d.1),
-                ))
+        let mut submitted = Vec::with_capacity(asks.len());
+        for ask in asks {
+            let max_tokens = self.limit(ask.max_tokens);
+            let (ids, cache_points) = self.model.prompt_ids(&ask.prompt)?;
+            if ids.len() + max_tokens > self.window {
+                // Budgets are computed so that this does not happen; say so if it does.
+                return Err(Error::Context(format!(
+                    "a {}-token prompt with {max_tokens} tokens of answer does not fit the \
+                     {}-token window",
+                    ids.len(),
+                    self.window
+                )));
             }
-            other => other?,
-        };
-        self.tokens_in
-            .fetch_add(prompt_len as u64, Ordering::Relaxed);
-        self.tokens_out
-            .fetch_add(g.generated_tokens() as u64, Ordering::Relaxed);
-        Ok(Answer {
-            text: g.text.trim().to_string(),
-            cut: g.stop != StopReason::EndOfGeneration,
-        })
+            let (temperature, seed) = ask
+                .sample
+                .map_or((0.0, GenerateOptions::default().seed), |s| {
+                    (s.temperature, s.seed)
+                });
+            let opts = GenerateOptions {
+                max_tokens,
+                temperature,
+                seed,
+                stop: ask.prompt.stop().iter().map(|s| s.to_string()).collect(),
+                deadline: self.deadline.map(|(at, _)| at),
+                ..Default::default()
+            };
+            self.log_request(&ids, max_tokens, &opts.stop);
+            let prompt_len = ids.len();
+            submitted.push((prompt_len, self.submit(ids, cache_points, opts)?));
+        }
+        let mut answers = Vec::with_capacity(asks.len());
+        for (prompt_len, pending) in submitted {
+            let g = match self.wait(pending) {
+                Err(Error::Deadline(_)) => {
+                    return Err(deadline_error(
+                        self.deadline.map_or(Duration::ZERO, |d| d.1),
+                    ))
+                }
+                other => other?,
+            };
+            self.tokens_in
+                .fetch_add(prompt_len as u64, Ordering::Relaxed);
+            self.tokens_out
+                .fetch_add(g.generated_tokens() as u64, Ordering::Relaxed);
+            tracing::debug!(
+                "answer ({} prompt tokens, {} generated): {:?}",
+                prompt_len,
+                g.generated_tokens(),
+                g.text
+            );
+            answers.push(Answer {
+                text: g.text.trim().to_string(),
+                cut: g.stop != StopReason::EndOfGeneration,
+            });
+        }
+        Ok(answers)
     }
 
-    /// One generation through the scheduler, streamed to the watcher if there is one.
-    fn generate(
+    /// Queues one generation (refused at once if the watcher went away).
+    fn submit(
         &self,
         ids: Vec<u32>,
         cache_points: Vec<usize>,
         opts: GenerateOptions,
-    ) -> Result<crate::model::Generation> {
-        let Some(watcher) = &self.watcher else {
-            return self
-                .scheduler
-                .generate(ids, cache_points, opts, &mut |_| {});
-        };
-        let cancelled = || Error::Cancelled("the request was cancelled by its client".into());
-        if watcher.cancelled() {
+    ) -> Result<Pending> {
+        if self.cancelled() {
             return Err(cancelled());
         }
+        self.scheduler.submit(ids, cache_points, opts)
+    }
+
+    /// Waits for one generation, streaming its text to the watcher if there is one.
+    /// Dropping `pending` on the way out cancels the sequence in the scheduler.
+    fn wait(&self, pending: Pending) -> Result<crate::model::Generation> {
+        let Some(watcher) = &self.watcher else {
+            return pending.wait(&mut |_| {});
+        };
         let n = self.generations.fetch_add(1, Ordering::Relaxed);
-        // Dropping `pending` on the way out cancels the sequence in the scheduler.
-        let pending = self.scheduler.submit(ids, cache_points, opts)?;
         loop {
             match pending.next_timeout(CANCEL_POLL) {
                 Ok(Event::Text(piece)) => watcher.text(n, &piece),
@@ -252,6 +303,10 @@ impl Runner<'_> {
             tracing::warn!("ABRIDGE_REQUEST_LOG: {e}");
         }
     }
+}
+
+fn cancelled() -> Error {
+    Error::Cancelled("the request was cancelled by its client".into())
 }
 
 fn deadline_error(limit: Duration) -> Error {

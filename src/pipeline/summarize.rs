@@ -274,7 +274,8 @@ fn summary(
     };
     let ask_model = |ask: &SummaryAsk| -> Result<(String, bool)> {
         let answer = runner.answer(&Prompt::summary_of(text, ask, chat), spec.answer_tokens())?;
-        Ok((crate::prompts::unfence(&answer.text), answer.cut))
+        let answer_text = rejoin_initials(&crate::prompts::unfence(&answer.text), text);
+        Ok((answer_text, answer.cut))
     };
     let (mut answer, mut cut_off) = ask_model(&ask)?;
     // One sentence of slack: segmenters and models disagree on what a sentence is.
@@ -292,7 +293,7 @@ fn summary(
         };
         let prompt = Prompt::summary_of(&answer, &condense, chat);
         let shorter = runner.answer(&prompt, spec.answer_tokens())?;
-        let shorter_text = crate::prompts::unfence(&shorter.text);
+        let shorter_text = rejoin_initials(&crate::prompts::unfence(&shorter.text), text);
         if !shorter_text.is_empty()
             && units(&shorter_text, spec.style).len() < units(&answer, spec.style).len()
         {
@@ -341,6 +342,26 @@ fn summary(
     })
 }
 
+/// `answer` with initials the model spaced out ("U. S.", "U. K.") written as its
+/// `source` writes them ("U.S."). The default model copies "U.S." as "U. S." (it
+/// picks " S" after "U." where the tokenizer reads ".S"); where the source spaces
+/// them ("J. R. R. Tolkien") they stay spaced.
+pub fn rejoin_initials(answer: &str, source: &str) -> String {
+    static SPACED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = SPACED.get_or_init(|| {
+        regex::Regex::new(r"\b\p{Lu}\.(?: \p{Lu}\.)+").expect("the initials pattern compiles")
+    });
+    re.replace_all(answer, |c: &regex::Captures| {
+        let joined = c[0].replace(' ', "");
+        if source.contains(&joined) {
+            joined
+        } else {
+            c[0].to_string()
+        }
+    })
+    .into_owned()
+}
+
 /// The sentences of an answer, or for bullets its points: the marked lines
 /// (markers removed), or its sentences when it answered in prose.
 fn units(answer: &str, style: Style) -> Vec<String> {
@@ -383,6 +404,16 @@ mod tests {
     use super::*;
 
     /// The most sentences a window allows is the last count whose chunks still fit.
+    #[test]
+    fn spaced_initials_are_written_as_the_article_writes_them() {
+        let source = "The U.S. and the U.K. met J. R. R. Tolkien's heirs.";
+        assert_eq!(
+            rejoin_initials("The U. S. and U. K. talks. J. R. R. Tolkien wrote.", source),
+            "The U.S. and U.K. talks. J. R. R. Tolkien wrote."
+        );
+        assert_eq!(rejoin_initials("A. B. said", "No initials."), "A. B. said");
+    }
+
     #[test]
     fn most_sentences_is_where_the_window_runs_out() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,16 +1,29 @@
-//! Checked translations. Small models answer in English when asked for German, drop
-//! numbers and swap names (Beijing became Berlin), so every answer is checked for its
-//! language, its numbers and its names. A failed check is retried sentence by
-//! sentence with the strict prompt; if that fails too the language is marked failed
-//! rather than published wrong.
+//! Checked translations, sentence by sentence. Small models translate a sentence
+//! better than a paragraph (they drop and invent less), so a text is cut into its
+//! sentences and each is translated with the story as background and the known
+//! forms of its names (quality-aware decoding):
+//!
+//! 1. every sentence of every language is translated greedily, all at once (one
+//!    batch in the scheduler);
+//! 2. each translation is checked: numbers, names, no English left, and its meaning,
+//!    from a translation back into English ([`crate::check::meaning`]);
+//! 3. a sentence that fails gets more candidates, sampled at a low temperature with
+//!    fixed seeds (the output stays deterministic), checked the same way; the best
+//!    is kept.
+//!
+//! A language is published when every sentence passed, or when one sentence of
+//! three or more is doubtful only on a name or its meaning: that sentence is marked.
+//! A missing number, a sentence left in English or in the wrong language, or more
+//! doubtful sentences fail the language rather than publish it wrong.
 
-use super::runner::Runner;
-use crate::check::translation::english_sentences;
-use crate::check::{check_names, check_numbers, Check, TranslationChecks};
+use super::runner::{Answer, Ask, Runner, Sample};
+use crate::check::meaning::{compare, Meaning};
+use crate::check::translation::{english_sentences, glossary, missing_numbers};
+use crate::check::{check_names, Check, SentenceCheck, TranslationChecks};
 use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
 use crate::lang::{check_language, language_name, LanguageCheck};
-use crate::prompts::{unfence, Prompt};
+use crate::prompts::{unfence, Prompt, UnitAsk};
 
 /// A translation into one language: the text, or why there is none.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,77 +31,421 @@ pub struct Translation {
     /// ISO 639-1 code.
     pub lang: String,
     pub outcome: std::result::Result<String, String>,
-    /// Worth knowing but not a failure (e.g. a language no identifier covers).
+    /// Worth knowing but not a failure (a language no identifier covers, a sentence
+    /// published marked as doubtful).
     pub warning: Option<String>,
     pub checks: TranslationChecks,
 }
 
+/// Candidates per sentence at most: the greedy one and this many less one samples.
+const CANDIDATES: usize = 3;
+
+/// The samples' temperatures: low, so a candidate stays a translation.
+const TEMPERATURES: [f64; CANDIDATES - 1] = [0.3, 0.6];
+
 /// Translates `text` into `lang` (a code), keeping its paragraph breaks.
 pub fn translate(runner: &Runner, text: &str, lang: &str) -> Translation {
-    let language = language_name(lang).unwrap_or(lang);
-    let mut last = TranslationChecks::default();
-    for attempt in [Attempt::Whole, Attempt::Sentences] {
-        let (answer, cut) = match translate_with(runner, text, language, attempt) {
-            Ok(answer) => answer,
-            Err(e) => return failed(lang, format!("{e}"), last),
-        };
-        let mut checks = check(text, &answer, lang, language, attempt as u32);
-        if cut {
-            // Cut at the token limit: part of the text may be missing.
-            checks.language = Some(Check::failed("the answer stopped at the token limit"));
-        }
-        if checks.failures().is_empty() {
-            let warning = checks.language.as_ref().and_then(|c| c.detail.clone());
-            return Translation {
-                lang: lang.to_string(),
-                outcome: Ok(answer),
-                warning,
-                checks,
-            };
-        }
-        tracing::info!(
-            "{language} translation failed its checks: {:?}",
-            checks.failures()
-        );
-        last = checks;
-    }
-    let reasons = last.failures().join("; ");
-    failed(
-        lang,
-        format!("{reasons} (also when translated sentence by sentence)"),
-        last,
-    )
+    translate_all(runner, text, &[lang.to_string()], "")
+        .pop()
+        .expect("one translation per language")
 }
 
-fn check(
-    english: &str,
-    answer: &str,
-    lang: &str,
-    language: &str,
-    attempts: u32,
-) -> TranslationChecks {
-    let language_check = if answer.trim().is_empty() {
-        Check::failed("the answer is empty")
-    } else {
-        match check_language(answer, lang) {
-            LanguageCheck::Match => match english_sentences(answer, lang).first() {
-                None => Check::passed(),
-                Some(s) => Check::failed(format!("a sentence was left in English: \"{s}\"")),
-            },
-            LanguageCheck::Unknown => {
-                Check::noted(format!("{language} translation not language-checked"))
-            }
-            LanguageCheck::Mismatch(other) => {
-                Check::failed(format!("the model answered in {other}, not {language}"))
+/// Translates `text` into every language of `langs` at once, sentence by sentence,
+/// with `context` (the article's title and summary) as background.
+pub fn translate_all(
+    runner: &Runner,
+    text: &str,
+    langs: &[String],
+    context: &str,
+) -> Vec<Translation> {
+    match Work::plan(runner, text, langs, context).and_then(|w| w.run(runner)) {
+        Ok(done) => done,
+        Err(e) => langs
+            .iter()
+            .map(|lang| failed(lang, e.to_string(), TranslationChecks::default()))
+            .collect(),
+    }
+}
+
+/// A piece of the text translated on its own: a sentence (cut to fit if it is
+/// over the budget), with its paragraph.
+#[derive(Debug, Clone)]
+struct Unit {
+    paragraph: usize,
+    text: String,
+    tokens: usize,
+}
+
+/// One candidate translation of a unit, and how it checks.
+#[derive(Debug, Clone)]
+struct Candidate {
+    text: String,
+    cut: bool,
+    meaning: Meaning,
+    /// Numbers of the English it lost.
+    numbers: Vec<String>,
+    /// A sentence of it in English.
+    english: Option<String>,
+    names: Check,
+}
+
+impl Candidate {
+    /// What rules it out of publication: an empty or cut answer, a lost number, a
+    /// sentence left in English.
+    fn fatal(&self) -> Option<String> {
+        if self.text.trim().is_empty() {
+            Some("the answer is empty".into())
+        } else if self.cut {
+            Some("the answer stopped at the token limit".into())
+        } else if !self.numbers.is_empty() {
+            Some(format!("numbers missing: {}", self.numbers.join(", ")))
+        } else {
+            self.english
+                .as_ref()
+                .map(|s| format!("a sentence was left in English: \"{s}\""))
+        }
+    }
+
+    /// Why it is doubtful (a name or its meaning), if it is.
+    fn doubt(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if let Some(detail) = self.names.detail.as_ref().filter(|_| !self.names.passed) {
+            why.push(detail.clone());
+        }
+        if self.meaning.doubtful() {
+            why.push(self.meaning.describe());
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    /// Best first: nothing fatal, then no doubt, then the higher meaning score; the
+    /// earlier candidate (greedy first) on a tie.
+    fn rank(&self) -> (bool, bool, bool, std::cmp::Reverse<u32>) {
+        (
+            self.fatal().is_some(),
+            !self.names.passed,
+            self.meaning.doubtful(),
+            std::cmp::Reverse((self.meaning.score * 1000.0) as u32),
+        )
+    }
+}
+
+/// One unit in one language, with its candidates so far.
+struct Job {
+    lang: usize,
+    unit: usize,
+    glossary: Vec<(String, String)>,
+    candidates: Vec<Candidate>,
+}
+
+/// Everything one call translates: the units, and a job per unit and language.
+struct Work<'a> {
+    langs: &'a [String],
+    context: &'a str,
+    units: Vec<Unit>,
+    paragraphs: usize,
+    separator: &'static str,
+    chat: bool,
+    jobs: Vec<Job>,
+}
+
+/// Room for an answer: a translation can run to twice its source's tokens.
+fn answer_tokens(source_tokens: usize) -> usize {
+    2 * source_tokens + 32
+}
+
+impl<'a> Work<'a> {
+    fn plan(runner: &Runner, text: &str, langs: &'a [String], context: &'a str) -> Result<Self> {
+        let chat = runner.model.is_chat();
+        // Base models take a line of parallel text: a paragraph is a line.
+        let separator = if chat { "\n\n" } else { "\n" };
+        // Room for a unit: the longest prompt (the context, the first language's
+        // examples) and twice the unit as answer, with a margin.
+        let probe = |lang: &str| {
+            Prompt::translation_unit(
+                &UnitAsk {
+                    text: "",
+                    lang,
+                    context,
+                    glossary: &[],
+                },
+                chat,
+            )
+        };
+        let mut overhead = 0;
+        for lang in langs {
+            overhead = overhead.max(runner.overhead(&probe(lang))?);
+        }
+        let budget = chunk_budget(runner.window, overhead, 64)
+            .map(|room| room / 3)
+            .filter(|&b| b >= 16)
+            .ok_or_else(|| {
+                Error::Context(format!(
+                    "a {}-token window leaves no room to translate",
+                    runner.window
+                ))
+            })?;
+        let options = ChunkOptions { budget, overlap: 0 };
+        let mut units = Vec::new();
+        let paragraphs: Vec<&str> = text
+            .split(separator)
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        for (paragraph, p) in paragraphs.iter().enumerate() {
+            for s in sentences(p) {
+                let s = s.text(p).trim();
+                if s.is_empty() {
+                    continue;
+                }
+                // A sentence over the budget is still cut to fit.
+                for piece in chunk(s, &*runner.model.tokenizer, &options)? {
+                    let tokens = runner.count(&piece.text)?;
+                    units.push(Unit {
+                        paragraph,
+                        text: piece.text,
+                        tokens,
+                    });
+                }
             }
         }
-    };
-    TranslationChecks {
-        language: Some(language_check),
-        numbers: Some(check_numbers(english, answer, lang)),
-        names: Some(check_names(english, answer, lang)),
-        attempts,
+        let mut jobs = Vec::new();
+        for (l, lang) in langs.iter().enumerate() {
+            for (u, unit) in units.iter().enumerate() {
+                jobs.push(Job {
+                    lang: l,
+                    unit: u,
+                    glossary: if chat {
+                        glossary(&unit.text, lang)
+                    } else {
+                        Vec::new()
+                    },
+                    candidates: Vec::new(),
+                });
+            }
+        }
+        Ok(Work {
+            langs,
+            context,
+            units,
+            paragraphs: paragraphs.len(),
+            separator,
+            chat,
+            jobs,
+        })
     }
+
+    fn run(mut self, runner: &Runner) -> Result<Vec<Translation>> {
+        // Greedy for every job, then samples for the jobs whose best fails.
+        let all: Vec<usize> = (0..self.jobs.len()).collect();
+        self.candidates(runner, &all, None)?;
+        let failing: Vec<usize> = all
+            .into_iter()
+            .filter(|&j| {
+                let c = &self.jobs[j].candidates[0];
+                c.fatal().is_some() || c.doubt().is_some()
+            })
+            .collect();
+        if !failing.is_empty() {
+            for (k, temperature) in TEMPERATURES.iter().enumerate() {
+                let sample = Sample {
+                    temperature: *temperature,
+                    seed: 1 + k as u64,
+                };
+                self.candidates(runner, &failing, Some(sample))?;
+            }
+        }
+        Ok((0..self.langs.len())
+            .map(|l| self.assemble(l, !failing.is_empty()))
+            .collect())
+    }
+
+    /// One more candidate for each of `jobs` (greedy, or sampled), translated and
+    /// translated back in two batches, and checked.
+    fn candidates(&mut self, runner: &Runner, jobs: &[usize], sample: Option<Sample>) -> Result<()> {
+        let asks: Vec<Ask> = jobs
+            .iter()
+            .map(|&j| {
+                let job = &self.jobs[j];
+                let unit = &self.units[job.unit];
+                let ask = UnitAsk {
+                    text: &unit.text,
+                    lang: &self.langs[job.lang],
+                    context: self.context,
+                    glossary: &job.glossary,
+                };
+                Ask {
+                    prompt: Prompt::translation_unit(&ask, self.chat),
+                    max_tokens: answer_tokens(unit.tokens),
+                    sample,
+                }
+            })
+            .collect();
+        let answers: Vec<Answer> = runner.answer_all(&asks)?;
+        let texts: Vec<String> = answers.iter().map(|a| clean(&a.text)).collect();
+        let mut back_asks = Vec::new();
+        for (&j, text) in jobs.iter().zip(&texts) {
+            let tokens = runner.count(text)?;
+            back_asks.push(Ask {
+                prompt: Prompt::back_translation(text, &self.langs[self.jobs[j].lang], self.chat),
+                max_tokens: answer_tokens(tokens),
+                sample: None,
+            });
+        }
+        let backs = runner.answer_all(&back_asks)?;
+        for ((&j, (answer, text)), back) in jobs.iter().zip(answers.iter().zip(texts)).zip(backs) {
+            let job = &self.jobs[j];
+            let lang = self.langs[job.lang].as_str();
+            let english = &self.units[job.unit].text;
+            let candidate = Candidate {
+                meaning: compare(english, &clean(&back.text)),
+                numbers: missing_numbers(english, &text, lang),
+                english: english_sentences(&text, lang).into_iter().next(),
+                names: check_names(english, &text, lang),
+                cut: answer.cut,
+                text,
+            };
+            self.jobs[j].candidates.push(candidate);
+        }
+        Ok(())
+    }
+
+    /// One language's translation from its units' best candidates.
+    fn assemble(&self, l: usize, sampled: bool) -> Translation {
+        let lang = self.langs[l].as_str();
+        let language = language_name(lang).unwrap_or(lang);
+        let mut paragraphs: Vec<Vec<&str>> = vec![Vec::new(); self.paragraphs];
+        let mut sentences = Vec::new();
+        let mut fatal = Vec::new();
+        for job in self.jobs.iter().filter(|j| j.lang == l) {
+            let (_, best) = job
+                .candidates
+                .iter()
+                .enumerate()
+                .min_by_key(|(i, c)| (c.rank(), *i))
+                .expect("every job has a candidate");
+            paragraphs[self.units[job.unit].paragraph].push(&best.text);
+            if let Some(why) = best.fatal() {
+                fatal.push(format!("sentence {}: {why}", job.unit + 1));
+            }
+            sentences.push(SentenceCheck {
+                text: best.text.clone(),
+                meaning: best.meaning.score,
+                candidates: job.candidates.len() as u32,
+                doubt: best.doubt(),
+            });
+        }
+        let text = paragraphs
+            .iter()
+            .map(|p| p.join(" "))
+            .collect::<Vec<_>>()
+            .join(self.separator);
+        let english: String = self
+            .units
+            .iter()
+            .map(|u| u.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let doubtful: Vec<(usize, String)> = sentences
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.doubt.clone()?)))
+            .collect();
+        let language_check = if text.trim().is_empty() {
+            Check::failed("the answer is empty")
+        } else {
+            match check_language(&text, lang) {
+                LanguageCheck::Match => Check::passed(),
+                LanguageCheck::Unknown => {
+                    Check::noted(format!("{language} translation not language-checked"))
+                }
+                LanguageCheck::Mismatch(other) => {
+                    Check::failed(format!("the model answered in {other}, not {language}"))
+                }
+            }
+        };
+        let numbers = missing_numbers(&english, &text, lang);
+        let names_doubts: Vec<&str> = doubtful
+            .iter()
+            .map(|(_, d)| d.as_str())
+            .filter(|d| d.starts_with("names"))
+            .collect();
+        let meaning_doubts: Vec<String> = doubtful
+            .iter()
+            .filter(|(_, d)| d.contains("meaning"))
+            .map(|(i, _)| format!("sentence {}", i + 1))
+            .collect();
+        let mean = sentences.iter().map(|s| s.meaning).sum::<f32>() / sentences.len().max(1) as f32;
+        let checks = TranslationChecks {
+            language: Some(language_check.clone()),
+            numbers: Some(if numbers.is_empty() {
+                Check::passed()
+            } else {
+                Check::failed(format!("numbers missing: {}", numbers.join(", ")))
+            }),
+            names: Some(if names_doubts.is_empty() {
+                Check::passed()
+            } else {
+                Check::failed(names_doubts.join("; "))
+            }),
+            meaning: Some(if meaning_doubts.is_empty() {
+                Check::passed()
+            } else {
+                Check::failed(format!("doubtful meaning: {}", meaning_doubts.join(", ")))
+            }),
+            meaning_score: Some((mean * 1000.0).round() / 1000.0),
+            attempts: if sampled { 2 } else { 1 },
+            sentences,
+        };
+        // What fails the language outright.
+        let mut reasons: Vec<String> = fatal;
+        if !language_check.passed {
+            reasons.extend(language_check.detail.clone());
+        }
+        if !numbers.is_empty() && reasons.is_empty() {
+            reasons.push(format!("numbers missing: {}", numbers.join(", ")));
+        }
+        let units = checks.sentences.len();
+        // One doubtful sentence is marked when at least two others passed.
+        if doubtful.len() > 1 || (doubtful.len() == 1 && units < 3) {
+            let which: Vec<String> = doubtful
+                .iter()
+                .map(|(i, d)| format!("sentence {} ({d})", i + 1))
+                .collect();
+            reasons.push(format!(
+                "{} of {units} sentences failed their checks: {}",
+                doubtful.len(),
+                which.join("; ")
+            ));
+        }
+        if !reasons.is_empty() {
+            return failed(lang, reasons.join("; "), checks);
+        }
+        let mut warnings: Vec<String> = Vec::new();
+        if let Some(note) = language_check.detail.filter(|_| language_check.passed) {
+            warnings.push(note);
+        }
+        for (i, d) in &doubtful {
+            warnings.push(format!(
+                "{language} translation, sentence {} is published marked as doubtful: {d}",
+                i + 1
+            ));
+        }
+        Translation {
+            lang: lang.to_string(),
+            outcome: Ok(text),
+            warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+            checks,
+        }
+    }
+}
+
+/// An answer without copied markers, on one line (a sentence's translation).
+fn clean(answer: &str) -> String {
+    unfence(answer)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn failed(lang: &str, reason: String, checks: TranslationChecks) -> Translation {
@@ -98,76 +455,4 @@ fn failed(lang: &str, reason: String, checks: TranslationChecks) -> Translation 
         warning: None,
         checks,
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Attempt {
-    /// Paragraph by paragraph (pieces of a long one joined back with spaces).
-    Whole = 1,
-    /// Sentence by sentence with the strict prompt: short pieces keep small models
-    /// from dropping or inventing.
-    Sentences = 2,
-}
-
-/// Base models, whose completion prompt ends at a newline, go line by line.
-/// The translation, and whether any piece of it stopped at the token limit.
-fn translate_with(
-    runner: &Runner,
-    text: &str,
-    language: &str,
-    attempt: Attempt,
-) -> Result<(String, bool)> {
-    let chat = runner.model.is_chat();
-    let strict = attempt == Attempt::Sentences;
-    let prompt = |t: &str| Prompt::translation(t, language, chat, strict);
-    let overhead = runner.overhead(&prompt(""))?;
-    // A translation can run to twice its source's tokens, plus the answer's margin:
-    // pieces of `budget` tokens get 2 * budget + MARGIN of answer.
-    const MARGIN: usize = 32;
-    let budget = chunk_budget(runner.window, overhead, MARGIN)
-        .map(|room| room / 3)
-        .filter(|&b| b >= 16)
-        .ok_or_else(|| {
-            Error::Context(format!(
-                "a {}-token window leaves no room to translate",
-                runner.window
-            ))
-        })?;
-    let options = ChunkOptions { budget, overlap: 0 };
-    let separator = if chat { "\n\n" } else { "\n" };
-    let mut out = Vec::new();
-    let mut cut = false;
-    for paragraph in text
-        .split(separator)
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let pieces: Vec<String> = match attempt {
-            Attempt::Whole => chunk(paragraph, &*runner.model.tokenizer, &options)?
-                .into_iter()
-                .map(|c| c.text)
-                .collect(),
-            Attempt::Sentences => sentences(paragraph)
-                .iter()
-                .map(|s| s.text(paragraph).trim().to_string())
-                .filter(|s| !s.is_empty())
-                .flat_map(|s| {
-                    // A sentence over the budget is still cut to fit.
-                    match chunk(&s, &*runner.model.tokenizer, &options) {
-                        Ok(c) => c.into_iter().map(|c| Ok(c.text)).collect::<Vec<_>>(),
-                        Err(e) => vec![Err(e)],
-                    }
-                })
-                .collect::<Result<_>>()?,
-        };
-        let mut translated = Vec::new();
-        for piece in pieces {
-            let tokens = runner.count(&piece)?;
-            let answer = runner.answer(&prompt(&piece), 2 * tokens + MARGIN)?;
-            cut |= answer.cut;
-            translated.push(unfence(&answer.text));
-        }
-        out.push(translated.join(" "));
-    }
-    Ok((out.join(separator), cut))
 }
