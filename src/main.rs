@@ -452,7 +452,9 @@ fn run(command: Command) -> Result<()> {
                 for t in &done.translations {
                     let name = lang::language_name(&t.lang).unwrap_or(&t.lang);
                     match &t.outcome {
-                        Ok(text) => println!("\n{name}:\n{text}"),
+                        Ok(text) => {
+                            println!("\n{name}:\n{}", render::marked_translation(text, &t.checks))
+                        }
                         Err(reason) => println!("\n{name}: translation failed: {reason}"),
                     }
                 }
@@ -493,7 +495,7 @@ fn run(command: Command) -> Result<()> {
             match t.outcome {
                 Ok(text) => {
                     if !json {
-                        println!("{text}");
+                        println!("{}", render::marked_translation(&text, &t.checks));
                     }
                     if let Some(w) = t.warning {
                         tracing::warn!("{w}");

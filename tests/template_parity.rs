@@ -133,34 +133,42 @@ fn control_tokens_in_messages_stay_text() {
 }
 
 /// The prefix-cache breaks in task prompts (after the lines of the article's opening
-/// and closing markers) fall where tokenization splits anyway: the ids of a prompt
-/// with breaks are the ids of the same prompt without them, and the breaks land on
-/// the marker tokens.
+/// and closing markers; after a translation's instruction line) fall where
+/// tokenization splits anyway: the ids of a prompt with breaks are the ids of the
+/// same prompt without them, and the breaks land where they were put.
 #[test]
 fn cache_breaks_do_not_change_prompt_ids() {
     let seed = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/000_57a6ad3420af089a.txt"),
     )
     .unwrap();
+    let sentence = seed.split(". ").next().unwrap();
+    let summary = prompts::summarize(
+        &seed,
+        &prompts::SummaryAsk {
+            source: prompts::Source::Article,
+            sentences: 3,
+            style: prompts::Style::Paragraph,
+            retry: prompts::Retry::Faithful,
+        },
+    );
+    let glossary = [("Turkey".to_string(), "Turquie".to_string())];
+    let ask = prompts::UnitAsk {
+        text: sentence,
+        lang: "fr",
+        glossary: &glossary,
+    };
+    let prompts::Prompt::Chat(unit) = prompts::Prompt::translation_unit(&ask, true) else {
+        panic!("a chat prompt");
+    };
     for file in [common::QWEN15, common::QWEN, common::SMOLLM2] {
         let (template, tokenizer) = chat_model(file);
-        for (messages, tag) in [
-            (
-                prompts::summarize(
-                    &seed,
-                    &prompts::SummaryAsk {
-                        source: prompts::Source::Article,
-                        sentences: 3,
-                        style: prompts::Style::Paragraph,
-                        retry: prompts::Retry::Faithful,
-                    },
-                ),
-                "article",
-            ),
-            (prompts::translate(&seed, "fr", true), "text"),
+        for (messages, ends) in [
+            (&summary, vec!["<article>\n", "</article>\n"]),
+            (&unit, vec!["markers into French.\n"]),
         ] {
-            let (ids, points) = abridge::model::chat_ids(&template, &tokenizer, &messages).unwrap();
-            assert_eq!(points.len(), 2, "{file}");
+            let (ids, points) = abridge::model::chat_ids(&template, &tokenizer, messages).unwrap();
+            assert_eq!(points.len(), ends.len(), "{file}");
             let whole: Vec<Message> = messages
                 .iter()
                 .map(|m| Message::new(m.role.clone(), m.content.clone()))
@@ -170,10 +178,10 @@ fn cache_breaks_do_not_change_prompt_ids() {
                 chat_tokens(&template, &tokenizer, &whole).unwrap(),
                 "{file}"
             );
-            let head = tokenizer.decode(&ids[..points[0]]).unwrap();
-            assert!(head.ends_with(&format!("<{tag}>\n")), "{file}: {head:?}");
-            let body = tokenizer.decode(&ids[..points[1]]).unwrap();
-            assert!(body.ends_with(&format!("</{tag}>\n")), "{file}: {body:?}");
+            for (point, end) in points.iter().zip(ends) {
+                let head = tokenizer.decode(&ids[..*point]).unwrap();
+                assert!(head.ends_with(end), "{file}: {head:?}");
+            }
         }
     }
 }

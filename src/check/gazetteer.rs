@@ -64,7 +64,9 @@ struct Table {
 
 impl Table {
     fn parse(text: &'static str) -> (Table, Vec<&'static str>) {
-        let mut lines = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty());
+        let mut lines = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty());
         let header = lines.next().expect("a name table has a header");
         let columns = header
             .split('\t')
@@ -325,7 +327,9 @@ mod tests {
         assert!(g
             .forms(row("New South Wales"), "fr")
             .contains(&name_key("Nouvelle-Galles du Sud")));
-        assert!(g.forms(row("Britain"), "fr").contains(&name_key("Royaume-Uni")));
+        assert!(g
+            .forms(row("Britain"), "fr")
+            .contains(&name_key("Royaume-Uni")));
         assert!(g
             .forms(row("United Nations"), "de")
             .contains(&name_key("Vereinte Nationen")));

@@ -9,17 +9,19 @@
 //!   trip's terms found in the source: a substitution ("drug squad detectives" ->
 //!   "medical service investigators") loses on both sides, a paraphrase of one word
 //!   on one;
+//! - names: a name of the source must not come back as another one;
 //! - negation: the source and the round trip must agree on whether they negate;
 //! - how a number is bounded: "as many as 10,000" (at most) must not come back as
 //!   "more than 10,000" (at least).
 //!
 //! The verdict ([`Meaning::doubtful`]) is a low score or either disagreement.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::terms::{content_key, fold, words};
+use super::terms::{content_key, fold, like_name, name_key, words};
+use super::translation::named_words;
 
 /// Below this weighted F1, a round trip lost the source's meaning. Set from the
 /// labelled round trips in `tests/fixtures/meaning-labels.jsonl` (see the test
@@ -59,13 +61,13 @@ impl Meaning {
 /// Content terms of `text` with their weights (names and numbers count twice) and
 /// how each was first written.
 fn terms(text: &str) -> HashMap<String, (f32, String)> {
+    let named = named_words(text);
     let mut out: HashMap<String, (f32, String)> = HashMap::new();
     for w in words(text) {
         let Some(key) = content_key(w.text) else {
             continue;
         };
-        let capital = !w.sentence_initial && w.text.chars().next().is_some_and(char::is_uppercase);
-        let weight = if key.starts_with('#') || capital {
+        let weight = if key.starts_with('#') || named.contains(&fold(w.text)) {
             2.0
         } else {
             1.0
@@ -115,6 +117,25 @@ pub fn compare(source: &str, round_trip: &str) -> Meaning {
         (false, true) => problems.push("the translation adds a negation".to_string()),
         _ => {}
     }
+    // A name swapped for another ("Afghan forces" back as "German forces").
+    let (na, nb) = (named_words(source), named_words(round_trip));
+    let unmatched = |x: &HashSet<String>, y: &HashSet<String>| -> Vec<String> {
+        let mut v: Vec<String> = x
+            .iter()
+            .filter(|n| !y.iter().any(|m| like_name(&name_key(n), &name_key(m))))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    };
+    let (gone, new) = (unmatched(&na, &nb), unmatched(&nb, &na));
+    if !gone.is_empty() && !new.is_empty() {
+        problems.push(format!(
+            "names differ: {} came back as {}",
+            gone.join(", "),
+            new.join(", ")
+        ));
+    }
     let (sa, sb) = (bounds(source), bounds(round_trip));
     if let (Some(x), Some(y)) = (sa, sb) {
         if x != y {
@@ -140,8 +161,16 @@ fn negated(text: &str) -> bool {
         f.ends_with("n't")
             || matches!(
                 f.as_str(),
-                "not" | "no" | "never" | "nobody" | "nothing" | "none" | "neither" | "nor"
-                    | "without" | "cannot"
+                "not"
+                    | "no"
+                    | "never"
+                    | "nobody"
+                    | "nothing"
+                    | "none"
+                    | "neither"
+                    | "nor"
+                    | "without"
+                    | "cannot"
             )
     })
 }
@@ -165,7 +194,10 @@ impl Bound {
 }
 
 fn bounds(text: &str) -> Option<Bound> {
-    let lower = format!(" {} ", fold(text).replace(|c: char| !c.is_alphanumeric(), " "));
+    let lower = format!(
+        " {} ",
+        fold(text).replace(|c: char| !c.is_alphanumeric(), " ")
+    );
     let lower = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     let has = |phrases: &[&str]| {
         phrases
@@ -218,10 +250,7 @@ mod tests {
         );
         assert!(m.doubtful(), "{m:?}");
         assert!(m.lost.contains(&"Drug".to_string()), "{m:?}");
-        let m = compare(
-            "The minister did not resign.",
-            "The minister resigned.",
-        );
+        let m = compare("The minister did not resign.", "The minister resigned.");
         assert!(m.doubtful() && m.problems[0].contains("negation"), "{m:?}");
         let m = compare(
             "As many as 10,000 people were evacuated.",
@@ -229,5 +258,13 @@ mod tests {
         );
         assert!(m.doubtful(), "{m:?}");
         assert!(m.problems[0].contains("up to"), "{m:?}");
+        let m = compare(
+            "Afghan security forces arrested a fighter.",
+            "German security forces arrested a fighter.",
+        );
+        assert!(
+            m.doubtful() && m.problems[0].contains("names differ"),
+            "{m:?}"
+        );
     }
 }

@@ -13,6 +13,6 @@ pub mod translation;
 
 pub use ground::{ground, SentenceSupport};
 pub use inject::{off_article, reads_as_orders};
-pub use source::{SourceIndex, SourceSentence};
 pub use meaning::Meaning;
+pub use source::{SourceIndex, SourceSentence};
 pub use translation::{check_names, check_numbers, Check, SentenceCheck, TranslationChecks};

@@ -263,14 +263,37 @@ struct Mention {
     acronym: bool,
 }
 
+/// The folded words of `english` written as names ([`names`]), and a sentence's
+/// first word when the tables know it as a country, a region, a language or a body
+/// ("Russian authorities...", "Britain sent..."), or as a country's people ("Afghan
+/// forces..."); not as a city, which is too often also a word ("Split", "Mobile").
+pub fn named_words(english: &str) -> HashSet<String> {
+    let g = gazetteer();
+    let mut named: HashSet<String> = names(english).into_iter().collect();
+    for w in words(english) {
+        let first = w.text.chars().next().is_some_and(char::is_uppercase);
+        if !w.sentence_initial || !first || is_stopword(&fold(w.text)) {
+            continue;
+        }
+        let key = name_key(w.text);
+        let known = g.english(&key).iter().any(|&r| g.kind(r) != Kind::City)
+            || g.demonym_place(&key)
+                .is_some_and(|(r, _)| g.kind(r) == Kind::Country);
+        if known {
+            named.insert(fold(w.text));
+        }
+    }
+    named
+}
+
 /// The names of `english`: phrases the name tables know ("United States", "New
 /// South Wales", "U.S."), where one of their words is written as a name, then runs
 /// of name words ("Wollongong Hospital", "Round the World"), titles left out.
 fn mentions(english: &str) -> Vec<Mention> {
     let g = gazetteer();
-    let named: HashSet<String> = names(english).into_iter().collect();
     let words = words(english);
     let keys: Vec<String> = words.iter().map(|w| name_key(w.text)).collect();
+    let named = named_words(english);
     let is_named = |i: usize| named.contains(&fold(words[i].text));
     let mut covered = vec![false; words.len()];
     let mut out = Vec::new();
@@ -317,7 +340,11 @@ fn mentions(english: &str) -> Vec<Mention> {
         if run.is_empty() {
             continue;
         }
-        let key = run.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(" ");
+        let key = run
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         out.push(Mention {
             text: key.clone(),
             key,
@@ -359,7 +386,11 @@ pub fn glossary(english: &str, lang: &str) -> Vec<(String, String)> {
         let forms: HashSet<&str> = m
             .rows
             .iter()
-            .filter_map(|&r| g.raw_forms(r, lang).first().copied())
+            .filter_map(|&r| {
+                // An empty cell: the language writes it as English does.
+                let target = g.raw_forms(r, lang);
+                target.first().or(g.raw_forms(r, "en").first()).copied()
+            })
             .collect();
         let [form] = forms.into_iter().collect::<Vec<_>>()[..] else {
             continue;
@@ -486,14 +517,20 @@ pub fn introduced_names(english: &str, translated: &str, lang: &str) -> Vec<Stri
     let rows = (0..english_keys.len())
         .flat_map(|i| (i + 1..=(i + g.longest()).min(english_keys.len())).map(move |j| (i, j)))
         .flat_map(|(i, j)| g.english(&english_keys[i..j].join(" ")).to_vec())
-        .chain(english_keys.iter().filter_map(|w| g.demonym_place(w).map(|p| p.0)));
+        .chain(
+            english_keys
+                .iter()
+                .filter_map(|w| g.demonym_place(w).map(|p| p.0)),
+        );
     for form in rows.flat_map(|r| g.forms(r, lang)) {
         known.extend(form.split(' ').map(str::to_string));
         known.insert(form);
     }
     let explained = |key: &str| {
         known.contains(key)
-            || known.iter().any(|k| k.chars().count() >= 5 && similar(k, key))
+            || known
+                .iter()
+                .any(|k| k.chars().count() >= 5 && similar(k, key))
             || english_keys
                 .iter()
                 .any(|e| like_name(e, key) || derived(key, e))
@@ -520,8 +557,7 @@ pub fn introduced_names(english: &str, translated: &str, lang: &str) -> Vec<Stri
     match capitals(lang) {
         Capitals::Names => {
             for w in words(translated) {
-                if w.sentence_initial || !w.text.chars().next().is_some_and(char::is_uppercase)
-                {
+                if w.sentence_initial || !w.text.chars().next().is_some_and(char::is_uppercase) {
                     continue;
                 }
                 let key = name_key(w.text);
@@ -762,7 +798,11 @@ mod tests {
                 "fr",
             ),
         ] {
-            assert_eq!(check_names(en, translated, lang), Check::passed(), "{translated}");
+            assert_eq!(
+                check_names(en, translated, lang),
+                Check::passed(),
+                "{translated}"
+            );
         }
     }
 
@@ -771,10 +811,16 @@ mod tests {
         let en = "The minister flew to Brussels on Monday.";
         let de = "Der Minister flog am Montag in die Niederlande.";
         let names = check_names(en, de, "de").detail.unwrap();
-        assert!(names.contains("names not in the English: Niederlande"), "{names}");
+        assert!(
+            names.contains("names not in the English: Niederlande"),
+            "{names}"
+        );
         let fr = "Le ministre s'est rendu en Espagne lundi.";
         let names = check_names(en, fr, "fr").detail.unwrap();
-        assert!(names.contains("Espagne") && names.contains("brussels"), "{names}");
+        assert!(
+            names.contains("Espagne") && names.contains("brussels"),
+            "{names}"
+        );
     }
 
     /// Russian and Greek write names in their own scripts: transliteration and the
@@ -793,6 +839,9 @@ mod tests {
         let swapped = "Президент Турции Реджеп Тайип Эрдоган встретился с Дональдом Трампом \
                        в Москве во вторник. Турция купила 100 ракет.";
         let names = check_names(en, swapped, "ru").detail.unwrap();
-        assert!(names.contains("washington") && names.contains("Москве"), "{names}");
+        assert!(
+            names.contains("washington") && names.contains("Москве"),
+            "{names}"
+        );
     }
 }

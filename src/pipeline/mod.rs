@@ -179,12 +179,9 @@ pub fn process_article_with(
     };
     let summary = summarize(runner, text, &spec)?;
     on_step(Step::Summary(&summary));
-    // The summary is the background of every sentence translated (the title is
-    // not known here: the summary says what the story is).
-    let context = summary.text.as_str();
     // Every language at once, so their sentences share the scheduler's batch.
     let mut all = |text: &str, full: bool| -> Result<Vec<Translation>> {
-        let done = translate_all(runner, text, &opts.languages, context);
+        let done = translate_all(runner, text, &opts.languages);
         for t in &done {
             // A translation records its own failures; a cancelled request stops here.
             if let Err(reason) = &t.outcome {

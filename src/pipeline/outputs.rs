@@ -650,7 +650,6 @@ fn prompts_sha256(model: &Model, opts: &ArticleOptions) -> String {
         let ask = UnitAsk {
             text: PROBE,
             lang: language,
-            context: PROBE,
             glossary: &glossary,
         };
         prompts.push(Prompt::translation_unit(&ask, chat));

@@ -1,7 +1,7 @@
 //! Checked translations, sentence by sentence. Small models translate a sentence
 //! better than a paragraph (they drop and invent less), so a text is cut into its
-//! sentences and each is translated with the story as background and the known
-//! forms of its names (quality-aware decoding):
+//! sentences and each is translated with the known forms of its names
+//! (quality-aware decoding):
 //!
 //! 1. every sentence of every language is translated greedily, all at once (one
 //!    batch in the scheduler);
@@ -45,20 +45,14 @@ const TEMPERATURES: [f64; CANDIDATES - 1] = [0.3, 0.6];
 
 /// Translates `text` into `lang` (a code), keeping its paragraph breaks.
 pub fn translate(runner: &Runner, text: &str, lang: &str) -> Translation {
-    translate_all(runner, text, &[lang.to_string()], "")
+    translate_all(runner, text, &[lang.to_string()])
         .pop()
         .expect("one translation per language")
 }
 
-/// Translates `text` into every language of `langs` at once, sentence by sentence,
-/// with `context` (the article's title and summary) as background.
-pub fn translate_all(
-    runner: &Runner,
-    text: &str,
-    langs: &[String],
-    context: &str,
-) -> Vec<Translation> {
-    match Work::plan(runner, text, langs, context).and_then(|w| w.run(runner)) {
+/// Translates `text` into every language of `langs` at once, sentence by sentence.
+pub fn translate_all(runner: &Runner, text: &str, langs: &[String]) -> Vec<Translation> {
+    match Work::plan(runner, text, langs).and_then(|w| w.run(runner)) {
         Ok(done) => done,
         Err(e) => langs
             .iter()
@@ -141,7 +135,6 @@ struct Job {
 /// Everything one call translates: the units, and a job per unit and language.
 struct Work<'a> {
     langs: &'a [String],
-    context: &'a str,
     units: Vec<Unit>,
     paragraphs: usize,
     separator: &'static str,
@@ -155,18 +148,16 @@ fn answer_tokens(source_tokens: usize) -> usize {
 }
 
 impl<'a> Work<'a> {
-    fn plan(runner: &Runner, text: &str, langs: &'a [String], context: &'a str) -> Result<Self> {
+    fn plan(runner: &Runner, text: &str, langs: &'a [String]) -> Result<Self> {
         let chat = runner.model.is_chat();
         // Base models take a line of parallel text: a paragraph is a line.
         let separator = if chat { "\n\n" } else { "\n" };
-        // Room for a unit: the longest prompt (the context, the first language's
-        // examples) and twice the unit as answer, with a margin.
+        // Room for a unit: the longest prompt (a language's examples) and twice the unit as answer, with a margin.
         let probe = |lang: &str| {
             Prompt::translation_unit(
                 &UnitAsk {
                     text: "",
                     lang,
-                    context,
                     glossary: &[],
                 },
                 chat,
@@ -226,7 +217,6 @@ impl<'a> Work<'a> {
         }
         Ok(Work {
             langs,
-            context,
             units,
             paragraphs: paragraphs.len(),
             separator,
@@ -262,7 +252,12 @@ impl<'a> Work<'a> {
 
     /// One more candidate for each of `jobs` (greedy, or sampled), translated and
     /// translated back in two batches, and checked.
-    fn candidates(&mut self, runner: &Runner, jobs: &[usize], sample: Option<Sample>) -> Result<()> {
+    fn candidates(
+        &mut self,
+        runner: &Runner,
+        jobs: &[usize],
+        sample: Option<Sample>,
+    ) -> Result<()> {
         let asks: Vec<Ask> = jobs
             .iter()
             .map(|&j| {
@@ -271,7 +266,6 @@ impl<'a> Work<'a> {
                 let ask = UnitAsk {
                     text: &unit.text,
                     lang: &self.langs[job.lang],
-                    context: self.context,
                     glossary: &job.glossary,
                 };
                 Ask {

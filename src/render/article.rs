@@ -156,7 +156,9 @@ fn push_translation(out: &mut String, heading: &str, t: &TranslationDoc) {
     out.push_str(&format!("\n## {heading}\n\n"));
     // An error wins over text: rejected text may be in the wrong language.
     match (&t.error, &t.text) {
-        (None, Some(text)) if !text.trim().is_empty() => out.push_str(&escape_block(text)),
+        (None, Some(text)) if !text.trim().is_empty() => {
+            out.push_str(&escape_block(&marked_translation(text, &t.checks)));
+        }
         (error, _) => {
             let reason = error.as_deref().unwrap_or("no text was produced");
             let reason = escape_inline(reason);
@@ -164,6 +166,24 @@ fn push_translation(out: &mut String, heading: &str, t: &TranslationDoc) {
             out.push_str(&format!("_Translation failed: {reason}._\n"));
         }
     }
+}
+
+/// Marks a published translation's doubtful sentences: `[doubtful]` after each, as a
+/// summary's unsupported sentences are marked, so an editor checks that sentence.
+pub fn marked_translation(text: &str, checks: &TranslationChecks) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    for sentence in checks.doubtful() {
+        // Sentences are in order, and the text is made of them.
+        if let Some(at) = rest.find(sentence.text.as_str()) {
+            let end = at + sentence.text.len();
+            out.push_str(&rest[..end]);
+            out.push_str(" [doubtful]");
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The markdown file for one article.
@@ -388,6 +408,37 @@ mod tests {
         assert!(md.contains("\n## French (full text)\n\nTexte intégral.\n"));
         assert!(
             md.contains("\n## tlh (full text)\n\n_Translation failed: no text was produced._\n")
+        );
+    }
+
+    #[test]
+    fn doubtful_sentences_are_marked_where_they_stand() {
+        let sentence = |text: &str, doubt: Option<&str>| crate::check::SentenceCheck {
+            text: text.into(),
+            meaning: 0.5,
+            candidates: 3,
+            doubt: doubt.map(str::to_string),
+        };
+        let checks = TranslationChecks {
+            sentences: vec![
+                sentence("Il pleut.", None),
+                sentence("Le train part.", Some("meaning score 0.31")),
+                sentence("Il pleut.", None),
+            ],
+            ..Default::default()
+        };
+        let text = "Il pleut. Le train part.\n\nIl pleut.";
+        let marked = marked_translation(text, &checks);
+        assert_eq!(marked, "Il pleut. Le train part. [doubtful]\n\nIl pleut.");
+        let mut d = doc("T");
+        d.translations[0].text = Some(text.into());
+        d.translations[0].checks = checks;
+        assert!(render_article(&d)
+            .contains("\n## French\n\nIl pleut. Le train part. [doubtful]\n\nIl pleut.\n"));
+        // Nothing doubtful, nothing marked.
+        assert_eq!(
+            marked_translation(text, &TranslationChecks::default()),
+            text
         );
     }
 

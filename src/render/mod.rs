@@ -12,8 +12,8 @@ mod markdown;
 mod slug;
 
 pub use article::{
-    grounded_summary, parse_front_matter, plain_summary, reference, render_article, render_results,
-    ArticleDoc, ArticleMeta, TranslationDoc,
+    grounded_summary, marked_translation, parse_front_matter, plain_summary, reference,
+    render_article, render_results, ArticleDoc, ArticleMeta, TranslationDoc,
 };
 pub use atomic::{remove_stale_temps, remove_stale_temps_of, write_atomic};
 pub use index::{render_index, IndexInfo};
