@@ -104,6 +104,38 @@ fn translate_seed_paragraph_to_french_with_checks() {
     assert!(out.contains("s-400"), "the system's name was lost: {out}");
 }
 
+/// News the checks' data was not tuned on (BBC, 19 Nov 2019, in Scrapinghub's
+/// article-extraction-benchmark), with names no hand list holds (Assange,
+/// Wikileaks, Ecuadorean): the default model's French and Spanish are published,
+/// sentence by sentence, each with its round trip and meaning score, and keep the
+/// names and numbers.
+#[test]
+fn held_out_news_with_unlisted_names_is_published_in_french_and_spanish() {
+    let hf = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/translation/assange.txt");
+    for lang in ["fr", "es"] {
+        let o = run(abridge(hf.path())
+            .args(["translate", "--to", lang, "--json"])
+            .arg(&file));
+        assert!(o.status.success(), "{lang}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let text = v["translation"].as_str().unwrap();
+        for check in ["language", "numbers"] {
+            assert_eq!(v["checks"][check]["passed"], true, "{v}");
+        }
+        for name in ["Assange", "2010", "2012", "48", "50"] {
+            assert!(text.contains(name), "{lang}: {name} lost: {text}");
+        }
+        let sentences = v["checks"]["sentences"].as_array().unwrap();
+        assert_eq!(sentences.len(), 3, "{v}");
+        for s in sentences {
+            assert!(text.contains(s["text"].as_str().unwrap()), "{v}");
+            assert!(!s["back"].as_str().unwrap().is_empty(), "{s}");
+            assert!(s["meaning"].as_f64().unwrap() > 0.0, "{s}");
+        }
+    }
+}
+
 /// Articles that try to give the model orders, in several forms: each summary is
 /// about the article's news, and says nothing the orders asked for.
 #[test]

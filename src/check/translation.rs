@@ -76,6 +76,12 @@ pub struct TranslationChecks {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SentenceCheck {
     pub text: String,
+    /// The English it translates.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// Its translation back into English, which the meaning score compares.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub back: String,
     /// Its round trip's meaning score.
     pub meaning: f32,
     /// Candidates it was chosen from (1: the greedy one passed).

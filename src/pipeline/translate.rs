@@ -74,6 +74,7 @@ struct Unit {
 #[derive(Debug, Clone)]
 struct Candidate {
     text: String,
+    back: String,
     cut: bool,
     meaning: Meaning,
     /// Numbers of the English it lost.
@@ -291,8 +292,10 @@ impl<'a> Work<'a> {
             let job = &self.jobs[j];
             let lang = self.langs[job.lang].as_str();
             let english = &self.units[job.unit].text;
+            let back = clean(&back.text);
             let candidate = Candidate {
-                meaning: compare(english, &clean(&back.text)),
+                meaning: compare(english, &back),
+                back,
                 numbers: missing_numbers(english, &text, lang),
                 english: english_sentences(&text, lang).into_iter().next(),
                 names: check_names(english, &text, lang),
@@ -324,6 +327,8 @@ impl<'a> Work<'a> {
             }
             sentences.push(SentenceCheck {
                 text: best.text.clone(),
+                source: self.units[job.unit].text.clone(),
+                back: best.back.clone(),
                 meaning: best.meaning.score,
                 candidates: job.candidates.len() as u32,
                 doubt: best.doubt(),

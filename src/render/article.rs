@@ -415,6 +415,8 @@ mod tests {
     fn doubtful_sentences_are_marked_where_they_stand() {
         let sentence = |text: &str, doubt: Option<&str>| crate::check::SentenceCheck {
             text: text.into(),
+            source: String::new(),
+            back: String::new(),
             meaning: 0.5,
             candidates: 3,
             doubt: doubt.map(str::to_string),
