@@ -12,7 +12,10 @@
 //! - names: a name of the source must not come back as another one;
 //! - negation: the source and the round trip must agree on whether they negate;
 //! - how a number is bounded: "as many as 10,000" (at most) must not come back as
-//!   "more than 10,000" (at least).
+//!   "more than 10,000" (at least);
+//! - numbers: the round trip must not hold a number the source does not ("Boxing
+//!   Day" back as "25 December"), nor another order of magnitude ("hundreds" back
+//!   as "thousands").
 //!
 //! The verdict ([`Meaning::doubtful`]) is a low score or either disagreement.
 
@@ -20,13 +23,17 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::terms::{content_key, fold, like_name, name_key, words};
+use super::terms::{content_key, fold, like_name, name_key, number_values, words};
 use super::translation::named_words;
 
-/// Below this weighted F1, a round trip lost the source's meaning. Set from the
-/// labelled round trips in `tests/fixtures/meaning-labels.jsonl` (see the test
-/// `the_threshold_separates_the_labelled_round_trips`).
-pub const THRESHOLD: f32 = 0.4;
+/// Below this weighted F1, a round trip lost the source's meaning. Set from the 106
+/// round trips of the default model labelled by reading in
+/// `tests/fixtures/meaning-labels.jsonl` (46 wrong: de 25 of 37, fr 12 of 35, es 9
+/// of 34): with the problems below, 0.55 flags 27, 19 of them wrong (precision
+/// 0.70, recall 0.41). Higher thresholds catch more (0.80: recall 0.78) but mark
+/// about as many right sentences as wrong ones. See the test
+/// `the_threshold_separates_the_labelled_round_trips`.
+pub const THRESHOLD: f32 = 0.55;
 
 /// How a translation's round trip compares with its English source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -136,6 +143,32 @@ pub fn compare(source: &str, round_trip: &str) -> Meaning {
             new.join(", ")
         ));
     }
+    let (va, vb) = (number_values(source, "en"), number_values(round_trip, "en"));
+    let mut invented: Vec<&String> = vb.difference(&va).collect();
+    invented.sort();
+    if !invented.is_empty() {
+        let list: Vec<&str> = invented.iter().map(|s| s.as_str()).collect();
+        problems.push(format!(
+            "a number came back that the English lacks: {}",
+            list.join(", ")
+        ));
+    }
+    let (da, db) = (directions(source), directions(round_trip));
+    if !da.is_empty() && !db.is_empty() && da != db {
+        problems.push(format!(
+            "\"{}\" came back as \"{}\"",
+            da.join(", "),
+            db.join(", ")
+        ));
+    }
+    let (qa, qb) = (magnitudes(source), magnitudes(round_trip));
+    if !qa.is_empty() && !qb.is_empty() && qa != qb {
+        problems.push(format!(
+            "\"{}\" came back as \"{}\"",
+            qa.join(", "),
+            qb.join(", ")
+        ));
+    }
     let (sa, sb) = (bounds(source), bounds(round_trip));
     if let (Some(x), Some(y)) = (sa, sb) {
         if x != y {
@@ -153,8 +186,59 @@ pub fn compare(source: &str, round_trip: &str) -> Meaning {
     }
 }
 
+/// The orders of magnitude a text gives without a number ("hundreds of people",
+/// "a thousand"), as the plural word, sorted.
+fn magnitudes(text: &str) -> Vec<&'static str> {
+    const WORDS: [(&str, &str); 5] = [
+        ("dozen", "dozens"),
+        ("hundred", "hundreds"),
+        ("thousand", "thousands"),
+        ("million", "millions"),
+        ("billion", "billions"),
+    ];
+    let mut out: Vec<&'static str> = words(text)
+        .iter()
+        .filter_map(|w| {
+            let f = fold(w.text);
+            WORDS
+                .iter()
+                .find(|(one, many)| f == *one || f == *many)
+                .map(|(_, many)| *many)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The compass points a text names ("Sydney's west", "northern", "north-west"),
+/// sorted: a place's side is a fact a translation can get wrong while every other
+/// term survives.
+fn directions(text: &str) -> Vec<&'static str> {
+    const POINTS: [&str; 4] = ["north", "south", "east", "west"];
+    let mut out: Vec<&'static str> = words(text)
+        .iter()
+        .flat_map(|w| {
+            let f = fold(w.text);
+            POINTS
+                .iter()
+                .filter(move |p| {
+                    f.split('-').any(|part| {
+                        part == **p || part == format!("{p}ern") || part == format!("{p}erly")
+                    })
+                })
+                .copied()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Whether a sentence negates: not, no, never, nobody, nothing, none, neither, nor,
-/// without, or a `n't` contraction.
+/// or a `n't` contraction. Not "without": round trips write "without deaths" for
+/// "fatality free".
 fn negated(text: &str) -> bool {
     words(text).iter().any(|w| {
         let f = fold(w.text);
@@ -169,7 +253,6 @@ fn negated(text: &str) -> bool {
                     | "none"
                     | "neither"
                     | "nor"
-                    | "without"
                     | "cannot"
             )
     })
@@ -227,6 +310,72 @@ fn bounds(text: &str) -> Option<Bound> {
 mod tests {
     use super::*;
 
+    /// One round trip of `tests/fixtures/meaning-labels.jsonl`, judged by reading the
+    /// translation against the English: "faithful", "minor" (a wrong word or grammar,
+    /// no false fact) or "wrong" (a reader learns something the English does not say).
+    #[derive(Deserialize)]
+    struct Labelled {
+        source: String,
+        back: String,
+        label: String,
+    }
+
+    fn labelled() -> Vec<Labelled> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/meaning-labels.jsonl"
+        );
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// (flagged wrong, wrong, flagged) when a sentence is doubtful at `threshold`.
+    fn counts(set: &[Labelled], threshold: f32) -> (usize, usize, usize) {
+        let (mut hit, mut wrong, mut flagged) = (0, 0, 0);
+        for l in set {
+            let m = compare(&l.source, &l.back);
+            let doubtful = m.score < threshold || !m.problems.is_empty();
+            let is_wrong = l.label == "wrong";
+            hit += (doubtful && is_wrong) as usize;
+            wrong += is_wrong as usize;
+            flagged += doubtful as usize;
+        }
+        (hit, wrong, flagged)
+    }
+
+    /// The threshold is the one of a sweep that flags the most wrong round trips
+    /// at a precision of 0.7 or more (a marked sentence is wrong at least 7 times in
+    /// 10, so editors learn to trust the mark); the figures print with
+    /// `--nocapture`.
+    #[test]
+    fn the_threshold_separates_the_labelled_round_trips() {
+        let set = labelled();
+        let mut best = (0, 0.0f32);
+        for step in 0..=16 {
+            let t = 0.2 + 0.05 * step as f32;
+            let (hit, wrong, flagged) = counts(&set, t);
+            let precision = hit as f32 / flagged.max(1) as f32;
+            println!(
+                "threshold {t:.2}: flags {flagged}, {hit} of {wrong} wrong (precision {precision:.2}, recall {:.2})",
+                hit as f32 / wrong.max(1) as f32
+            );
+            if precision >= 0.7 && hit > best.0 {
+                best = (hit, t);
+            }
+        }
+        let (hit, wrong, flagged) = counts(&set, THRESHOLD);
+        println!("THRESHOLD {THRESHOLD}: flags {flagged}, {hit} of {wrong} wrong");
+        assert_eq!(hit, best.0, "a threshold of {} flags more", best.1);
+        assert!(
+            2 * hit >= flagged,
+            "precision under 0.5: {hit} of {flagged}"
+        );
+    }
+
     #[test]
     fn a_faithful_round_trip_scores_high() {
         let m = compare(
@@ -266,5 +415,28 @@ mod tests {
             m.doubtful() && m.problems[0].contains("names differ"),
             "{m:?}"
         );
+        // Real round trips of the default model (fr, de): a date from "Boxing Day",
+        // "hundreds" become "more than 1,000".
+        let m = compare(
+            "The second Test will start in Melbourne on Boxing Day.",
+            "The second Test will begin in Melbourne on 25 December.",
+        );
+        assert!(m.doubtful() && m.problems[0].contains("25"), "{m:?}");
+        let m = compare(
+            "A severe bushfire has forced hundreds of people to evacuate their homes.",
+            "A severe bushfire has displaced thousands of people from their homes.",
+        );
+        assert!(m.doubtful() && m.problems[0].contains("hundreds"), "{m:?}");
+        let m = compare(
+            "A new fire has been reported in Sydney's west.",
+            "A new fire has been reported in the south of Sydney.",
+        );
+        assert!(m.doubtful() && m.problems[0].contains("west"), "{m:?}");
+        // The same number written otherwise is no problem.
+        let m = compare(
+            "Seven people were hurt and 10,000 fled.",
+            "7 people were injured and 10 000 fled.",
+        );
+        assert!(m.problems.is_empty(), "{m:?}");
     }
 }
