@@ -89,6 +89,10 @@ pub struct SentenceCheck {
     /// Why it is published marked as doubtful; `None` when it passed every check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doubt: Option<String>,
+    /// What withholds the whole translation (cut at the token limit, a lost number,
+    /// English left), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 impl TranslationChecks {

@@ -322,7 +322,8 @@ impl<'a> Work<'a> {
                 .min_by_key(|(i, c)| (c.rank(), *i))
                 .expect("every job has a candidate");
             paragraphs[self.units[job.unit].paragraph].push(&best.text);
-            if let Some(why) = best.fatal() {
+            let failed = best.fatal();
+            if let Some(why) = &failed {
                 fatal.push(format!("sentence {}: {why}", job.unit + 1));
             }
             sentences.push(SentenceCheck {
@@ -332,6 +333,7 @@ impl<'a> Work<'a> {
                 meaning: best.meaning.score,
                 candidates: job.candidates.len() as u32,
                 doubt: best.doubt(),
+                failed,
             });
         }
         let text = paragraphs

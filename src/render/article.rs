@@ -420,6 +420,7 @@ mod tests {
             meaning: 0.5,
             candidates: 3,
             doubt: doubt.map(str::to_string),
+            failed: None,
         };
         let checks = TranslationChecks {
             sentences: vec![
