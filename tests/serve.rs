@@ -306,6 +306,163 @@ fn bad_requests_get_clear_errors() {
     assert_eq!(get(&s.url("/health")).0, 200);
 }
 
+/// Words of the server's Rust that an error message must not show an API user.
+const RUST_WORDS: [&str; 8] = [
+    "usize",
+    "struct ",
+    "enum ",
+    "invalid type",
+    "variant",
+    "sequence",
+    "f64",
+    "line 1",
+];
+
+#[test]
+fn type_errors_name_the_field_and_its_allowed_values() {
+    let s = shared();
+    let summarize = s.url("/v1/summarize");
+    let (got, text) = post(
+        &summarize,
+        &[],
+        &json!({"text": "Some text.", "sentences": "three"}),
+    );
+    assert_error(
+        got,
+        &text,
+        400,
+        "`sentences` must be a whole number from 1 to 20, not \"three\"",
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["param"], "sentences", "{v}");
+    let cases = [
+        (&summarize, json!({"text": 5}), "`text` must be a string"),
+        (
+            &summarize,
+            json!({"markdown": ["a"]}),
+            "`markdown` must be a string",
+        ),
+        (&summarize, json!({"html": true}), "`html` must be a string"),
+        (
+            &summarize,
+            json!({"text": "x", "title": 1}),
+            "`title` must be a string",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "sentences": 2.5}),
+            "from 1 to 20, not 2.5",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "sentences": -1}),
+            "from 1 to 20, not -1",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "sentences": 0}),
+            "from 1 to 20, not 0",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "style": 1}),
+            "`paragraph` or `bullets`",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "style": "poem"}),
+            "not `poem`",
+        ),
+        (&summarize, json!({"text": "x", "to": 5}), "ISO 639-1 code"),
+        (
+            &summarize,
+            json!({"text": "x", "to": [5]}),
+            "`to` must be a language or a list",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "stream": "yes"}),
+            "`stream` must be true or false",
+        ),
+        (&summarize, json!(["x"]), "JSON object"),
+        (&summarize, json!("x"), "JSON object"),
+    ];
+    let translate = s.url("/v1/translate");
+    let translate_cases = [
+        (&translate, json!({"text": "x"}), "give `to`"),
+        (
+            &translate,
+            json!({"text": "x", "to": {"fr": 1}}),
+            "`to` must be one language",
+        ),
+        (
+            &translate,
+            json!({"text": 1, "to": "fr"}),
+            "`text` must be a string",
+        ),
+        (
+            &translate,
+            json!({"text": "x", "to": "fr", "title": []}),
+            "`title` must be",
+        ),
+        (
+            &translate,
+            json!({"text": "x", "to": "fr", "stream": 0}),
+            "`stream` must be",
+        ),
+        (
+            &translate,
+            json!({"text": "x", "to": "fr", "colour": 0}),
+            "unknown field `colour`",
+        ),
+    ];
+    let chat = s.url("/v1/chat/completions");
+    let chat_cases = [
+        (
+            &chat,
+            json!({"messages": "hi"}),
+            "`messages` must be a list of messages",
+        ),
+        (
+            &chat,
+            json!({"messages": [{"role": "user"}]}),
+            "`messages[0]` has no `content`",
+        ),
+        (
+            &chat,
+            json!({"messages": [{"role": "user", "content": 1}]}),
+            "`messages[0].content` is not valid",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "max_tokens": "5"}),
+            "`max_tokens` must be a whole number",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "temperature": "hot"}),
+            "`temperature` must be a number",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "stop": 1}),
+            "`stop` must be a string or a list",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "seed": -1}),
+            "`seed` must be a whole number",
+        ),
+    ];
+    for (url, body, want) in cases.iter().chain(&translate_cases).chain(&chat_cases) {
+        let (got, text) = post(url, &[], body);
+        assert_error(got, &text, 400, want);
+        for word in RUST_WORDS {
+            assert!(!text.contains(word), "{word:?} in {text} (for {body})");
+        }
+    }
+}
+
 /// A page on another site cannot use the editors' server: browsers send its form
 /// and text/plain posts without asking, and DNS rebinding would let it read the
 /// answers under its own host name.

@@ -1,7 +1,7 @@
 //! The article endpoints: `POST /v1/summarize` and `POST /v1/translate`, through
 //! the same pipeline as the command line (`process_article`, `translate`), and
-//! `GET /health`. Also what every endpoint needs: parsing the body with clear
-//! errors, admission (ready, queue), and running the work off tokio's threads.
+//! `GET /health`. Also what every endpoint needs: admission (ready, queue), and
+//! running the work off tokio's threads.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -13,12 +13,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::limits::Slot;
+use super::request::{parse, Fields};
 use super::stream::{respond, ApiError, Format, Msg, Tx};
 use super::{Engine, Shared};
 use crate::article::{read_source_bytes, Format as Kind, Source};
@@ -66,22 +66,6 @@ pub async fn not_found(uri: Uri) -> ApiError {
             uri.path()
         ),
     )
-}
-
-/// The JSON body, or an error naming what is wrong with it.
-pub(super) fn parse<T: DeserializeOwned>(
-    state: &Shared,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            super::limits::over_body_limit(state)
-        } else {
-            ApiError::new(r.status(), format!("cannot read the request body: {r}"))
-        }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("bad JSON in the request body: {e}")))
 }
 
 /// The engine and a place in the queue, or why not (503 loading, 429 full).
@@ -255,7 +239,8 @@ impl Languages {
             return Err(ApiError::bad_request(format!(
                 "`{field}` names {} languages; at most {MAX_LANGUAGES} per request",
                 names.len()
-            )));
+            ))
+            .with_param(field));
         }
         let mut codes: Vec<String> = Vec::new();
         for name in names {
@@ -264,6 +249,7 @@ impl Languages {
                     "unknown language `{name}` in `{field}`: give ISO 639-1 codes or English \
                      names (fr, German, ...)"
                 ))
+                .with_param(field)
             })?;
             if !codes.iter().any(|c| c == code) {
                 codes.push(code.to_string());
@@ -346,21 +332,41 @@ struct SummarizeRequest {
     stream: Option<bool>,
 }
 
+impl Fields for SummarizeRequest {
+    fn expect(field: &str) -> Option<String> {
+        Some(match field {
+            "sentences" => format!("a whole number from 1 to {MAX_SENTENCES}"),
+            "style" => "`paragraph` or `bullets`".into(),
+            _ => return article_field(field),
+        })
+    }
+}
+
+/// What the fields both article endpoints take must be.
+fn article_field(field: &str) -> Option<String> {
+    Some(match field {
+        "text" => "a string: the article as plain text".into(),
+        "markdown" => "a string: the article as Markdown".into(),
+        "html" => "a string: the article's web page (HTML)".into(),
+        "title" => "a string: the article's title".into(),
+        "to" => format!(
+            "a language or a list of at most {MAX_LANGUAGES}, each an ISO 639-1 code or an \
+             English name (\"fr\", [\"fr\", \"German\"] or \"fr, de\")"
+        ),
+        "stream" => "true or false".into(),
+        _ => return None,
+    })
+}
+
 fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOptions, ApiError> {
     let sentences = req.sentences.unwrap_or(3);
     if !(1..=MAX_SENTENCES).contains(&sentences) {
-        return Err(ApiError::bad_request(format!(
-            "`sentences` must be 1 to {MAX_SENTENCES}, not {sentences}"
-        )));
+        return Err(SummarizeRequest::invalid("sentences", &sentences));
     }
     let style = match req.style.as_deref() {
         None | Some("paragraph") => Style::Paragraph,
         Some("bullets") => Style::Bullets,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "`style` must be `paragraph` or `bullets`, not `{other}`"
-            )))
-        }
+        Some(other) => return Err(SummarizeRequest::invalid("style", &format!("`{other}`"))),
     };
     // Checked here, with the request's own field names, rather than failing later
     // with the CLI's advice.
@@ -380,7 +386,8 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
                      not {sentences}",
                     engine.window
                 ),
-            ));
+            )
+            .with_param("sentences"));
         }
     }
     let languages = match &req.to {
@@ -502,8 +509,19 @@ struct TranslateRequest {
     markdown: Option<String>,
     html: Option<String>,
     title: Option<String>,
-    to: Languages,
+    to: Option<Languages>,
     stream: Option<bool>,
+}
+
+impl Fields for TranslateRequest {
+    fn expect(field: &str) -> Option<String> {
+        match field {
+            "to" => Some(
+                "one language: an ISO 639-1 code or an English name (\"fr\" or \"German\")".into(),
+            ),
+            _ => article_field(field),
+        }
+    }
 }
 
 /// `POST /v1/translate`: events `token` (text as generated), then `done` with the
@@ -518,13 +536,22 @@ pub async fn translate(
         Err(e) => return e.into_response(),
     };
     let format = Format::of(&headers, req.stream);
-    let code = match req.to.codes("to") {
+    let Some(to) = &req.to else {
+        return ApiError::bad_request(
+            "give `to`: the language to translate into, an ISO 639-1 code or an English name \
+             (\"fr\" or \"German\")",
+        )
+        .with_param("to")
+        .into_response();
+    };
+    let code = match to.codes("to") {
         Ok(codes) => match &codes[..] {
             [code] => code.clone(),
             _ => {
                 return ApiError::bad_request(
                     "`to` must name one language for /v1/translate (summaries take several)",
                 )
+                .with_param("to")
                 .into_response()
             }
         },
@@ -568,4 +595,52 @@ pub async fn translate(
         },
     );
     respond(rx, format, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::request::from_json;
+    use crate::serve::request::tests::{assert_no_rust, declared_fields};
+
+    /// Every field, given a value of the wrong type, is named with what it must be.
+    fn check_every_field<T: serde::de::DeserializeOwned + Fields>() {
+        let fields = declared_fields::<T>();
+        assert!(fields.len() >= 6, "{fields:?}");
+        for field in fields {
+            // No field takes an object.
+            let body = json!({ &field: {"x": 1} }).to_string();
+            let e = from_json::<T>(body.as_bytes()).err().unwrap();
+            assert!(
+                e.message.starts_with(&format!("`{field}` must be ")),
+                "{field}: {}",
+                e.message
+            );
+            assert!(e.message.ends_with(", not {\"x\":1}"), "{}", e.message);
+            assert_eq!(e.param.as_deref(), Some(field.as_str()));
+            assert_no_rust(&e.message);
+        }
+    }
+
+    #[test]
+    fn summarize_and_translate_type_errors_name_the_field() {
+        check_every_field::<SummarizeRequest>();
+        check_every_field::<TranslateRequest>();
+        let e = from_json::<SummarizeRequest>(br#"{"text": "x", "sentences": "three"}"#)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.message,
+            format!("`sentences` must be a whole number from 1 to {MAX_SENTENCES}, not \"three\"")
+        );
+        let e = from_json::<SummarizeRequest>(br#"{"to": ["fr", 3]}"#)
+            .err()
+            .unwrap();
+        assert!(
+            e.message.starts_with("`to` must be a language or a list"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("ISO 639-1"), "{}", e.message);
+    }
 }

@@ -5,6 +5,7 @@
 //!
 //! - `api`: the article endpoints (`/v1/summarize`, `/v1/translate`);
 //! - `openai`: `/v1/chat/completions` and `/v1/models`, for existing clients;
+//! - `request`: request bodies read, with errors that name the field at fault;
 //! - `stream`: Server-Sent Events, NDJSON or one JSON, from one channel of frames;
 //! - `conn`: connections: how many, and how long a client may stall one;
 //! - `limits`: who may connect (loopback or a bearer key) and how many at once;
@@ -20,6 +21,7 @@ mod conn;
 mod limits;
 mod metrics;
 mod openai;
+mod request;
 mod stream;
 mod ui;
 

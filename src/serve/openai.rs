@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{admit, parse, spawn_work};
+use super::api::{admit, spawn_work};
+use super::request::{parse, Fields};
 use super::stream::{respond, ApiError, Format, Msg};
 use super::Shared;
 use crate::model::scheduler::Event;
@@ -62,6 +63,36 @@ struct ChatRequest {
     repeat_penalty: Option<f32>,
     stop: Option<Stop>,
     n: Option<usize>,
+}
+
+impl Fields for ChatRequest {
+    fn expect(field: &str) -> Option<String> {
+        Some(match field {
+            "messages" => "a list of messages, each {\"role\": \"system\", \"user\" or \
+                           \"assistant\", \"content\": a string or a list of text parts}"
+                .into(),
+            _ => return sampling_field(field),
+        })
+    }
+}
+
+/// What the generation fields of OpenAI's requests must be.
+fn sampling_field(field: &str) -> Option<String> {
+    Some(match field {
+        "stream" => "true or false".into(),
+        "max_tokens" | "max_completion_tokens" => {
+            "a whole number from 1 to the server's --max-completion-tokens".into()
+        }
+        "temperature" => "a number from 0 to 2".into(),
+        "top_p" => "a number above 0, at most 1".into(),
+        "seed" => "a whole number from 0 to 2^64 - 1".into(),
+        "repeat_penalty" => "a number above 0, at most 10 (1: off)".into(),
+        "stop" => format!(
+            "a string or a list of at most {MAX_STOPS}, each of 1 to {MAX_STOP_BYTES} bytes"
+        ),
+        "n" => "1 (one answer per request)".into(),
+        _ => return None,
+    })
 }
 
 #[derive(Deserialize)]
