@@ -118,6 +118,7 @@ fn ndjson_and_one_json_give_the_same_greedy_answer() {
     assert_eq!(status, 200, "{whole}");
     assert_eq!(whole["summary"], done["summary"]);
     assert_eq!(whole["support"], done["support"]);
+    assert_eq!(whole["model"], common::SMOLLM2, "{whole}");
 }
 
 #[test]
@@ -205,10 +206,10 @@ fn chat_completions_speak_openai_streamed_and_not() {
     assert_eq!(status, 200);
     let models: Value = serde_json::from_str(&models).unwrap();
     assert_eq!(models["object"], "list");
-    assert!(models["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .contains("SmolLM2"));
+    // The server was given the model's full path: answers name the file only.
+    assert_eq!(models["data"][0]["id"], common::SMOLLM2, "{models}");
+    assert_eq!(whole["model"], common::SMOLLM2, "{whole}");
+    assert_eq!(chunks[0]["model"], common::SMOLLM2);
 }
 
 /// An error answer: the status, and a message that contains `want`.

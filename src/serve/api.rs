@@ -20,7 +20,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::limits::Slot;
 use super::request::{parse, Fields};
 use super::stream::{respond, ApiError, Format, Msg, Tx};
-use super::{Engine, Shared};
+use super::{model_name, Engine, Shared};
 use crate::article::{read_source_bytes, Format as Kind, Source};
 use crate::check::SourceIndex;
 use crate::lang;
@@ -35,13 +35,10 @@ const MAX_LANGUAGES: usize = 8;
 
 pub async fn health(State(state): State<Shared>) -> Response {
     match state.engine.get() {
-        Some(e) => {
-            axum::Json(json!({"status": "ok", "model": model_name(&e.model.name)})).into_response()
-        }
+        Some(e) => axum::Json(json!({"status": "ok", "model": e.name})).into_response(),
         None => {
             let mut r = (
                 StatusCode::SERVICE_UNAVAILABLE,
-                // The file's name, not the path it was given as (this is unauthenticated).
                 axum::Json(json!({"status": "loading", "model": model_name(&state.opts.model)})),
             )
                 .into_response();
@@ -50,11 +47,6 @@ pub async fn health(State(state): State<Shared>) -> Response {
             r
         }
     }
-}
-
-/// A model spec (a path, or `OWNER/REPO:FILE`) without its folders.
-fn model_name(spec: &str) -> &str {
-    spec.rsplit(['/', '\\']).next().unwrap_or(spec)
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {
@@ -494,7 +486,7 @@ pub async fn summarize(
                 let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
                 value["markdown"] = done.to_markdown(opts.style).into();
                 value["title"] = article.title.clone().into();
-                value["model"] = engine.model.name.clone().into();
+                value["model"] = engine.name.clone().into();
                 value["seconds"] = started.elapsed().as_secs_f64().into();
                 Ok(value)
             },
@@ -587,7 +579,7 @@ pub async fn translate(
             }
             let mut value = translation_json(&t);
             value["title"] = json!(article.title);
-            value["model"] = json!(engine.model.name);
+            value["model"] = json!(engine.name);
             value["tokens_in"] = json!(tokens_in);
             value["tokens_out"] = json!(tokens_out);
             value["seconds"] = json!(started.elapsed().as_secs_f64());

@@ -64,6 +64,8 @@ pub struct ServeOptions {
 /// The model and its scheduler, once loaded.
 struct Engine {
     model: Model,
+    /// The model as answers name it: see [`model_name`].
+    name: String,
     scheduler: Scheduler,
     window: usize,
 }
@@ -168,11 +170,18 @@ fn load(state: &AppState) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     let _ = state.engine.set(Engine {
+        name: model_name(&model.name).to_string(),
         model,
         scheduler,
         window,
     });
     Ok(())
+}
+
+/// A model spec (a path, or `OWNER/REPO:FILE`) without its folders: answers
+/// name the file, not where it lives on the server (`/health` needs no key).
+fn model_name(spec: &str) -> &str {
+    spec.rsplit(['/', '\\']).next().unwrap_or(spec)
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -34,8 +34,8 @@ const MAX_STOP_BYTES: usize = 64;
 
 pub async fn models(State(state): State<Shared>) -> Response {
     let (id, ready) = match state.engine.get() {
-        Some(e) => (e.model.name.clone(), true),
-        None => (state.opts.model.clone(), false),
+        Some(e) => (e.name.clone(), true),
+        None => (super::model_name(&state.opts.model).to_string(), false),
     };
     axum::Json(json!({
         "object": "list",
@@ -267,7 +267,7 @@ fn prepare(
             let chunk = |delta: Value, finish: Option<&str>| {
                 json!({
                     "id": id, "object": "chat.completion.chunk", "created": created,
-                    "model": model.name,
+                    "model": engine.name,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
                 })
             };
@@ -320,7 +320,7 @@ fn prepare(
                 return Ok(last);
             }
             Ok(json!({
-                "id": id, "object": "chat.completion", "created": created, "model": model.name,
+                "id": id, "object": "chat.completion", "created": created, "model": engine.name,
                 "choices": [{
                     "index": 0,
                     "message": {"role": "assistant", "content": generation.text},
