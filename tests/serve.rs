@@ -549,6 +549,22 @@ fn slow_or_huge_request_heads_do_not_hold_the_server() {
     assert_eq!(get(&s.url("/health")).0, 200);
 }
 
+/// Writes `request` whole on a new connection (as clients without `Expect:
+/// 100-continue` do), then reads the answer to its end: status line and body.
+fn send_whole(addr: &str, request: &[u8]) -> (String, String) {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.write_all(request)
+        .unwrap_or_else(|e| panic!("the request could not be sent whole: {e}"));
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer)
+        .unwrap_or_else(|e| panic!("the answer could not be read: {e}"));
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.lines().next().unwrap_or("").to_string();
+    (status, body.to_string())
+}
+
 #[test]
 fn stalled_bodies_and_unread_answers_do_not_hold_the_server() {
     let s = shared();
@@ -779,6 +795,27 @@ fn body_limit_and_api_key() {
     let mut status_line = String::new();
     BufReader::new(&tcp).read_line(&mut status_line).unwrap();
     assert!(status_line.contains(" 413 "), "{status_line}");
+
+    // A client that sends a large body whole before reading, without `Expect:
+    // 100-continue` (Python's urllib and requests): the server answers before
+    // reading it, and the answer still arrives rather than a reset.
+    let addr = s.base.trim_start_matches("http://");
+    let big = 4 << 20;
+    for (auth, want) in [
+        ("Authorization: Bearer s3cret-key\r\n", " 413 "),
+        ("", " 401 "),
+    ] {
+        let mut request = format!(
+            "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\
+             Content-Type: application/json\r\nContent-Length: {big}\r\n\r\n"
+        )
+        .into_bytes();
+        request.resize(request.len() + big, b'x');
+        let (status, body) = send_whole(addr, &request);
+        assert!(status.contains(want), "{status}");
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
 }
 
 #[test]

@@ -1,8 +1,13 @@
 //! Connections: how many are open at once, and how long a client may stall one
 //! (its headers, its body, or reading what it is sent). A stalled connection is
 //! closed, so slow or idle clients cannot hold the server's places.
+//!
+//! - `deadline`: writes a client does not take are bounded in time;
+//! - `linger`: a socket closed while its client still sends is drained first,
+//!   so that the answer (a 413, say) is read rather than reset.
 
 mod deadline;
+mod linger;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +20,7 @@ use axum::Router;
 
 use super::stream::ApiError;
 use deadline::WriteDeadline;
+use linger::Lingering;
 
 /// Open connections at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -68,12 +74,13 @@ pub(super) async fn accept(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let io = TokioIo::new(WriteDeadline::new(stream, WRITE_STALL));
+        // The place is freed when the socket is closed (after any lingering).
+        let io = TokioIo::new(WriteDeadline::new(
+            Lingering::new(stream, place),
+            WRITE_STALL,
+        ));
         let conn = graceful.watch(http.serve_connection(io, service));
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(place);
-        });
+        tokio::spawn(conn);
     }
     drop(listener);
     graceful.shutdown().await;

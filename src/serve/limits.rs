@@ -113,15 +113,28 @@ pub async fn same_origin(State(state): State<Shared>, request: Request, next: Ne
 
 /// The errors answered below the handlers, as the API's JSON: tower-http's body
 /// limit answers a too-long `Content-Length` in plain text, and the router a
-/// wrong method with an empty 405.
+/// wrong method with an empty 405. A 413 also closes the connection.
 pub async fn json_errors(State(state): State<Shared>, response: Response) -> Response {
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
     match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            let mut response = if json {
+                response
+            } else {
+                over_body_limit(&state).into_response()
+            };
+            // The rest of the body is not read: the connection cannot carry
+            // another request, and the client is told so.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
         _ if json => response,
-        StatusCode::PAYLOAD_TOO_LARGE => over_body_limit(&state).into_response(),
         // The router adds `Allow` as the response leaves it.
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
