@@ -4,10 +4,12 @@
 //!
 //! - `deadline`: writes a client does not take are bounded in time;
 //! - `linger`: a socket closed while its client still sends is drained first,
-//!   so that the answer (a 413, say) is read rather than reset.
+//!   so that the answer (a 413, a 431) is read rather than reset;
+//! - `parse_errors`: hyper's own answers to unreadable requests, as JSON.
 
 mod deadline;
 mod linger;
+mod parse_errors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use axum::Router;
 use super::stream::ApiError;
 use deadline::WriteDeadline;
 use linger::Lingering;
+use parse_errors::ParseErrors;
 
 /// Open connections at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -75,10 +78,8 @@ pub(super) async fn accept(
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         // The place is freed when the socket is closed (after any lingering).
-        let io = TokioIo::new(WriteDeadline::new(
-            Lingering::new(stream, place),
-            WRITE_STALL,
-        ));
+        let io = WriteDeadline::new(Lingering::new(stream, place), WRITE_STALL);
+        let io = TokioIo::new(ParseErrors::new(io));
         let conn = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(conn);
     }
