@@ -568,6 +568,41 @@ fn send_whole(addr: &str, request: &[u8]) -> (String, String) {
     (status, body.to_string())
 }
 
+/// Keep-alive clients hold their connections while idle: once they hold every
+/// place (256), a new client is served at once, not after the idle ones time out.
+#[test]
+fn idle_keep_alive_connections_make_room_for_new_clients() {
+    let s = shared();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let idle: Vec<TcpStream> = (0..256)
+        .map(|_| {
+            let mut tcp = TcpStream::connect(&addr).unwrap();
+            write!(tcp, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            // The whole answer, so the connection is idle again.
+            let mut reader = BufReader::new(tcp.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            tcp
+        })
+        .collect();
+    let start = Instant::now();
+    assert_eq!(get(&s.url("/health")).0, 200);
+    let waited = start.elapsed();
+    assert!(waited < Duration::from_secs(3), "/health waited {waited:?}");
+    drop(idle);
+}
+
 #[test]
 fn stalled_bodies_and_unread_answers_do_not_hold_the_server() {
     let s = shared();

@@ -2,6 +2,7 @@
 //! (its headers, its body, or reading what it is sent). A stalled connection is
 //! closed, so slow or idle clients cannot hold the server's places.
 //!
+//! - `places`: at most [`MAX_CONNECTIONS`]; at the cap an idle one makes room;
 //! - `deadline`: writes a client does not take are bounded in time;
 //! - `linger`: a socket closed while its client still sends is drained first,
 //!   so that the answer (a 413, a 431) is read rather than reset;
@@ -10,7 +11,9 @@
 mod deadline;
 mod linger;
 mod parse_errors;
+mod places;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +27,7 @@ use super::stream::ApiError;
 use deadline::WriteDeadline;
 use linger::Lingering;
 use parse_errors::ParseErrors;
+use places::Places;
 
 /// Open connections at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -48,25 +52,17 @@ pub(super) async fn accept(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let places = Arc::new(Places::new(MAX_CONNECTIONS));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_header_size(MAX_HEAD_BYTES);
     loop {
-        let place = tokio::select! {
-            place = places.clone().acquire_owned() => place,
-            _ = stop.wait_for(|s| *s) => break,
-        };
         let accepted = tokio::select! {
             conn = listener.accept() => conn,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let (Ok(place), stream) = (place, accepted) else {
-            break;
-        };
-        let stream = match stream {
+        let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of file descriptors, say: wait a little rather than spin.
@@ -75,16 +71,61 @@ pub(super) async fn accept(
                 continue;
             }
         };
+        let place = tokio::select! {
+            place = places.take() => place,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let Some(place) = place else {
+            break;
+        };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        // The place is freed when the socket is closed (after any lingering).
-        let io = WriteDeadline::new(Lingering::new(stream, place), WRITE_STALL);
-        let io = TokioIo::new(ParseErrors::new(io));
-        let conn = graceful.watch(http.serve_connection(io, service));
-        tokio::spawn(conn);
+        let entry = places.enter();
+        let io = Lingering::new(stream, place);
+        let io = TokioIo::new(ParseErrors::new(WriteDeadline::new(io, WRITE_STALL)));
+        let service = tracked(app.clone(), entry.conn.clone());
+        let conn = http.serve_connection(io, service);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => {}
+                _ = entry.conn.close.notified() => {}
+            }
+            // Answers in progress are finished; an idle connection closes now.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
     }
     drop(listener);
-    graceful.shutdown().await;
+    places.all_free().await;
+}
+
+/// `app` for one connection, which is busy from each request's arrival until
+/// its answer's body is all written (and idle in between).
+fn tracked(
+    app: Router,
+    conn: Arc<places::Conn>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    let app = hyper_util::service::TowerToHyperService::new(app);
+    hyper::service::service_fn(move |request| {
+        let busy = conn.busy();
+        let answer = hyper::service::Service::call(&app, request);
+        async move {
+            let response = answer.await?;
+            Ok(response.map(|body| {
+                axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                    let _held = &busy;
+                    frame
+                }))
+            }))
+        }
+    })
 }
 
 /// Middleware: the request's whole body read within [`BODY_TIMEOUT`] (408
