@@ -966,6 +966,47 @@ fn a_full_queue_answers_429_and_a_client_that_leaves_frees_its_slot() {
     );
 }
 
+/// `Retry-After` says when a place is likely free: with one place, about as long
+/// as a request has been taking (it was 1 s, the mean spread over the batch).
+#[test]
+fn retry_after_follows_how_long_requests_take() {
+    let s = Server::start(&["--queue", "1"]);
+    let (status, done) = post_json(
+        &s.url("/v1/summarize"),
+        &json!({"text": short_article(), "sentences": 1, "stream": false}),
+    );
+    assert_eq!(status, 200, "{done}");
+    let took = done["seconds"].as_f64().unwrap();
+    // The place is taken by a long request, the probe sent as soon as it is.
+    let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    let body = long_request();
+    write!(
+        tcp,
+        "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let start = Instant::now();
+    while s.metric("abridge_requests_in_flight") < 1.0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never admitted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = post_raw(
+        &s.url("/v1/summarize"),
+        &[],
+        &json!({"text": "Some text.", "sentences": 1}).to_string(),
+    );
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    // The request before took `took` (work only; in flight a little longer).
+    assert!(
+        retry as f64 >= took.floor() && retry as f64 <= took.ceil() + 2.0,
+        "Retry-After {retry} after a request of {took:.1} s"
+    );
+    drop(tcp);
+}
+
 #[test]
 fn sigterm_finishes_the_requests_in_flight() {
     let s = Server::start(&[]);

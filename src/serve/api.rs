@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::limits::Slot;
+use super::queue::Slot;
 use super::request::{parse, Fields};
 use super::stream::{respond, ApiError, Format, Msg, Tx};
 use super::{model_name, Engine, Shared};
@@ -71,10 +71,7 @@ pub(super) fn admit(state: &Shared) -> Result<Slot, ApiError> {
         .with_retry_after(5));
     }
     state.slots.try_take().ok_or_else(|| {
-        // About when a place frees up: the mean request time, spread over the batch.
-        let batch = state.opts.scheduler.batch.max(1) as f64;
-        let wait = state.metrics.mean_latency().unwrap_or(5.0) / batch;
-        let seconds = wait.ceil().clamp(1.0, 120.0) as u64;
+        let seconds = state.slots.retry_after();
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -156,7 +153,6 @@ pub(super) fn spawn_work(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
         let started = Instant::now();
         let watch = Arc::new(Watch {
             tx,
@@ -179,6 +175,12 @@ pub(super) fn spawn_work(
         state
             .metrics
             .latency(endpoint, started, watch.first_token.get().copied());
+        if result.is_ok() {
+            slot.completed();
+        }
+        // Freed before the answer is sent: a client's next request must not find
+        // its own last one still holding the place.
+        drop(slot);
         match result {
             Ok(data) => {
                 watch.open();

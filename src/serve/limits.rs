@@ -1,10 +1,7 @@
-//! Who may use the server and how many at once: loopback unless an API key is
-//! set, no requests from other sites' pages, the bearer-token check, and the
-//! bounded queue of admitted requests.
+//! Who may use the server: loopback unless an API key is set, no requests from
+//! other sites' pages, and the bearer-token check.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -210,54 +207,6 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// The bounded queue: requests admitted at once (running in the scheduler or
-/// waiting for it). Beyond it a request is refused with 429 rather than left to
-/// wait without end.
-pub struct Slots {
-    max: usize,
-    taken: Arc<AtomicUsize>,
-}
-
-/// An admitted request's place; freed when dropped (the work ended or was cancelled).
-pub struct Slot {
-    taken: Arc<AtomicUsize>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.taken.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Slots {
-    pub fn new(max: usize) -> Self {
-        Self {
-            max: max.max(1),
-            taken: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.taken.load(Ordering::Acquire)
-    }
-
-    /// A place, or `None` when all are taken.
-    pub fn try_take(&self) -> Option<Slot> {
-        self.taken
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot {
-                taken: self.taken.clone(),
-            })
-    }
-
-    pub fn max(&self) -> usize {
-        self.max
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,17 +221,6 @@ mod tests {
             assert!(e.contains("--api-key-file"), "{e}");
             assert!(check_exposure(host, true).is_ok());
         }
-    }
-
-    #[test]
-    fn slots_are_bounded_and_freed_on_drop() {
-        let slots = Slots::new(2);
-        let a = slots.try_take().unwrap();
-        let _b = slots.try_take().unwrap();
-        assert!(slots.try_take().is_none());
-        drop(a);
-        assert_eq!(slots.in_flight(), 1);
-        assert!(slots.try_take().is_some());
     }
 
     #[test]

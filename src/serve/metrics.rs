@@ -80,15 +80,6 @@ impl Metrics {
             lock(&self.first_token, t.duration_since(started).as_secs_f64());
         }
     }
-
-    /// Mean seconds per request so far (for `Retry-After`), if any finished.
-    pub fn mean_latency(&self) -> Option<f64> {
-        let m = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let (n, sum) = m
-            .values()
-            .fold((0, 0.0), |(n, s), h| (n + h.count, s + h.sum));
-        (n > 0).then(|| sum / n as f64)
-    }
 }
 
 /// Counts every response by endpoint and status.

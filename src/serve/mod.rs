@@ -8,7 +8,8 @@
 //! - `request`: request bodies read, with errors that name the field at fault;
 //! - `stream`: Server-Sent Events, NDJSON or one JSON, from one channel of frames;
 //! - `conn`: connections: how many, and how long a client may stall one;
-//! - `limits`: who may connect (loopback or a bearer key) and how many at once;
+//! - `limits`: who may connect (loopback or a bearer key);
+//! - `queue`: how many requests are admitted at once, and when to come back;
 //! - `metrics`: the Prometheus counters; `ui`: the page, embedded in the binary.
 //!
 //! Generation blocks, so it never runs on tokio's workers: each request's work is
@@ -21,6 +22,7 @@ mod conn;
 mod limits;
 mod metrics;
 mod openai;
+mod queue;
 mod request;
 mod stream;
 mod ui;
@@ -75,7 +77,7 @@ struct AppState {
     opts: ServeOptions,
     /// Set once the model is loaded; `/health` is 503 until then.
     engine: OnceLock<Engine>,
-    slots: limits::Slots,
+    slots: queue::Slots,
     metrics: metrics::Metrics,
 }
 
@@ -105,7 +107,7 @@ async fn serve(opts: ServeOptions, on_listening: impl FnOnce(SocketAddr)) -> Res
         .local_addr()
         .map_err(|e| Error::Input(format!("cannot listen on {addr}: {e}")))?;
     let state = Arc::new(AppState {
-        slots: limits::Slots::new(opts.queue),
+        slots: queue::Slots::new(opts.queue),
         metrics: metrics::Metrics::default(),
         engine: OnceLock::new(),
         opts,
