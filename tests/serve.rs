@@ -750,6 +750,50 @@ fn metrics_count_requests_and_tokens() {
     assert!(s.metric("abridge_tokens_out_total") > 0.0);
 }
 
+/// Every request is counted once it ends: answered whole, streamed or not, or
+/// left by its client (499 before any answer; cancelled in either case).
+#[test]
+fn metrics_count_cancelled_and_non_streamed_requests() {
+    let s = shared();
+    let (status, _) = post_json(
+        &s.url("/v1/summarize"),
+        &json!({"text": short_article(), "sentences": 1, "stream": false}),
+    );
+    assert_eq!(status, 200);
+    let total = |status: u16| {
+        format!("abridge_requests_total{{endpoint=\"/v1/summarize\",status=\"{status}\"}}")
+    };
+    let cancelled = "abridge_requests_cancelled_total{endpoint=\"/v1/summarize\"}";
+    assert_eq!(s.series(&total(200)), 1.0);
+    assert_eq!(s.series(cancelled), 0.0);
+
+    // Not streamed: the client leaves while the work runs, before any answer.
+    let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    let body = json!({"text": short_article(), "sentences": 2, "stream": false}).to_string();
+    write!(
+        tcp,
+        "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let start = Instant::now();
+    while s.metric("abridge_requests_in_flight") < 1.0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never admitted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(tcp);
+    s.wait_series(&total(499), 1.0);
+    s.wait_series(cancelled, 1.0);
+
+    // Streamed: answered 200 at once, cancelled when the client leaves midway.
+    let body = json!({"text": short_article(), "sentences": 3}).to_string();
+    drop(stream_until_first_token(&s, &body));
+    s.wait_series(cancelled, 2.0);
+    assert_eq!(s.series(&total(200)), 2.0);
+    assert_eq!(s.series(&total(499)), 1.0);
+}
+
 #[test]
 fn twenty_concurrent_editors_are_all_answered_alike() {
     let s = shared();
