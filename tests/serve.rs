@@ -212,6 +212,99 @@ fn chat_completions_speak_openai_streamed_and_not() {
     assert_eq!(chunks[0]["model"], common::SMOLLM2);
 }
 
+#[test]
+fn completions_continue_a_raw_prompt_streamed_and_not() {
+    let s = shared();
+    let url = s.url("/v1/completions");
+    let body = json!({"model": "x", "prompt": "The capital of France is", "max_tokens": 12});
+    let (status, whole) = post_json(&url, &body);
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(whole["object"], "text_completion");
+    assert!(
+        whole["id"].as_str().unwrap().starts_with("cmpl-"),
+        "{whole}"
+    );
+    assert_eq!(whole["model"], common::SMOLLM2);
+    let choice = &whole["choices"][0];
+    let text = choice["text"].as_str().unwrap();
+    assert!(!text.is_empty(), "{whole}");
+    assert!(["stop", "length"].contains(&choice["finish_reason"].as_str().unwrap()));
+    assert!(choice["logprobs"].is_null());
+    // The prompt as written, no chat template around it.
+    let prompt_tokens = whole["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!((1..=8).contains(&prompt_tokens), "{whole}");
+    assert_eq!(
+        whole["usage"]["total_tokens"].as_u64().unwrap(),
+        prompt_tokens + whole["usage"]["completion_tokens"].as_u64().unwrap()
+    );
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let events = sse_events(post_raw(&url, &[], &streamed.to_string()));
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| e.json())
+        .collect();
+    assert!(chunks.iter().all(|c| c["object"] == "text_completion"));
+    let joined: String = chunks
+        .iter()
+        .map(|c| c["choices"][0]["text"].as_str().unwrap())
+        .collect();
+    // Greedy: the stream says what the whole answer said.
+    assert_eq!(joined, text);
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], choice["finish_reason"]);
+    assert_eq!(last["usage"], whole["usage"]);
+
+    for (body, want) in [
+        (
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+            "`messages` is for",
+        ),
+        (json!({"prompt": ["a", "b"]}), "one per request"),
+        (json!({"prompt": 5}), "`prompt` must be a string"),
+        (
+            json!({"prompt": "x", "echo": true}),
+            "`echo` is not supported",
+        ),
+    ] {
+        let (got, text) = post(&url, &[], &body);
+        assert_error(got, &text, 400, want);
+    }
+}
+
+/// OpenAI fields that would change the answer's form are refused, not ignored.
+#[test]
+fn tools_and_json_mode_are_refused_in_openai_s_error_shape() {
+    let s = shared();
+    let chat = s.url("/v1/chat/completions");
+    let hi = json!([{"role": "user", "content": "Hi"}]);
+    let weather = json!([{"type": "function", "function": {
+        "name": "weather", "parameters": {"type": "object", "properties": {}}}}]);
+    for (field, value) in [
+        ("tools", weather),
+        ("response_format", json!({"type": "json_object"})),
+        (
+            "response_format",
+            json!({"type": "json_schema", "json_schema": {"name": "x"}}),
+        ),
+        ("tool_choice", json!("required")),
+    ] {
+        let mut body = json!({"messages": hi, "max_tokens": 4});
+        body[field] = value;
+        let (got, text) = post(&chat, &[], &body);
+        assert_error(got, &text, 400, &format!("`{field}` is not supported"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(v["error"]["param"], field, "{v}");
+    }
+    // Plain text is what it gives anyway.
+    let body = json!({"messages": hi, "max_tokens": 4, "response_format": {"type": "text"}});
+    let (got, text) = post(&chat, &[], &body);
+    assert_eq!(got, 200, "{text}");
+}
+
 /// An error answer: the status, and a message that contains `want`.
 fn assert_error(status: u16, text: &str, want_status: u16, want: &str) {
     assert_eq!(status, want_status, "{text}");

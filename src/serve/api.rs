@@ -54,7 +54,7 @@ pub async fn not_found(uri: Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         format!(
             "no such endpoint: {}; the API is POST /v1/summarize, /v1/translate, \
-             /v1/chat/completions and GET /v1/models, /health, /metrics",
+             /v1/chat/completions, /v1/completions and GET /v1/models, /health, /metrics",
             uri.path()
         ),
     )

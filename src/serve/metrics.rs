@@ -65,6 +65,7 @@ fn endpoint(path: &str) -> &'static str {
         "/v1/summarize" => "/v1/summarize",
         "/v1/translate" => "/v1/translate",
         "/v1/chat/completions" => "/v1/chat/completions",
+        "/v1/completions" => "/v1/completions",
         p if p.starts_with("/ui/") => "/ui",
         _ => "other",
     }

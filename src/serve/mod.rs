@@ -4,7 +4,8 @@
 //! [`Scheduler`], so the generations of several editors are decoded in one batch.
 //!
 //! - `api`: the article endpoints (`/v1/summarize`, `/v1/translate`);
-//! - `openai`: `/v1/chat/completions` and `/v1/models`, for existing clients;
+//! - `openai`: `/v1/chat/completions`, `/v1/completions` and `/v1/models`, for
+//!   existing clients;
 //! - `request`: request bodies read, with errors that name the field at fault;
 //! - `stream`: Server-Sent Events, NDJSON or one JSON, from one channel of frames;
 //! - `conn`: connections: how many, and how long a client may stall one;
@@ -55,7 +56,7 @@ pub struct ServeOptions {
     pub scheduler: SchedulerOptions,
     /// Longest article accepted, in tokens (the pipeline's `--max-article-tokens`).
     pub max_article_tokens: usize,
-    /// Most tokens one chat completion may generate.
+    /// Most tokens one chat or text completion may generate.
     pub max_completion_tokens: usize,
     /// Work on one request stops after this long.
     pub deadline: Option<Duration>,
@@ -212,6 +213,7 @@ fn router(state: Shared) -> Router {
         .route("/v1/summarize", post(api::summarize))
         .route("/v1/translate", post(api::translate))
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
         .fallback(api::not_found)
         // tower-http's limit also covers bodies without a Content-Length; axum's own
         // (2 MB) is lifted so that this one is the limit.
