@@ -218,7 +218,8 @@ enum Command {
         dir: PathBuf,
     },
     /// Keep the model loaded and serve editors over HTTP: the page at /, the API at
-    /// /v1/summarize, /v1/translate, /v1/chat/completions (OpenAI), /health, /metrics.
+    /// /v1/summarize, /v1/translate, /v1/chat/completions and /v1/completions
+    /// (OpenAI), /health, /metrics.
     Serve {
         /// Address to listen on; anything but loopback needs --api-key-file.
         #[arg(long, default_value = "127.0.0.1")]
@@ -243,7 +244,7 @@ enum Command {
         /// Refuse articles longer than this many tokens.
         #[arg(long, default_value_t = pipeline::DEFAULT_MAX_ARTICLE_TOKENS)]
         max_article_tokens: usize,
-        /// Most tokens one chat completion may generate (its `max_tokens`).
+        /// Most tokens one chat or text completion may generate (its `max_tokens`).
         #[arg(long, default_value_t = 2048)]
         max_completion_tokens: usize,
         /// Give up on a request after this many seconds (0: never).

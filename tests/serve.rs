@@ -118,6 +118,7 @@ fn ndjson_and_one_json_give_the_same_greedy_answer() {
     assert_eq!(status, 200, "{whole}");
     assert_eq!(whole["summary"], done["summary"]);
     assert_eq!(whole["support"], done["support"]);
+    assert_eq!(whole["model"], common::SMOLLM2, "{whole}");
 }
 
 #[test]
@@ -205,10 +206,103 @@ fn chat_completions_speak_openai_streamed_and_not() {
     assert_eq!(status, 200);
     let models: Value = serde_json::from_str(&models).unwrap();
     assert_eq!(models["object"], "list");
-    assert!(models["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .contains("SmolLM2"));
+    // The server was given the model's full path: answers name the file only.
+    assert_eq!(models["data"][0]["id"], common::SMOLLM2, "{models}");
+    assert_eq!(whole["model"], common::SMOLLM2, "{whole}");
+    assert_eq!(chunks[0]["model"], common::SMOLLM2);
+}
+
+#[test]
+fn completions_continue_a_raw_prompt_streamed_and_not() {
+    let s = shared();
+    let url = s.url("/v1/completions");
+    let body = json!({"model": "x", "prompt": "The capital of France is", "max_tokens": 12});
+    let (status, whole) = post_json(&url, &body);
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(whole["object"], "text_completion");
+    assert!(
+        whole["id"].as_str().unwrap().starts_with("cmpl-"),
+        "{whole}"
+    );
+    assert_eq!(whole["model"], common::SMOLLM2);
+    let choice = &whole["choices"][0];
+    let text = choice["text"].as_str().unwrap();
+    assert!(!text.is_empty(), "{whole}");
+    assert!(["stop", "length"].contains(&choice["finish_reason"].as_str().unwrap()));
+    assert!(choice["logprobs"].is_null());
+    // The prompt as written, no chat template around it.
+    let prompt_tokens = whole["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!((1..=8).contains(&prompt_tokens), "{whole}");
+    assert_eq!(
+        whole["usage"]["total_tokens"].as_u64().unwrap(),
+        prompt_tokens + whole["usage"]["completion_tokens"].as_u64().unwrap()
+    );
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let events = sse_events(post_raw(&url, &[], &streamed.to_string()));
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| e.json())
+        .collect();
+    assert!(chunks.iter().all(|c| c["object"] == "text_completion"));
+    let joined: String = chunks
+        .iter()
+        .map(|c| c["choices"][0]["text"].as_str().unwrap())
+        .collect();
+    // Greedy: the stream says what the whole answer said.
+    assert_eq!(joined, text);
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], choice["finish_reason"]);
+    assert_eq!(last["usage"], whole["usage"]);
+
+    for (body, want) in [
+        (
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+            "`messages` is for",
+        ),
+        (json!({"prompt": ["a", "b"]}), "one per request"),
+        (json!({"prompt": 5}), "`prompt` must be a string"),
+        (
+            json!({"prompt": "x", "echo": true}),
+            "`echo` is not supported",
+        ),
+    ] {
+        let (got, text) = post(&url, &[], &body);
+        assert_error(got, &text, 400, want);
+    }
+}
+
+/// OpenAI fields that would change the answer's form are refused, not ignored.
+#[test]
+fn tools_and_json_mode_are_refused_in_openai_s_error_shape() {
+    let s = shared();
+    let chat = s.url("/v1/chat/completions");
+    let hi = json!([{"role": "user", "content": "Hi"}]);
+    let weather = json!([{"type": "function", "function": {
+        "name": "weather", "parameters": {"type": "object", "properties": {}}}}]);
+    for (field, value) in [
+        ("tools", weather),
+        ("response_format", json!({"type": "json_object"})),
+        (
+            "response_format",
+            json!({"type": "json_schema", "json_schema": {"name": "x"}}),
+        ),
+        ("tool_choice", json!("required")),
+    ] {
+        let mut body = json!({"messages": hi, "max_tokens": 4});
+        body[field] = value;
+        let (got, text) = post(&chat, &[], &body);
+        assert_error(got, &text, 400, &format!("`{field}` is not supported"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(v["error"]["param"], field, "{v}");
+    }
+    // Plain text is what it gives anyway.
+    let body = json!({"messages": hi, "max_tokens": 4, "response_format": {"type": "text"}});
+    let (got, text) = post(&chat, &[], &body);
+    assert_eq!(got, 200, "{text}");
 }
 
 /// An error answer: the status, and a message that contains `want`.
@@ -306,6 +400,163 @@ fn bad_requests_get_clear_errors() {
     assert_eq!(get(&s.url("/health")).0, 200);
 }
 
+/// Words of the server's Rust that an error message must not show an API user.
+const RUST_WORDS: [&str; 8] = [
+    "usize",
+    "struct ",
+    "enum ",
+    "invalid type",
+    "variant",
+    "sequence",
+    "f64",
+    "line 1",
+];
+
+#[test]
+fn type_errors_name_the_field_and_its_allowed_values() {
+    let s = shared();
+    let summarize = s.url("/v1/summarize");
+    let (got, text) = post(
+        &summarize,
+        &[],
+        &json!({"text": "Some text.", "sentences": "three"}),
+    );
+    assert_error(
+        got,
+        &text,
+        400,
+        "`sentences` must be a whole number from 1 to 20, not \"three\"",
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["param"], "sentences", "{v}");
+    let cases = [
+        (&summarize, json!({"text": 5}), "`text` must be a string"),
+        (
+            &summarize,
+            json!({"markdown": ["a"]}),
+            "`markdown` must be a string",
+        ),
+        (&summarize, json!({"html": true}), "`html` must be a string"),
+        (
+            &summarize,
+            json!({"text": "x", "title": 1}),
+            "`title` must be a string",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "sentences": 2.5}),
+            "from 1 to 20, not 2.5",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "sentences": -1}),
+            "from 1 to 20, not -1",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "sentences": 0}),
+            "from 1 to 20, not 0",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "style": 1}),
+            "`paragraph` or `bullets`",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "style": "poem"}),
+            "not `poem`",
+        ),
+        (&summarize, json!({"text": "x", "to": 5}), "ISO 639-1 code"),
+        (
+            &summarize,
+            json!({"text": "x", "to": [5]}),
+            "`to` must be a language or a list",
+        ),
+        (
+            &summarize,
+            json!({"text": "x", "stream": "yes"}),
+            "`stream` must be true or false",
+        ),
+        (&summarize, json!(["x"]), "JSON object"),
+        (&summarize, json!("x"), "JSON object"),
+    ];
+    let translate = s.url("/v1/translate");
+    let translate_cases = [
+        (&translate, json!({"text": "x"}), "give `to`"),
+        (
+            &translate,
+            json!({"text": "x", "to": {"fr": 1}}),
+            "`to` must be one language",
+        ),
+        (
+            &translate,
+            json!({"text": 1, "to": "fr"}),
+            "`text` must be a string",
+        ),
+        (
+            &translate,
+            json!({"text": "x", "to": "fr", "title": []}),
+            "`title` must be",
+        ),
+        (
+            &translate,
+            json!({"text": "x", "to": "fr", "stream": 0}),
+            "`stream` must be",
+        ),
+        (
+            &translate,
+            json!({"text": "x", "to": "fr", "colour": 0}),
+            "unknown field `colour`",
+        ),
+    ];
+    let chat = s.url("/v1/chat/completions");
+    let chat_cases = [
+        (
+            &chat,
+            json!({"messages": "hi"}),
+            "`messages` must be a list of messages",
+        ),
+        (
+            &chat,
+            json!({"messages": [{"role": "user"}]}),
+            "`messages[0]` has no `content`",
+        ),
+        (
+            &chat,
+            json!({"messages": [{"role": "user", "content": 1}]}),
+            "`messages[0].content` is not valid",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "max_tokens": "5"}),
+            "`max_tokens` must be a whole number",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "temperature": "hot"}),
+            "`temperature` must be a number",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "stop": 1}),
+            "`stop` must be a string or a list",
+        ),
+        (
+            &chat,
+            json!({"messages": [], "seed": -1}),
+            "`seed` must be a whole number",
+        ),
+    ];
+    for (url, body, want) in cases.iter().chain(&translate_cases).chain(&chat_cases) {
+        let (got, text) = post(url, &[], body);
+        assert_error(got, &text, 400, want);
+        for word in RUST_WORDS {
+            assert!(!text.contains(word), "{word:?} in {text} (for {body})");
+        }
+    }
+}
+
 /// A page on another site cannot use the editors' server: browsers send its form
 /// and text/plain posts without asking, and DNS rebinding would let it read the
 /// answers under its own host name.
@@ -378,17 +629,71 @@ fn slow_or_huge_request_heads_do_not_hold_the_server() {
     let text = String::from_utf8_lossy(&rest);
     assert!(rest.is_empty() || text.contains(" 408 "), "{text}");
 
-    let mut huge = TcpStream::connect(&addr).unwrap();
-    let junk = "x".repeat(100 << 10);
-    let _ = write!(
-        huge,
-        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Junk: {junk}\r\n\r\n"
+    // Sent whole before reading (the server stops reading at 64 KiB): the 431
+    // arrives all the same, as JSON like every error.
+    let junk = "x".repeat(300 << 10);
+    let head = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Junk: {junk}\r\n\r\n");
+    let (status, body) = send_whole(&addr, head.as_bytes());
+    assert!(status.contains(" 431 "), "{status}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    assert_eq!(v["error"]["code"], 431, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("64 KiB"),
+        "{v}"
     );
-    let mut line = String::new();
-    let _ = BufReader::new(&huge).read_line(&mut line);
-    assert!(line.is_empty() || line.contains(" 431 "), "{line}");
     // Still serving.
     assert_eq!(get(&s.url("/health")).0, 200);
+}
+
+/// Writes `request` whole on a new connection (as clients without `Expect:
+/// 100-continue` do), then reads the answer to its end: status line and body.
+fn send_whole(addr: &str, request: &[u8]) -> (String, String) {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.write_all(request)
+        .unwrap_or_else(|e| panic!("the request could not be sent whole: {e}"));
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer)
+        .unwrap_or_else(|e| panic!("the answer could not be read: {e}"));
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.lines().next().unwrap_or("").to_string();
+    (status, body.to_string())
+}
+
+/// Keep-alive clients hold their connections while idle: once they hold every
+/// place (256), a new client is served at once, not after the idle ones time out.
+#[test]
+fn idle_keep_alive_connections_make_room_for_new_clients() {
+    let s = shared();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let idle: Vec<TcpStream> = (0..256)
+        .map(|_| {
+            let mut tcp = TcpStream::connect(&addr).unwrap();
+            write!(tcp, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            // The whole answer, so the connection is idle again.
+            let mut reader = BufReader::new(tcp.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            tcp
+        })
+        .collect();
+    let start = Instant::now();
+    assert_eq!(get(&s.url("/health")).0, 200);
+    let waited = start.elapsed();
+    assert!(waited < Duration::from_secs(3), "/health waited {waited:?}");
+    drop(idle);
 }
 
 #[test]
@@ -538,6 +843,50 @@ fn metrics_count_requests_and_tokens() {
     assert!(s.metric("abridge_tokens_out_total") > 0.0);
 }
 
+/// Every request is counted once it ends: answered whole, streamed or not, or
+/// left by its client (499 before any answer; cancelled in either case).
+#[test]
+fn metrics_count_cancelled_and_non_streamed_requests() {
+    let s = shared();
+    let (status, _) = post_json(
+        &s.url("/v1/summarize"),
+        &json!({"text": short_article(), "sentences": 1, "stream": false}),
+    );
+    assert_eq!(status, 200);
+    let total = |status: u16| {
+        format!("abridge_requests_total{{endpoint=\"/v1/summarize\",status=\"{status}\"}}")
+    };
+    let cancelled = "abridge_requests_cancelled_total{endpoint=\"/v1/summarize\"}";
+    assert_eq!(s.series(&total(200)), 1.0);
+    assert_eq!(s.series(cancelled), 0.0);
+
+    // Not streamed: the client leaves while the work runs, before any answer.
+    let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    let body = json!({"text": short_article(), "sentences": 2, "stream": false}).to_string();
+    write!(
+        tcp,
+        "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let start = Instant::now();
+    while s.metric("abridge_requests_in_flight") < 1.0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never admitted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(tcp);
+    s.wait_series(&total(499), 1.0);
+    s.wait_series(cancelled, 1.0);
+
+    // Streamed: answered 200 at once, cancelled when the client leaves midway.
+    let body = json!({"text": short_article(), "sentences": 3}).to_string();
+    drop(stream_until_first_token(&s, &body));
+    s.wait_series(cancelled, 2.0);
+    assert_eq!(s.series(&total(200)), 2.0);
+    assert_eq!(s.series(&total(499)), 1.0);
+}
+
 #[test]
 fn twenty_concurrent_editors_are_all_answered_alike() {
     let s = shared();
@@ -621,6 +970,27 @@ fn body_limit_and_api_key() {
     let mut status_line = String::new();
     BufReader::new(&tcp).read_line(&mut status_line).unwrap();
     assert!(status_line.contains(" 413 "), "{status_line}");
+
+    // A client that sends a large body whole before reading, without `Expect:
+    // 100-continue` (Python's urllib and requests): the server answers before
+    // reading it, and the answer still arrives rather than a reset.
+    let addr = s.base.trim_start_matches("http://");
+    let big = 4 << 20;
+    for (auth, want) in [
+        ("Authorization: Bearer s3cret-key\r\n", " 413 "),
+        ("", " 401 "),
+    ] {
+        let mut request = format!(
+            "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\
+             Content-Type: application/json\r\nContent-Length: {big}\r\n\r\n"
+        )
+        .into_bytes();
+        request.resize(request.len() + big, b'x');
+        let (status, body) = send_whole(addr, &request);
+        assert!(status.contains(want), "{status}");
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
 }
 
 #[test]
@@ -731,6 +1101,47 @@ fn a_full_queue_answers_429_and_a_client_that_leaves_frees_its_slot() {
         v["error"]["message"].as_str().unwrap().contains("768"),
         "{v}"
     );
+}
+
+/// `Retry-After` says when a place is likely free: with one place, about as long
+/// as a request has been taking (it was 1 s, the mean spread over the batch).
+#[test]
+fn retry_after_follows_how_long_requests_take() {
+    let s = Server::start(&["--queue", "1"]);
+    let (status, done) = post_json(
+        &s.url("/v1/summarize"),
+        &json!({"text": short_article(), "sentences": 1, "stream": false}),
+    );
+    assert_eq!(status, 200, "{done}");
+    let took = done["seconds"].as_f64().unwrap();
+    // The place is taken by a long request, the probe sent as soon as it is.
+    let mut tcp = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    let body = long_request();
+    write!(
+        tcp,
+        "POST /v1/summarize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let start = Instant::now();
+    while s.metric("abridge_requests_in_flight") < 1.0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never admitted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = post_raw(
+        &s.url("/v1/summarize"),
+        &[],
+        &json!({"text": "Some text.", "sentences": 1}).to_string(),
+    );
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    // The request before took `took` (work only; in flight a little longer).
+    assert!(
+        retry as f64 >= took.floor() && retry as f64 <= took.ceil() + 2.0,
+        "Retry-After {retry} after a request of {took:.1} s"
+    );
+    drop(tcp);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The article endpoints: `POST /v1/summarize` and `POST /v1/translate`, through
 //! the same pipeline as the command line (`process_article`, `translate`), and
-//! `GET /health`. Also what every endpoint needs: parsing the body with clear
-//! errors, admission (ready, queue), and running the work off tokio's threads.
+//! `GET /health`. Also what every endpoint needs: admission (ready, queue), and
+//! running the work off tokio's threads.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -13,14 +13,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::limits::Slot;
+use super::queue::Slot;
+use super::request::{parse, Fields};
 use super::stream::{respond, ApiError, Format, Msg, Tx};
-use super::{Engine, Shared};
+use super::{model_name, Engine, Shared};
 use crate::article::{read_source_bytes, Format as Kind, Source};
 use crate::check::SourceIndex;
 use crate::lang;
@@ -35,13 +35,10 @@ const MAX_LANGUAGES: usize = 8;
 
 pub async fn health(State(state): State<Shared>) -> Response {
     match state.engine.get() {
-        Some(e) => {
-            axum::Json(json!({"status": "ok", "model": model_name(&e.model.name)})).into_response()
-        }
+        Some(e) => axum::Json(json!({"status": "ok", "model": e.name})).into_response(),
         None => {
             let mut r = (
                 StatusCode::SERVICE_UNAVAILABLE,
-                // The file's name, not the path it was given as (this is unauthenticated).
                 axum::Json(json!({"status": "loading", "model": model_name(&state.opts.model)})),
             )
                 .into_response();
@@ -52,36 +49,15 @@ pub async fn health(State(state): State<Shared>) -> Response {
     }
 }
 
-/// A model spec (a path, or `OWNER/REPO:FILE`) without its folders.
-fn model_name(spec: &str) -> &str {
-    spec.rsplit(['/', '\\']).next().unwrap_or(spec)
-}
-
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
             "no such endpoint: {}; the API is POST /v1/summarize, /v1/translate, \
-             /v1/chat/completions and GET /v1/models, /health, /metrics",
+             /v1/chat/completions, /v1/completions and GET /v1/models, /health, /metrics",
             uri.path()
         ),
     )
-}
-
-/// The JSON body, or an error naming what is wrong with it.
-pub(super) fn parse<T: DeserializeOwned>(
-    state: &Shared,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            super::limits::over_body_limit(state)
-        } else {
-            ApiError::new(r.status(), format!("cannot read the request body: {r}"))
-        }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("bad JSON in the request body: {e}")))
 }
 
 /// The engine and a place in the queue, or why not (503 loading, 429 full).
@@ -95,10 +71,7 @@ pub(super) fn admit(state: &Shared) -> Result<Slot, ApiError> {
         .with_retry_after(5));
     }
     state.slots.try_take().ok_or_else(|| {
-        // About when a place frees up: the mean request time, spread over the batch.
-        let batch = state.opts.scheduler.batch.max(1) as f64;
-        let wait = state.metrics.mean_latency().unwrap_or(5.0) / batch;
-        let seconds = wait.ceil().clamp(1.0, 120.0) as u64;
+        let seconds = state.slots.retry_after();
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -180,7 +153,6 @@ pub(super) fn spawn_work(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
         let started = Instant::now();
         let watch = Arc::new(Watch {
             tx,
@@ -203,6 +175,12 @@ pub(super) fn spawn_work(
         state
             .metrics
             .latency(endpoint, started, watch.first_token.get().copied());
+        if result.is_ok() {
+            slot.completed();
+        }
+        // Freed before the answer is sent: a client's next request must not find
+        // its own last one still holding the place.
+        drop(slot);
         match result {
             Ok(data) => {
                 watch.open();
@@ -255,7 +233,8 @@ impl Languages {
             return Err(ApiError::bad_request(format!(
                 "`{field}` names {} languages; at most {MAX_LANGUAGES} per request",
                 names.len()
-            )));
+            ))
+            .with_param(field));
         }
         let mut codes: Vec<String> = Vec::new();
         for name in names {
@@ -264,6 +243,7 @@ impl Languages {
                     "unknown language `{name}` in `{field}`: give ISO 639-1 codes or English \
                      names (fr, German, ...)"
                 ))
+                .with_param(field)
             })?;
             if !codes.iter().any(|c| c == code) {
                 codes.push(code.to_string());
@@ -346,21 +326,41 @@ struct SummarizeRequest {
     stream: Option<bool>,
 }
 
+impl Fields for SummarizeRequest {
+    fn expect(field: &str) -> Option<String> {
+        Some(match field {
+            "sentences" => format!("a whole number from 1 to {MAX_SENTENCES}"),
+            "style" => "`paragraph` or `bullets`".into(),
+            _ => return article_field(field),
+        })
+    }
+}
+
+/// What the fields both article endpoints take must be.
+fn article_field(field: &str) -> Option<String> {
+    Some(match field {
+        "text" => "a string: the article as plain text".into(),
+        "markdown" => "a string: the article as Markdown".into(),
+        "html" => "a string: the article's web page (HTML)".into(),
+        "title" => "a string: the article's title".into(),
+        "to" => format!(
+            "a language or a list of at most {MAX_LANGUAGES}, each an ISO 639-1 code or an \
+             English name (\"fr\", [\"fr\", \"German\"] or \"fr, de\")"
+        ),
+        "stream" => "true or false".into(),
+        _ => return None,
+    })
+}
+
 fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOptions, ApiError> {
     let sentences = req.sentences.unwrap_or(3);
     if !(1..=MAX_SENTENCES).contains(&sentences) {
-        return Err(ApiError::bad_request(format!(
-            "`sentences` must be 1 to {MAX_SENTENCES}, not {sentences}"
-        )));
+        return Err(SummarizeRequest::invalid("sentences", &sentences));
     }
     let style = match req.style.as_deref() {
         None | Some("paragraph") => Style::Paragraph,
         Some("bullets") => Style::Bullets,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "`style` must be `paragraph` or `bullets`, not `{other}`"
-            )))
-        }
+        Some(other) => return Err(SummarizeRequest::invalid("style", &format!("`{other}`"))),
     };
     // Checked here, with the request's own field names, rather than failing later
     // with the CLI's advice.
@@ -380,7 +380,8 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
                      not {sentences}",
                     engine.window
                 ),
-            ));
+            )
+            .with_param("sentences"));
         }
     }
     let languages = match &req.to {
@@ -487,7 +488,7 @@ pub async fn summarize(
                 let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
                 value["markdown"] = done.to_markdown(opts.style).into();
                 value["title"] = article.title.clone().into();
-                value["model"] = engine.model.name.clone().into();
+                value["model"] = engine.name.clone().into();
                 value["seconds"] = started.elapsed().as_secs_f64().into();
                 Ok(value)
             },
@@ -502,8 +503,19 @@ struct TranslateRequest {
     markdown: Option<String>,
     html: Option<String>,
     title: Option<String>,
-    to: Languages,
+    to: Option<Languages>,
     stream: Option<bool>,
+}
+
+impl Fields for TranslateRequest {
+    fn expect(field: &str) -> Option<String> {
+        match field {
+            "to" => Some(
+                "one language: an ISO 639-1 code or an English name (\"fr\" or \"German\")".into(),
+            ),
+            _ => article_field(field),
+        }
+    }
 }
 
 /// `POST /v1/translate`: events `token` (text as generated), then `done` with the
@@ -518,13 +530,22 @@ pub async fn translate(
         Err(e) => return e.into_response(),
     };
     let format = Format::of(&headers, req.stream);
-    let code = match req.to.codes("to") {
+    let Some(to) = &req.to else {
+        return ApiError::bad_request(
+            "give `to`: the language to translate into, an ISO 639-1 code or an English name \
+             (\"fr\" or \"German\")",
+        )
+        .with_param("to")
+        .into_response();
+    };
+    let code = match to.codes("to") {
         Ok(codes) => match &codes[..] {
             [code] => code.clone(),
             _ => {
                 return ApiError::bad_request(
                     "`to` must name one language for /v1/translate (summaries take several)",
                 )
+                .with_param("to")
                 .into_response()
             }
         },
@@ -560,7 +581,7 @@ pub async fn translate(
             }
             let mut value = translation_json(&t);
             value["title"] = json!(article.title);
-            value["model"] = json!(engine.model.name);
+            value["model"] = json!(engine.name);
             value["tokens_in"] = json!(tokens_in);
             value["tokens_out"] = json!(tokens_out);
             value["seconds"] = json!(started.elapsed().as_secs_f64());
@@ -568,4 +589,52 @@ pub async fn translate(
         },
     );
     respond(rx, format, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::request::from_json;
+    use crate::serve::request::tests::{assert_no_rust, declared_fields};
+
+    /// Every field, given a value of the wrong type, is named with what it must be.
+    fn check_every_field<T: serde::de::DeserializeOwned + Fields>() {
+        let fields = declared_fields::<T>();
+        assert!(fields.len() >= 6, "{fields:?}");
+        for field in fields {
+            // No field takes an object.
+            let body = json!({ &field: {"x": 1} }).to_string();
+            let e = from_json::<T>(body.as_bytes()).err().unwrap();
+            assert!(
+                e.message.starts_with(&format!("`{field}` must be ")),
+                "{field}: {}",
+                e.message
+            );
+            assert!(e.message.ends_with(", not {\"x\":1}"), "{}", e.message);
+            assert_eq!(e.param.as_deref(), Some(field.as_str()));
+            assert_no_rust(&e.message);
+        }
+    }
+
+    #[test]
+    fn summarize_and_translate_type_errors_name_the_field() {
+        check_every_field::<SummarizeRequest>();
+        check_every_field::<TranslateRequest>();
+        let e = from_json::<SummarizeRequest>(br#"{"text": "x", "sentences": "three"}"#)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.message,
+            format!("`sentences` must be a whole number from 1 to {MAX_SENTENCES}, not \"three\"")
+        );
+        let e = from_json::<SummarizeRequest>(br#"{"to": ["fr", 3]}"#)
+            .err()
+            .unwrap();
+        assert!(
+            e.message.starts_with("`to` must be a language or a list"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("ISO 639-1"), "{}", e.message);
+    }
 }

@@ -1,12 +1,20 @@
 //! Connections: how many are open at once, and how long a client may stall one
 //! (its headers, its body, or reading what it is sent). A stalled connection is
 //! closed, so slow or idle clients cannot hold the server's places.
+//!
+//! - `places`: at most [`MAX_CONNECTIONS`]; at the cap an idle one makes room;
+//! - `deadline`: writes a client does not take are bounded in time;
+//! - `linger`: a socket closed while its client still sends is drained first,
+//!   so that the answer (a 413, a 431) is read rather than reset;
+//! - `parse_errors`: hyper's own answers to unreadable requests, as JSON.
 
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
+mod deadline;
+mod linger;
+mod parse_errors;
+mod places;
+
+use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -14,10 +22,12 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
 
 use super::stream::ApiError;
+use deadline::WriteDeadline;
+use linger::Lingering;
+use parse_errors::ParseErrors;
+use places::Places;
 
 /// Open connections at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -42,25 +52,17 @@ pub(super) async fn accept(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let places = Arc::new(Places::new(MAX_CONNECTIONS));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_header_size(MAX_HEAD_BYTES);
     loop {
-        let place = tokio::select! {
-            place = places.clone().acquire_owned() => place,
-            _ = stop.wait_for(|s| *s) => break,
-        };
         let accepted = tokio::select! {
             conn = listener.accept() => conn,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let (Ok(place), stream) = (place, accepted) else {
-            break;
-        };
-        let stream = match stream {
+        let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of file descriptors, say: wait a little rather than spin.
@@ -69,17 +71,61 @@ pub(super) async fn accept(
                 continue;
             }
         };
+        let place = tokio::select! {
+            place = places.take() => place,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let Some(place) = place else {
+            break;
+        };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let io = TokioIo::new(WriteDeadline::new(stream, WRITE_STALL));
-        let conn = graceful.watch(http.serve_connection(io, service));
+        let entry = places.enter();
+        let io = Lingering::new(stream, place);
+        let io = TokioIo::new(ParseErrors::new(WriteDeadline::new(io, WRITE_STALL)));
+        let service = tracked(app.clone(), entry.conn.clone());
+        let conn = http.serve_connection(io, service);
+        let mut stop = stop.clone();
         tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => {}
+                _ = entry.conn.close.notified() => {}
+            }
+            // Answers in progress are finished; an idle connection closes now.
+            conn.as_mut().graceful_shutdown();
             let _ = conn.await;
-            drop(place);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    places.all_free().await;
+}
+
+/// `app` for one connection, which is busy from each request's arrival until
+/// its answer's body is all written (and idle in between).
+fn tracked(
+    app: Router,
+    conn: Arc<places::Conn>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    let app = hyper_util::service::TowerToHyperService::new(app);
+    hyper::service::service_fn(move |request| {
+        let busy = conn.busy();
+        let answer = hyper::service::Service::call(&app, request);
+        async move {
+            let response = answer.await?;
+            Ok(response.map(|body| {
+                axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                    let _held = &busy;
+                    frame
+                }))
+            }))
+        }
+    })
 }
 
 /// Middleware: the request's whole body read within [`BODY_TIMEOUT`] (408
@@ -115,122 +161,4 @@ fn is_length_limit(e: &axum::Error) -> bool {
         source = err.source();
     }
     false
-}
-
-/// An IO whose writes fail once one has made no progress for `limit`: a client
-/// that stops reading cannot hold its connection (and its work) for ever. Reads
-/// are bounded by hyper's header timeout and [`body_in_time`].
-struct WriteDeadline<S> {
-    inner: S,
-    limit: Duration,
-    /// Armed while a write waits on the client.
-    stall: Option<Pin<Box<Sleep>>>,
-}
-
-impl<S> WriteDeadline<S> {
-    fn new(inner: S, limit: Duration) -> Self {
-        Self {
-            inner,
-            limit,
-            stall: None,
-        }
-    }
-
-    /// `poll`'s result, or a timeout error once writes have waited `limit`.
-    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        if poll.is_ready() {
-            self.stall = None;
-            return poll;
-        }
-        let limit = self.limit;
-        let stall = self
-            .stall
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        match stall.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client took nothing of the answer for too long",
-            ))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.watch(cx, poll)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.watch(cx, poll)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let poll = Pin::new(&mut self.inner).poll_flush(cx);
-        self.watch(cx, poll)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
-        self.watch(cx, poll)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::AsyncWriteExt;
-
-    #[tokio::test]
-    async fn a_write_the_peer_never_takes_times_out() {
-        // A pipe with a 64-byte buffer that nobody reads.
-        let (near, _far) = tokio::io::duplex(64);
-        let mut io = WriteDeadline::new(near, Duration::from_millis(100));
-        io.write_all(&[0; 64]).await.unwrap();
-        let err = io.write_all(&[0; 64]).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-    }
-
-    #[tokio::test]
-    async fn a_slow_reader_keeps_the_connection() {
-        let (near, mut far) = tokio::io::duplex(64);
-        let mut io = WriteDeadline::new(near, Duration::from_millis(300));
-        let reader = tokio::spawn(async move {
-            let mut buf = [0u8; 64];
-            let mut got = 0;
-            while got < 640 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                got += tokio::io::AsyncReadExt::read(&mut far, &mut buf)
-                    .await
-                    .unwrap();
-            }
-            got
-        });
-        io.write_all(&[0; 640]).await.unwrap();
-        assert_eq!(reader.await.unwrap(), 640);
-    }
 }

@@ -1,10 +1,7 @@
-//! Who may use the server and how many at once: loopback unless an API key is
-//! set, no requests from other sites' pages, the bearer-token check, and the
-//! bounded queue of admitted requests.
+//! Who may use the server: loopback unless an API key is set, no requests from
+//! other sites' pages, and the bearer-token check.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -113,15 +110,28 @@ pub async fn same_origin(State(state): State<Shared>, request: Request, next: Ne
 
 /// The errors answered below the handlers, as the API's JSON: tower-http's body
 /// limit answers a too-long `Content-Length` in plain text, and the router a
-/// wrong method with an empty 405.
+/// wrong method with an empty 405. A 413 also closes the connection.
 pub async fn json_errors(State(state): State<Shared>, response: Response) -> Response {
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
     match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            let mut response = if json {
+                response
+            } else {
+                over_body_limit(&state).into_response()
+            };
+            // The rest of the body is not read: the connection cannot carry
+            // another request, and the client is told so.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
         _ if json => response,
-        StatusCode::PAYLOAD_TOO_LARGE => over_body_limit(&state).into_response(),
         // The router adds `Allow` as the response leaves it.
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -197,54 +207,6 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// The bounded queue: requests admitted at once (running in the scheduler or
-/// waiting for it). Beyond it a request is refused with 429 rather than left to
-/// wait without end.
-pub struct Slots {
-    max: usize,
-    taken: Arc<AtomicUsize>,
-}
-
-/// An admitted request's place; freed when dropped (the work ended or was cancelled).
-pub struct Slot {
-    taken: Arc<AtomicUsize>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.taken.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Slots {
-    pub fn new(max: usize) -> Self {
-        Self {
-            max: max.max(1),
-            taken: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.taken.load(Ordering::Acquire)
-    }
-
-    /// A place, or `None` when all are taken.
-    pub fn try_take(&self) -> Option<Slot> {
-        self.taken
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot {
-                taken: self.taken.clone(),
-            })
-    }
-
-    pub fn max(&self) -> usize {
-        self.max
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,17 +221,6 @@ mod tests {
             assert!(e.contains("--api-key-file"), "{e}");
             assert!(check_exposure(host, true).is_ok());
         }
-    }
-
-    #[test]
-    fn slots_are_bounded_and_freed_on_drop() {
-        let slots = Slots::new(2);
-        let a = slots.try_take().unwrap();
-        let _b = slots.try_take().unwrap();
-        assert!(slots.try_take().is_none());
-        drop(a);
-        assert_eq!(slots.in_flight(), 1);
-        assert!(slots.try_take().is_some());
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! Prometheus metrics at `/metrics`: requests by endpoint and status, tokens in
-//! and out, the queue, and latency histograms (whole request, first token).
+//! Prometheus metrics at `/metrics`: requests by endpoint and status (and those
+//! the client left before their answer ended), tokens in and out, the queue, and
+//! latency histograms (whole request, first token).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -44,6 +48,8 @@ impl Histogram {
 pub struct Metrics {
     /// (endpoint, status) -> count.
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// endpoint -> requests whose client left before the answer ended.
+    cancelled: Mutex<BTreeMap<&'static str, u64>>,
     /// endpoint -> histogram.
     latency: Mutex<BTreeMap<&'static str, Histogram>>,
     first_token: Mutex<BTreeMap<&'static str, Histogram>>,
@@ -59,6 +65,7 @@ fn endpoint(path: &str) -> &'static str {
         "/v1/summarize" => "/v1/summarize",
         "/v1/translate" => "/v1/translate",
         "/v1/chat/completions" => "/v1/chat/completions",
+        "/v1/completions" => "/v1/completions",
         p if p.starts_with("/ui/") => "/ui",
         _ => "other",
     }
@@ -80,41 +87,121 @@ impl Metrics {
             lock(&self.first_token, t.duration_since(started).as_secs_f64());
         }
     }
+}
 
-    /// Mean seconds per request so far (for `Retry-After`), if any finished.
-    pub fn mean_latency(&self) -> Option<f64> {
-        let m = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let (n, sum) = m
-            .values()
-            .fold((0, 0.0), |(n, s), h| (n + h.count, s + h.sum));
-        (n > 0).then(|| sum / n as f64)
+/// Status of a request whose client left before it was answered (nginx's).
+const CLIENT_LEFT: u16 = 499;
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
+    *map.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default() += 1;
+}
+
+/// Counts every request by endpoint and status, once it is answered or its
+/// client has left (499; a non-streamed answer is only sent at its end), and as
+/// cancelled if the client leaves before the whole answer is sent.
+pub async fn count(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let e = endpoint(request.uri().path());
+    let head = request.method() == Method::HEAD;
+    // Dropped unanswered when the client leaves first (hyper drops this future).
+    let mut unanswered = Unanswered(Some((state.clone(), e)));
+    let response = next.run(request).await;
+    unanswered.0 = None;
+    bump(&state.metrics.requests, (e, response.status().as_u16()));
+    if head {
+        // Its body is never sent, by design.
+        return response;
+    }
+    response.map(|body| {
+        Body::new(Watched {
+            body,
+            left: Some((state, e)),
+        })
+    })
+}
+
+struct Unanswered(Option<(Shared, &'static str)>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some((state, e)) = self.0.take() {
+            bump(&state.metrics.requests, (e, CLIENT_LEFT));
+            bump(&state.metrics.cancelled, e);
+        }
     }
 }
 
-/// Counts every response by endpoint and status.
-pub async fn count(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    let e = endpoint(request.uri().path());
-    let response = next.run(request).await;
-    *state
-        .metrics
-        .requests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry((e, response.status().as_u16()))
-        .or_default() += 1;
-    response
+/// An answer's body, which counts its request as cancelled if it is dropped
+/// before its end (the client went away mid-stream).
+struct Watched {
+    body: Body,
+    /// Until the end is reached.
+    left: Option<(Shared, &'static str)>,
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        let poll = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(poll, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.left = None;
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.body.is_end_stream() {
+            return;
+        }
+        if let Some((state, e)) = self.left.take() {
+            bump(&state.metrics.cancelled, e);
+        }
+    }
 }
 
 /// `GET /metrics`, in Prometheus' text format.
 pub async fn render(State(state): State<Shared>) -> Response {
     let m = &state.metrics;
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP abridge_requests_total HTTP requests answered.");
+    let _ = writeln!(
+        out,
+        "# HELP abridge_requests_total HTTP requests by status (499: the client left \
+         before the answer)."
+    );
     let _ = writeln!(out, "# TYPE abridge_requests_total counter");
     for ((e, status), n) in m.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         let _ = writeln!(
             out,
             "abridge_requests_total{{endpoint=\"{e}\",status=\"{status}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP abridge_requests_cancelled_total Requests whose client left before the \
+         whole answer was sent (their work is stopped).\n\
+         # TYPE abridge_requests_cancelled_total counter"
+    );
+    for (e, n) in m.cancelled.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(
+            out,
+            "abridge_requests_cancelled_total{{endpoint=\"{e}\"}} {n}"
         );
     }
     let counter = |out: &mut String, name: &str, help: &str, v: u64| {

@@ -4,10 +4,13 @@
 //! [`Scheduler`], so the generations of several editors are decoded in one batch.
 //!
 //! - `api`: the article endpoints (`/v1/summarize`, `/v1/translate`);
-//! - `openai`: `/v1/chat/completions` and `/v1/models`, for existing clients;
+//! - `openai`: `/v1/chat/completions`, `/v1/completions` and `/v1/models`, for
+//!   existing clients;
+//! - `request`: request bodies read, with errors that name the field at fault;
 //! - `stream`: Server-Sent Events, NDJSON or one JSON, from one channel of frames;
 //! - `conn`: connections: how many, and how long a client may stall one;
-//! - `limits`: who may connect (loopback or a bearer key) and how many at once;
+//! - `limits`: who may connect (loopback or a bearer key);
+//! - `queue`: how many requests are admitted at once, and when to come back;
 //! - `metrics`: the Prometheus counters; `ui`: the page, embedded in the binary.
 //!
 //! Generation blocks, so it never runs on tokio's workers: each request's work is
@@ -20,6 +23,8 @@ mod conn;
 mod limits;
 mod metrics;
 mod openai;
+mod queue;
+mod request;
 mod stream;
 mod ui;
 
@@ -51,7 +56,7 @@ pub struct ServeOptions {
     pub scheduler: SchedulerOptions,
     /// Longest article accepted, in tokens (the pipeline's `--max-article-tokens`).
     pub max_article_tokens: usize,
-    /// Most tokens one chat completion may generate.
+    /// Most tokens one chat or text completion may generate.
     pub max_completion_tokens: usize,
     /// Work on one request stops after this long.
     pub deadline: Option<Duration>,
@@ -62,6 +67,8 @@ pub struct ServeOptions {
 /// The model and its scheduler, once loaded.
 struct Engine {
     model: Model,
+    /// The model as answers name it: see [`model_name`].
+    name: String,
     scheduler: Scheduler,
     window: usize,
 }
@@ -71,7 +78,7 @@ struct AppState {
     opts: ServeOptions,
     /// Set once the model is loaded; `/health` is 503 until then.
     engine: OnceLock<Engine>,
-    slots: limits::Slots,
+    slots: queue::Slots,
     metrics: metrics::Metrics,
 }
 
@@ -101,7 +108,7 @@ async fn serve(opts: ServeOptions, on_listening: impl FnOnce(SocketAddr)) -> Res
         .local_addr()
         .map_err(|e| Error::Input(format!("cannot listen on {addr}: {e}")))?;
     let state = Arc::new(AppState {
-        slots: limits::Slots::new(opts.queue),
+        slots: queue::Slots::new(opts.queue),
         metrics: metrics::Metrics::default(),
         engine: OnceLock::new(),
         opts,
@@ -166,11 +173,18 @@ fn load(state: &AppState) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     let _ = state.engine.set(Engine {
+        name: model_name(&model.name).to_string(),
         model,
         scheduler,
         window,
     });
     Ok(())
+}
+
+/// A model spec (a path, or `OWNER/REPO:FILE`) without its folders: answers
+/// name the file, not where it lives on the server (`/health` needs no key).
+fn model_name(spec: &str) -> &str {
+    spec.rsplit(['/', '\\']).next().unwrap_or(spec)
 }
 
 async fn shutdown_signal() -> &'static str {
@@ -199,6 +213,7 @@ fn router(state: Shared) -> Router {
         .route("/v1/summarize", post(api::summarize))
         .route("/v1/translate", post(api::translate))
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
         .fallback(api::not_found)
         // tower-http's limit also covers bodies without a Content-Length; axum's own
         // (2 MB) is lifted so that this one is the limit.

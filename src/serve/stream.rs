@@ -59,11 +59,13 @@ impl Format {
 }
 
 /// An error as the API reports it: a status and OpenAI's error shape,
-/// `{"error": {"message", "type", "code"}}`.
+/// `{"error": {"message", "type", "param", "code"}}`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// The request field at fault, if one is.
+    pub param: Option<String>,
     /// Seconds for `Retry-After` (429, 503).
     pub retry_after: Option<u64>,
 }
@@ -73,8 +75,14 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            param: None,
             retry_after: None,
         }
+    }
+
+    pub fn with_param(mut self, field: impl Into<String>) -> Self {
+        self.param = Some(field.into());
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -103,6 +111,7 @@ impl ApiError {
         json!({"error": {
             "message": self.message,
             "type": self.kind(),
+            "param": self.param,
             "code": self.status.as_u16(),
         }})
     }

@@ -94,6 +94,33 @@ impl Server {
     }
 }
 
+impl Server {
+    /// One series of `/metrics`, labels and all (`name{label="v"}`); 0 if absent.
+    pub fn series(&self, series: &str) -> f64 {
+        let (_, body) = get(&self.url("/metrics"));
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `series` reaches `want` (counters move once work notices).
+    pub fn wait_series(&self, series: &str, want: f64) {
+        let start = Instant::now();
+        loop {
+            let got = self.series(series);
+            if got >= want {
+                assert_eq!(got, want, "{series}");
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{series} is {got}, not {want}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
