@@ -112,7 +112,7 @@ impl Slots {
 /// sooner than the oldest; and past the mean, that average is all there is.
 fn wait(mean: Duration, oldest: Duration, in_flight: usize) -> u64 {
     let left = mean.saturating_sub(oldest);
-    let spacing = mean / in_flight.max(1) as u32;
+    let spacing = mean / u32::try_from(in_flight.max(1)).unwrap_or(u32::MAX);
     let wait = if left.is_zero() {
         spacing
     } else {
