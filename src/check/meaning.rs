@@ -153,21 +153,18 @@ pub fn compare(source: &str, round_trip: &str) -> Meaning {
             list.join(", ")
         ));
     }
-    let (da, db) = (directions(source), directions(round_trip));
-    if !da.is_empty() && !db.is_empty() && da != db {
-        problems.push(format!(
-            "\"{}\" came back as \"{}\"",
-            da.join(", "),
-            db.join(", ")
-        ));
-    }
-    let (qa, qb) = (magnitudes(source), magnitudes(round_trip));
-    if !qa.is_empty() && !qb.is_empty() && qa != qb {
-        problems.push(format!(
-            "\"{}\" came back as \"{}\"",
-            qa.join(", "),
-            qb.join(", ")
-        ));
+    // Compass points and orders of magnitude: stated on both sides, they must agree.
+    for (a, b) in [
+        (directions(source), directions(round_trip)),
+        (magnitudes(source), magnitudes(round_trip)),
+    ] {
+        if !a.is_empty() && !b.is_empty() && a != b {
+            problems.push(format!(
+                "\"{}\" came back as \"{}\"",
+                a.join(", "),
+                b.join(", ")
+            ));
+        }
     }
     let (sa, sb) = (bounds(source), bounds(round_trip));
     if let (Some(x), Some(y)) = (sa, sb) {
