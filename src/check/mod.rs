@@ -3,6 +3,7 @@
 //! that support them ([`ground`]), and translations that keep every number and name
 //! ([`translation`]). All lexical and deterministic: no second model.
 
+pub mod acronym;
 pub mod gazetteer;
 pub mod ground;
 pub mod inject;

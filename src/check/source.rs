@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::acronym::ArticleSpellings;
 pub use super::inject::defuse_markup;
 use super::inject::reads_as_orders;
 use super::terms::{content_key, fold, names, number_values, words};
@@ -38,6 +39,10 @@ pub struct SourceIndex {
     folded: HashSet<String>,
     /// Every number the article writes (outside the orders), as digits.
     numbers: HashSet<String>,
+    /// Mean number of terms in the sentences that are not orders.
+    mean_terms: f32,
+    /// How the article writes names that have an acronym.
+    spellings: ArticleSpellings,
 }
 
 impl SourceIndex {
@@ -68,11 +73,14 @@ impl SourceIndex {
             }
         }
         let n = kept().count() as f32;
+        let mean_terms = kept().map(|i| terms[i].len()).sum::<usize>() as f32 / n.max(1.0);
         let absent_idf = idf(n, 0.0);
         let idf = df.into_iter().map(|(t, d)| (t, idf(n, d as f32))).collect();
         let mut folded = HashSet::new();
         let mut numbers = HashSet::new();
+        let mut spellings = ArticleSpellings::default();
         for i in kept() {
+            spellings.add(&sentences[i].text);
             folded.extend(words(&sentences[i].text).iter().map(|w| fold(w.text)));
             numbers.extend(number_values(&sentences[i].text, "en"));
         }
@@ -84,7 +92,15 @@ impl SourceIndex {
             absent_idf,
             folded,
             numbers,
+            mean_terms,
+            spellings,
         }
+    }
+
+    /// `sentence` with acronyms and expansions written as the article writes them
+    /// ("UN" where it says "United Nations"), so both count as the same name.
+    pub fn respell(&self, sentence: &str) -> String {
+        self.spellings.respell(sentence, |n| self.has_name(n))
     }
 
     /// The sentences that read as orders, by number.
@@ -127,6 +143,16 @@ impl SourceIndex {
     /// lacks weighs the most (it cannot be supported).
     pub fn idf(&self, term: &str) -> f32 {
         self.idf.get(term).copied().unwrap_or(self.absent_idf)
+    }
+
+    /// BM25's term-frequency part at one occurrence, which is its length part:
+    /// a long sentence that shares many words with a summary sentence usually
+    /// says something else around them (1 for a sentence of mean length).
+    pub fn length_norm(&self, i: usize) -> f32 {
+        const K1: f32 = 1.2;
+        const B: f32 = 0.75;
+        let len = self.terms[i].len() as f32 / self.mean_terms.max(1.0);
+        (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len))
     }
 
     /// Whether a folded name is written in the article (in some form) outside the orders.
