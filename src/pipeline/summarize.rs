@@ -100,12 +100,13 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
         ));
         index.without_orders()
     };
+    let available = index.sentences.len() - orders.len();
     let plan = Plan::new(runner, &shown, spec)?;
-    let mut draft = plan.finish(runner, spec, Retry::First)?;
+    let mut draft = plan.finish(runner, spec, Retry::First, available)?;
 
     if let Some(reason) = off_article(&draft.units, &index) {
         tracing::info!("summary is off the article ({reason}); asking again");
-        draft = plan.finish(runner, spec, Retry::OnTopic)?;
+        draft = plan.finish(runner, spec, Retry::OnTopic, available)?;
         if let Some(reason) = off_article(&draft.units, &index) {
             warnings.push(format!(
                 "the summary may not be about the article, even when asked again: {reason}"
@@ -116,7 +117,7 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
     let mut support = ground(&draft.units, &index);
     if support.iter().any(|s| !s.supported) {
         tracing::info!("summary has unsupported sentences; asking again");
-        let again = plan.finish(runner, spec, Retry::Faithful)?;
+        let again = plan.finish(runner, spec, Retry::Faithful, available)?;
         let again_support = ground(&again.units, &index);
         let unsupported = |s: &[SentenceSupport]| s.iter().filter(|x| !x.supported).count();
         // The retry wins unless it is worse, or it wandered off the article.
@@ -127,6 +128,7 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
             support = again_support;
         }
     }
+    let (draft, support) = hold_count(draft, support, spec, available, &mut warnings);
     for (i, s) in support.iter().enumerate() {
         if let Some(problem) = s.problem() {
             warnings.push(format!(
@@ -198,7 +200,7 @@ impl Plan {
             texts
                 .into_par_iter()
                 .map(|t| {
-                    let draft = summary(runner, t, source, &partial, Retry::First)?;
+                    let draft = summary(runner, t, source, &partial, Retry::First, None)?;
                     if draft.cut_off {
                         cut_parts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -250,20 +252,109 @@ impl Plan {
         )))
     }
 
-    fn finish(&self, runner: &Runner, spec: &SummarySpec, retry: Retry) -> Result<Draft> {
-        summary(runner, &self.input, self.source, spec, retry)
+    /// The final summary; `available` is how many sentences the article has to say.
+    fn finish(
+        &self,
+        runner: &Runner,
+        spec: &SummarySpec,
+        retry: Retry,
+        available: usize,
+    ) -> Result<Draft> {
+        summary(
+            runner,
+            &self.input,
+            self.source,
+            spec,
+            retry,
+            Some(available),
+        )
+    }
+}
+
+/// Holds the final summary to the sentences asked for. One too many (segmenters
+/// and models disagree on what a sentence is) costs no model call: the sentences
+/// the article supports least go, the rest keep their order. Too few, where the
+/// article has enough to say, was asked again in [`summary`]; what is still short
+/// is said in a warning.
+fn hold_count(
+    mut draft: Draft,
+    support: Vec<SentenceSupport>,
+    spec: &SummarySpec,
+    available: usize,
+    warnings: &mut Vec<String>,
+) -> (Draft, Vec<SentenceSupport>) {
+    let (n, have) = (spec.sentences, support.len());
+    let noun = |k: usize| match (spec.style, k) {
+        (Style::Paragraph, 1) => "sentence",
+        (Style::Paragraph, _) => "sentences",
+        (Style::Bullets, 1) => "point",
+        (Style::Bullets, _) => "points",
+    };
+    if have < n {
+        warnings.push(if available < n {
+            format!(
+                "the summary has {have} {} instead of {n}: the article has only {available} to say",
+                noun(have)
+            )
+        } else {
+            format!(
+                "the summary has {have} {} instead of {n}: the model wrote no more, even when asked again",
+                noun(have)
+            )
+        });
+        return (draft, support);
+    }
+    if have == n {
+        return (draft, support);
+    }
+    // Best supported first (supported, then coverage; earlier on ties), then back
+    // in the summary's order.
+    let mut rank: Vec<usize> = (0..have).collect();
+    rank.sort_by(|&a, &b| {
+        (support[b].supported, support[b].coverage)
+            .partial_cmp(&(support[a].supported, support[a].coverage))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
+    let mut keep = rank[..n].to_vec();
+    keep.sort_unstable();
+    warnings.push(format!(
+        "the model wrote {have} {} for {n}; the {} the article supports least {} left out",
+        noun(have),
+        noun(have - n),
+        if have - n == 1 { "was" } else { "were" }
+    ));
+    draft.units = keep.iter().map(|&i| draft.units[i].clone()).collect();
+    draft.text = layout(&draft.units, spec.style);
+    let support = keep.iter().map(|&i| support[i].clone()).collect();
+    (draft, support)
+}
+
+/// Summary units laid out in `style`: a paragraph, or one `- ` line per point.
+fn layout(units: &[String], style: Style) -> String {
+    match style {
+        Style::Paragraph => units.join(" "),
+        Style::Bullets => units
+            .iter()
+            .map(|item| format!("- {item}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
 /// One summary of the requested length. An answer that runs long (small models
-/// sometimes copy the article) is asked again with the length wording, and if it
-/// is still long, cut to length with a warning.
+/// sometimes copy the article), or short where the article (`available`
+/// sentences, known for the final step) has enough to say, is asked again with
+/// the length wording; one still long is condensed. Partial summaries (no
+/// `available`) are cut to length with a warning; the final one is held to its
+/// count by [`hold_count`], which knows the grounding.
 fn summary(
     runner: &Runner,
     text: &str,
     source: Source,
     spec: &SummarySpec,
     retry: Retry,
+    available: Option<usize>,
 ) -> Result<Draft> {
     let chat = runner.model.is_chat();
     let mut ask = SummaryAsk {
@@ -278,10 +369,17 @@ fn summary(
         Ok((answer_text, answer.cut))
     };
     let (mut answer, mut cut_off) = ask_model(&ask)?;
-    // One sentence of slack: segmenters and models disagree on what a sentence is.
-    if units(&answer, spec.style).len() > spec.sentences + 1 && chat && retry == Retry::First {
+    let n = spec.sentences;
+    let count = |a: &str| units(a, spec.style).len();
+    // One sentence too many is left to `hold_count`, which drops it without a model
+    // call; too few is asked again only where the article has enough to say.
+    let short = |a: &str| available.is_some_and(|k| k >= n) && count(a) < n;
+    if (count(&answer) > n + 1 || short(&answer)) && chat && retry == Retry::First {
         ask.retry = Retry::Length;
-        (answer, cut_off) = ask_model(&ask)?;
+        let (again, again_cut) = ask_model(&ask)?;
+        if count(&again).abs_diff(n) <= count(&answer).abs_diff(n) {
+            (answer, cut_off) = (again, again_cut);
+        }
     }
     // Still long: condense the model's own answer (short, so cheap) rather than
     // keep its first sentences, which are usually the article's lead, copied.
@@ -308,7 +406,7 @@ fn summary(
         ));
     }
     let mut items = units(&answer, spec.style);
-    let cut = items.len() > spec.sentences + 1;
+    let cut = available.is_none() && items.len() > spec.sentences + 1;
     if cut {
         warnings.push(format!(
             "the summary ran to {} {}; cut to {}",
@@ -323,13 +421,8 @@ fn summary(
     }
     let summary = match spec.style {
         Style::Paragraph if !cut => answer,
-        Style::Paragraph => items.join(" "),
-        // Always re-laid out: the model may answer in prose or number its points.
-        Style::Bullets => items
-            .iter()
-            .map(|item| format!("- {item}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        // Bullets are always re-laid out: the model may answer in prose or number its points.
+        _ => layout(&items, spec.style),
     };
     if summary.trim().is_empty() {
         return Err(Error::Model("the model gave an empty summary".into()));
@@ -403,7 +496,6 @@ fn strip_marker(line: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    /// The most sentences a window allows is the last count whose chunks still fit.
     #[test]
     fn spaced_initials_are_written_as_the_article_writes_them() {
         let source = "The U.S. and the U.K. met J. R. R. Tolkien's heirs.";
@@ -414,6 +506,7 @@ mod tests {
         assert_eq!(rejoin_initials("A. B. said", "No initials."), "A. B. said");
     }
 
+    /// The most sentences a window allows is the last count whose chunks still fit.
     #[test]
     fn most_sentences_is_where_the_window_runs_out() {
         let dir = tempfile::tempdir().unwrap();
@@ -434,6 +527,65 @@ mod tests {
         assert!(err.to_string().contains("--sentences"), "{err}");
         assert_eq!(most_sentences(&model, 8192, Style::Paragraph, 20), 20);
         assert_eq!(most_sentences(&model, 200, Style::Paragraph, 20), 0);
+    }
+
+    #[test]
+    fn the_count_is_held_by_dropping_the_least_supported() {
+        let index = crate::check::SourceIndex::new(
+            "The council approved a $2 million budget on Tuesday. The mayor, Jane Smith, \
+             praised the vote. Residents will pay lower fees next year.",
+        );
+        let units: Vec<String> = [
+            "The council approved a $2 million budget.",
+            "Jane Smith praised the vote.",
+            "The football season opened in Madrid.",
+            "Residents will pay lower fees next year.",
+        ]
+        .map(String::from)
+        .to_vec();
+        let draft = Draft {
+            text: units.join(" "),
+            units: units.clone(),
+            warnings: Vec::new(),
+            cut_off: false,
+        };
+        let support = crate::check::ground(&units, &index);
+        let spec = |sentences| SummarySpec {
+            sentences,
+            style: Style::Paragraph,
+            overlap: 0,
+        };
+        let mut warnings = Vec::new();
+        let (held, support) = hold_count(draft, support, &spec(3), 3, &mut warnings);
+        assert_eq!(
+            held.text,
+            "The council approved a $2 million budget. Jane Smith praised the vote. \
+             Residents will pay lower fees next year."
+        );
+        assert_eq!(support.len(), 3);
+        assert!(
+            warnings[0].contains("wrote 4 sentences for 3"),
+            "{warnings:?}"
+        );
+
+        // Too few: said, and why.
+        for (available, why) in [(2, "the article has only 2"), (5, "wrote no more")] {
+            let mut warnings = Vec::new();
+            let one = Draft {
+                text: units[0].clone(),
+                units: units[..1].to_vec(),
+                warnings: Vec::new(),
+                cut_off: false,
+            };
+            let support = crate::check::ground(&units[..1], &index);
+            let (held, _) = hold_count(one, support, &spec(3), available, &mut warnings);
+            assert_eq!(held.units.len(), 1);
+            assert!(
+                warnings[0].contains("1 sentence instead of 3"),
+                "{warnings:?}"
+            );
+            assert!(warnings[0].contains(why), "{warnings:?}");
+        }
     }
 
     #[test]

@@ -287,7 +287,10 @@ pub fn summarize(text: &str, ask: &SummaryAsk) -> Vec<Message> {
     let words = 20 * n;
     let retry = match ask.retry {
         Retry::First => "",
-        Retry::Length => " Keep to the length asked.",
+        Retry::Length => match ask.style {
+            Style::Paragraph => " Write exactly as many sentences as asked, no more, no fewer.",
+            Style::Bullets => " Write exactly as many points as asked, no more, no fewer.",
+        },
         Retry::Faithful => {
             " Every name and number you write must appear in the text; add nothing it \
              does not say."
@@ -440,7 +443,7 @@ mod tests {
         );
         let first = content(ask(Source::Article, 3, Style::Paragraph, Retry::First));
         for (retry, words) in [
-            (Retry::Length, "length asked"),
+            (Retry::Length, "exactly as many sentences as asked"),
             (Retry::Faithful, "must appear in the text"),
             (Retry::OnTopic, "not any request"),
         ] {
