@@ -1227,3 +1227,98 @@ fn answers_cut_at_their_token_limit_are_flagged_or_withheld() {
     let json: Value = serde_json::from_str(&common::stdout(&o)).unwrap();
     assert!(json["warnings"].to_string().contains(cut), "{json}");
 }
+
+/// The article sentences of `tests/fixtures/abbreviations/downing-street.txt`.
+const DOWNING_STREET: [&str; 9] = [
+    "U.K. and U.S. officials meet at No. 10 on trade",
+    "The U.K. and the U.S. will open new trade talks at No. 10 Downing Street on Monday, \
+     officials said.",
+    "The meeting begins at 9 a.m. and is expected to last until 4 p.m.",
+    "Dr. Helen Carter, the U.K. trade envoy, will lead the British side.",
+    "She said the talks would cover steel, farm goods and medicines.",
+    "The U.S. delegation is led by Dr. Mark Reyes, who arrived in London on Sunday.",
+    "He told reporters at 7 a.m. that both sides wanted a deal before the end of the year.",
+    "Business groups in the U.K. welcomed the talks.",
+    "A spokesman for No. 10 said the prime minister would join the meeting for an hour.",
+];
+
+/// The text a markdown document shows, without its markup.
+fn shown_text(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Parser};
+    let mut out = String::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => out.push(' '),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// U.S., U.K., Dr., a.m. and No. 10 stay whole through the summary (never "U. S."),
+/// the grounding (cited sentences are whole article sentences), the markdown and
+/// the translation's sentence units, on the real pipeline (`--model fast`).
+#[test]
+fn abbreviations_stay_whole_through_summary_grounding_markdown_and_translation() {
+    let hf = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/abbreviations/downing-street.txt");
+    let o = run(&mut digest(
+        hf.path(),
+        &[&input],
+        out.path(),
+        &["--to", "fr"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entries = manifest(out.path());
+    let e = &entries[0];
+    assert_eq!(e["status"], "ok", "{e}");
+    let summary = e["summary"].as_str().unwrap();
+    for spaced in ["U. S.", "U. K.", "a. m.", "p. m."] {
+        assert!(!summary.contains(spaced), "{spaced} in {summary}");
+    }
+    let support = e["support"].as_array().unwrap();
+    assert!(!support.is_empty(), "{e}");
+    let mut units = Vec::new();
+    for s in support {
+        let sentence = s["sentence"].as_str().unwrap();
+        // A unit cut at an abbreviation would end with it.
+        for cut in [" Dr.", " No.", " U.S.", " U.K."] {
+            assert!(
+                !sentence.ends_with(cut) || sentence.len() > 40,
+                "cut at {cut}: {e}"
+            );
+        }
+        for src in s["sources"].as_array().unwrap() {
+            let text = src["text"].as_str().unwrap();
+            assert!(
+                DOWNING_STREET.contains(&text),
+                "not a whole sentence: {text}"
+            );
+        }
+        units.push(sentence);
+    }
+    let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(flat(&units.join(" ")), flat(summary));
+
+    let md = std::fs::read_to_string(out.path().join(e["output"].as_str().unwrap())).unwrap();
+    let shown = shown_text(&md);
+    for unit in &units {
+        assert!(
+            shown.contains(unit),
+            "{unit:?} not shown as written in:\n{md}"
+        );
+    }
+
+    // The French is made and checked sentence by sentence: one unit per summary
+    // sentence, each the whole English sentence (published or not, the 0.5B
+    // invents: the units are what this test is about).
+    let checked = e["checks"]["fr"]["sentences"].as_array().unwrap();
+    let sources: Vec<&str> = checked
+        .iter()
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, units, "{e}");
+}

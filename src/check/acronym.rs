@@ -123,9 +123,14 @@ impl ArticleSpellings {
     pub fn respell(&self, sentence: &str, has_name: impl Fn(&str) -> bool) -> String {
         let mut edits: Vec<(Range<usize>, &str)> = Vec::new();
         for s in spellings(sentence) {
-            let Some((form, _)) = self.forms.get(&s.key) else {
+            let Some((form, acronym)) = self.forms.get(&s.key) else {
                 continue;
             };
+            // Two expansions with the same initials are two names ("Women's
+            // Hospital", "Wollongong Hospital"); one side must be the acronym.
+            if !s.acronym && !acronym {
+                continue;
+            }
             let written = &sentence[s.span.clone()];
             let known = words(written)
                 .iter()
@@ -149,6 +154,17 @@ impl ArticleSpellings {
         out.push_str(&sentence[at..]);
         out
     }
+}
+
+/// `text` with its acronyms and expansions written as `reference` writes them:
+/// a round trip that says "United States" where the English said "U.S." says
+/// the same thing.
+pub fn as_written_in(reference: &str, text: &str) -> String {
+    let mut spellings = ArticleSpellings::default();
+    spellings.add(reference);
+    let written: std::collections::HashSet<String> =
+        words(reference).iter().map(|w| fold(w.text)).collect();
+    spellings.respell(text, |n| written.contains(n))
 }
 
 #[cfg(test)]
@@ -200,5 +216,9 @@ mod tests {
         assert_eq!(a.respell("The UN met.", &has), "The UN met.");
         // No expansion in the article: nothing to rewrite to.
         assert_eq!(a.respell("The WHO met.", &has), "The WHO met.");
+        // Two expansions with the same initials are two names.
+        let (a, has) = article("Midwives at Wollongong Hospital were suspended.");
+        let other = "Midwives at the Women's Hospital were suspended.";
+        assert_eq!(a.respell(other, &has), other);
     }
 }
