@@ -41,6 +41,10 @@ pub struct SentenceSupport {
     /// Names and numbers the article does not have.
     pub unknown: Vec<String>,
     pub supported: bool,
+    /// The model's verdict on whether the cited sentences state it, when asked
+    /// (`--verify`, [`crate::pipeline::verify`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 impl SentenceSupport {
@@ -49,7 +53,9 @@ impl SentenceSupport {
         if self.supported {
             return None;
         }
-        Some(if !self.unknown.is_empty() {
+        Some(if self.verified == Some(false) {
+            "the sentences it cites do not state it (the model's check)".to_string()
+        } else if !self.unknown.is_empty() {
             format!("the article never mentions {}", self.unknown.join(", "))
         } else {
             format!(
@@ -130,6 +136,7 @@ fn support(unit: &str, index: &SourceIndex) -> SentenceSupport {
         coverage,
         unknown,
         supported,
+        verified: None,
     }
 }
 

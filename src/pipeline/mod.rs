@@ -11,6 +11,7 @@ pub mod runner;
 pub mod shard;
 pub mod summarize;
 pub mod translate;
+pub mod verify;
 
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,6 +50,9 @@ pub struct ArticleOptions {
     pub style: Style,
     /// Also translate whole articles.
     pub translate_full: bool,
+    /// Ask the model whether each summary sentence's sources state it
+    /// ([`verify`]); off with `--no-verify`.
+    pub verify: bool,
     /// Tokens of prompt plus answer per generation (default: the model's context,
     /// at most [`DEFAULT_WINDOW`]).
     pub window: Option<usize>,
@@ -176,6 +180,7 @@ pub fn process_article_with(
         sentences: opts.sentences,
         style: opts.style,
         overlap: opts.overlap,
+        verify: opts.verify,
     };
     let summary = summarize(runner, text, &spec)?;
     on_step(Step::Summary(&summary));

@@ -20,6 +20,8 @@ pub struct SummarySpec {
     pub style: Style,
     /// Tokens of context repeated from one chunk into the next.
     pub overlap: usize,
+    /// The model checks each grounded sentence against its sources.
+    pub verify: bool,
 }
 
 impl SummarySpec {
@@ -62,6 +64,7 @@ pub fn most_sentences(model: &Model, window: usize, style: Style, cap: usize) ->
                 sentences,
                 style,
                 overlap: 0,
+                verify: false,
             };
             chunk_room(model, window, &spec).is_ok()
         })
@@ -128,7 +131,10 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
             support = again_support;
         }
     }
-    let (draft, support) = hold_count(draft, support, spec, available, &mut warnings);
+    let (draft, mut support) = hold_count(draft, support, spec, available, &mut warnings);
+    if spec.verify {
+        super::verify::verify(runner, &mut support)?;
+    }
     for (i, s) in support.iter().enumerate() {
         if let Some(problem) = s.problem() {
             warnings.push(format!(
@@ -519,6 +525,7 @@ mod tests {
             sentences,
             style: Style::Paragraph,
             overlap: 0,
+            verify: false,
         };
         let most = most_sentences(&model, 2048, Style::Paragraph, 20);
         assert!((3..20).contains(&most), "{most}");
@@ -554,6 +561,7 @@ mod tests {
             sentences,
             style: Style::Paragraph,
             overlap: 0,
+            verify: false,
         };
         let mut warnings = Vec::new();
         let (held, support) = hold_count(draft, support, &spec(3), 3, &mut warnings);

@@ -369,6 +369,7 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
             sentences,
             style,
             overlap: 0,
+            verify: true,
         };
         if pipeline::summarize::chunk_room(&engine.model, engine.window, &spec).is_err() {
             let most =
@@ -393,6 +394,7 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
         sentences,
         style,
         translate_full: false,
+        verify: true,
         window: state.opts.window,
         overlap: 0,
         max_article_tokens: state.opts.max_article_tokens,
