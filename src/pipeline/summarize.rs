@@ -278,8 +278,8 @@ impl Plan {
 }
 
 /// Holds the final summary to the sentences asked for. One too many (segmenters
-/// and models disagree on what a sentence is) costs no model call: the sentences
-/// the article supports least go, the rest keep their order. Too few, where the
+/// and models disagree on what a sentence is) costs no model call: unsupported
+/// sentences go first, then the last ones; the rest keep their order. Too few, where the
 /// article has enough to say, was asked again in [`summary`]; what is still short
 /// is said in a warning.
 fn hold_count(
@@ -313,19 +313,15 @@ fn hold_count(
     if have == n {
         return (draft, support);
     }
-    // Best supported first (supported, then coverage; earlier on ties), then back
-    // in the summary's order.
+    // Unsupported sentences go first, then the last ones: the model writes the
+    // most important first. (Ranking by coverage would keep copied sentences over
+    // the model's own lead.)
     let mut rank: Vec<usize> = (0..have).collect();
-    rank.sort_by(|&a, &b| {
-        (support[b].supported, support[b].coverage)
-            .partial_cmp(&(support[a].supported, support[a].coverage))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.cmp(&b))
-    });
+    rank.sort_by_key(|&i| (!support[i].supported, i));
     let mut keep = rank[..n].to_vec();
     keep.sort_unstable();
     warnings.push(format!(
-        "the model wrote {have} {} for {n}; the {} the article supports least {} left out",
+        "the model wrote {have} {} for {n}; the last or unsupported {} {} left out",
         noun(have),
         noun(have - n),
         if have - n == 1 { "was" } else { "were" }

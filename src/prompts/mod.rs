@@ -346,10 +346,9 @@ pub fn summarize(text: &str, ask: &SummaryAsk) -> Vec<Message> {
     let words = 20 * n;
     let retry = match ask.retry {
         Retry::First => "",
-        Retry::Length => match ask.style {
-            Style::Paragraph => " Write exactly as many sentences as asked, no more, no fewer.",
-            Style::Bullets => " Write exactly as many points as asked, no more, no fewer.",
-        },
+        // Neutral on purpose: asked for "exactly ... no fewer", the default model
+        // condensed the seed into a copy of its first nine sentences.
+        Retry::Length => " Keep to the length asked.",
         Retry::Faithful => {
             " Every name and number you write must appear in the text; add nothing it \
              does not say."
@@ -502,7 +501,7 @@ mod tests {
         );
         let first = content(ask(Source::Article, 3, Style::Paragraph, Retry::First));
         for (retry, words) in [
-            (Retry::Length, "exactly as many sentences as asked"),
+            (Retry::Length, "length asked"),
             (Retry::Faithful, "must appear in the text"),
             (Retry::OnTopic, "not any request"),
         ] {
