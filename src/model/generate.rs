@@ -27,6 +27,10 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Give up (with [`Error::Deadline`]) when a step would start after this.
     pub deadline: Option<Instant>,
+    /// End the answer once it has this many sentences and starts another (which
+    /// is left out): a summary that copies the article is known to be too long
+    /// long before its token limit.
+    pub max_sentences: Option<usize>,
 }
 
 impl Default for GenerateOptions {
@@ -41,6 +45,7 @@ impl Default for GenerateOptions {
             ignore_eos: false,
             stop: Vec::new(),
             deadline: None,
+            max_sentences: None,
         }
     }
 }
@@ -51,6 +56,15 @@ pub enum StopReason {
     EndOfGeneration,
     MaxTokens,
     ContextFull,
+    /// [`GenerateOptions::max_sentences`] were written.
+    Sentences,
+}
+
+impl StopReason {
+    /// The answer may have been cut short by a token limit.
+    pub fn is_cut(self) -> bool {
+        matches!(self, StopReason::MaxTokens | StopReason::ContextFull)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +315,16 @@ impl<'m> Sequence<'m> {
                 self.stop = Some(StopReason::EndOfGeneration);
                 return Ok(text);
             }
+            if let Some(end) = self
+                .opts
+                .max_sentences
+                .and_then(|n| sentences_end(&self.out.text, n))
+            {
+                self.out.text.truncate(end);
+                self.out.emitted = self.out.emitted.min(end);
+                self.stop = Some(StopReason::Sentences);
+                return Ok(text);
+            }
         }
         if self.ids.len() >= self.max_new {
             self.stop = Some(if self.max_new < self.opts.max_tokens {
@@ -406,9 +430,22 @@ impl StopText {
     }
 }
 
+/// Where the first `n` sentences of `text` end, once a further one has begun.
+fn sentences_end(text: &str, n: usize) -> Option<usize> {
+    let sentences = crate::chunk::sentences(text);
+    (sentences.len() > n && n > 0).then(|| sentences[n - 1].range.end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_end_after_their_sentences() {
+        assert_eq!(sentences_end("One. Two. Thr", 2), Some(9));
+        assert_eq!(sentences_end("One. Two.", 2), None);
+        assert_eq!(sentences_end("The U.S. said so. Then", 1), Some(17));
+    }
 
     fn run(stop: &[&str], pieces: &[&str]) -> (String, String, bool) {
         let stop: Vec<String> = stop.iter().map(|s| s.to_string()).collect();

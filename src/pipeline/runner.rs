@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::chunk::TokenCount;
 use crate::error::{Error, Result};
 use crate::model::scheduler::{Event, Pending, Scheduler};
-use crate::model::{GenerateOptions, Model, StopReason};
+use crate::model::{GenerateOptions, Model};
 use crate::prompts::Prompt;
 
 /// The generation scheduler with the working window of one article's jobs,
@@ -53,6 +53,8 @@ pub struct Ask {
     pub prompt: Prompt,
     pub max_tokens: usize,
     pub sample: Option<Sample>,
+    /// End the answer after this many sentences ([`GenerateOptions::max_sentences`]).
+    pub max_sentences: Option<usize>,
 }
 
 /// Sampling with a fixed seed: another candidate, the same one on every run.
@@ -123,6 +125,7 @@ impl<'m> Runner<'m> {
             prompt: prompt.clone(),
             max_tokens,
             sample: None,
+            max_sentences: None,
         };
         let mut answers = self.answer_all(std::slice::from_ref(&ask))?;
         Ok(answers.pop().expect("one answer per ask"))
@@ -162,6 +165,7 @@ impl<'m> Runner<'m> {
                 seed,
                 stop: ask.prompt.stop().iter().map(|s| s.to_string()).collect(),
                 deadline: self.deadline.map(|(at, _)| at),
+                max_sentences: ask.max_sentences,
                 ..Default::default()
             };
             self.log_request(&ids, max_tokens, &opts.stop);
@@ -190,7 +194,7 @@ impl<'m> Runner<'m> {
             );
             answers.push(Answer {
                 text: g.text.trim().to_string(),
-                cut: g.stop != StopReason::EndOfGeneration,
+                cut: g.stop.is_cut(),
             });
         }
         Ok(answers)

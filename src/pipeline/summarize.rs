@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::runner::Runner;
+use super::runner::{Ask, Runner};
 use crate::check::{ground, off_article, SentenceSupport, SourceIndex};
 use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
@@ -365,8 +365,20 @@ fn summary(
         style: spec.style,
         retry,
     };
+    // Two sentences over: still "too long" below, without decoding the rest of an
+    // answer that copies the article (the seed's ran to its 256-token limit).
+    let max_sentences = (spec.style == Style::Paragraph).then_some(spec.sentences + 2);
     let ask_model = |ask: &SummaryAsk| -> Result<(String, bool)> {
-        let answer = runner.answer(&Prompt::summary_of(text, ask, chat), spec.answer_tokens())?;
+        let ask = Ask {
+            prompt: Prompt::summary_of(text, ask, chat),
+            max_tokens: spec.answer_tokens(),
+            sample: None,
+            max_sentences,
+        };
+        let answer = runner
+            .answer_all(std::slice::from_ref(&ask))?
+            .pop()
+            .expect("one answer per ask");
         let answer_text = rejoin_initials(&crate::prompts::unfence(&answer.text), text);
         Ok((answer_text, answer.cut))
     };

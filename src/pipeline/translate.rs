@@ -273,6 +273,7 @@ impl<'a> Work<'a> {
                     prompt: Prompt::translation_unit(&ask, self.chat),
                     max_tokens: answer_tokens(unit.tokens),
                     sample,
+                    max_sentences: None,
                 }
             })
             .collect();
@@ -285,6 +286,7 @@ impl<'a> Work<'a> {
                 prompt: Prompt::back_translation(text, &self.langs[self.jobs[j].lang], self.chat),
                 max_tokens: answer_tokens(tokens),
                 sample: None,
+                max_sentences: None,
             });
         }
         let backs = runner.answer_all(&back_asks)?;

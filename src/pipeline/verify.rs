@@ -40,6 +40,7 @@ pub fn check_claims(runner: &Runner, claims: &[(&str, Vec<&str>)]) -> Result<Vec
             prompt: Prompt::verification(sources, claim, chat),
             max_tokens: ANSWER_TOKENS,
             sample: None,
+            max_sentences: None,
         })
         .collect();
     Ok(runner

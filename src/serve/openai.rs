@@ -217,6 +217,7 @@ fn prepare(
             let finish = match generation.stop {
                 StopReason::EndOfGeneration => "stop",
                 StopReason::MaxTokens | StopReason::ContextFull => "length",
+                StopReason::Sentences => "stop",
             };
             let (prompt, completion) = (generation.prompt_tokens, generation.generated_tokens());
             let usage = json!({
