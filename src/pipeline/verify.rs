@@ -5,7 +5,7 @@
 //! model reading two or three sentences can. Short prompts, all submitted at once,
 //! their instructions prefix-cached.
 
-use super::runner::{Ask, Runner};
+use super::runner::{Ask, Runner, Writes};
 use crate::check::SentenceSupport;
 use crate::error::Result;
 use crate::prompts::Prompt;
@@ -40,6 +40,7 @@ pub fn check_claims(runner: &Runner, claims: &[(&str, Vec<&str>)]) -> Result<Vec
             prompt: Prompt::verification(sources, claim, chat),
             max_tokens: ANSWER_TOKENS,
             sample: None,
+            writes: Writes::Check,
         })
         .collect();
     Ok(runner
