@@ -7,7 +7,7 @@
 //! translation box names its language and shows no prompt markers. A second test
 //! sends an API key and finds it in `sessionStorage` only, and photographs a
 //! summary with an unsupported sentence. Writes `target/serve-page.png` and
-//! `target/page-support.png`.
+//! `target/page-support.png` (and `target/page-live.png`, French being written).
 
 mod common;
 
@@ -348,6 +348,14 @@ fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
         "return document.querySelectorAll('#summary .sentence').length",
         Duration::from_secs(300),
     );
+    // While the French is written the live box names it; photographed for people.
+    page.wait_for(
+        "the live French box",
+        "const b = document.getElementById('translation-live');
+         return !b.hidden && b.innerText.startsWith('French — being written')",
+        Duration::from_secs(300),
+    );
+    std::fs::write(target_file("page-live.png"), page.screenshot()).unwrap();
     let french = page.wait_for(
         "the French translation",
         "const s = document.querySelector('#translations section[data-lang=fr]'); return s && s.innerText",
