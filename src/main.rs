@@ -441,7 +441,7 @@ fn run(command: Command) -> Result<()> {
             let done = pipeline::process_article(&runner, &article.text, &opts)
                 .with_context(|| format!("cannot summarize {}", article.input))?;
             let mut warnings = article.warnings.clone();
-            warnings.extend(done.summary.warnings.iter().cloned());
+            warnings.extend(done.summary.warnings.iter().map(|w| w.message.clone()));
             let (tokens_in, tokens_out) = runner.tokens();
             tracing::info!("{tokens_in} prompt tokens read, {tokens_out} generated");
             if json {

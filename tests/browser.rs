@@ -2,7 +2,12 @@
 //! (Debian's `chromium` and `chromium-driver`), against a real `abridge serve`
 //! with the tiny model. Pastes the seed, asks for French, and checks that the
 //! summary and the French section appear and that clicking a summary sentence
-//! highlights its source sentences. Writes `target/serve-page.png`.
+//! highlights its source sentences, that each summary sentence shows its
+//! support strength, that warnings are in an editor's words, and that the live
+//! translation box names its language and shows no prompt markers. A second test
+//! sends an API key and finds it in `sessionStorage` only, and photographs a
+//! summary with an unsupported sentence. Writes `target/serve-page.png` and
+//! `target/page-support.png` (and `target/page-live.png`, French being written).
 
 mod common;
 
@@ -219,6 +224,97 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// The page's support strength for a grounding entry, as the page documents it:
+/// unsupported is weak, coverage from 0.6 strong, partial between.
+fn expected_strength(s: &Value) -> (&'static str, &'static str) {
+    if s["supported"] != json!(true) {
+        ("weak", "not backed by the article")
+    } else if s["coverage"].as_f64().unwrap() >= 0.6 {
+        ("strong", "stated in the article")
+    } else {
+        ("partial", "partly in the article")
+    }
+}
+
+/// Every summary sentence on the page carries the strength of its grounding in
+/// the run's result (class, data attribute, and a written label with the
+/// percentage, so it reads without colour); returns the levels shown.
+fn check_strengths(page: &Session) -> Vec<String> {
+    let shown = page.run(
+        "const support = state.result.support;
+         return [...document.querySelectorAll('#summary .sentence')].map((e, i) => ({
+           strength: e.dataset.strength || null, classes: e.className,
+           badge: (e.querySelector('.strength') || {}).textContent || null,
+           text: e.innerText, grounding: support[i] }))",
+    );
+    let shown = shown.as_array().unwrap();
+    assert!(!shown.is_empty());
+    let mut levels = Vec::new();
+    for e in shown {
+        let g = &e["grounding"];
+        let (level, label) = expected_strength(g);
+        let percent = (g["coverage"].as_f64().unwrap() * 100.0).round();
+        assert_eq!(e["strength"], json!(level), "{e}");
+        let classes = e["classes"].as_str().unwrap();
+        assert!(classes.contains(&format!("strength-{level}")), "{e}");
+        assert_eq!(e["badge"], json!(format!("{label} · {percent}%")), "{e}");
+        let text = e["text"].as_str().unwrap();
+        assert_eq!(text.contains("[unsupported]"), level == "weak", "{e}");
+        levels.push(level.to_string());
+    }
+    levels
+}
+
+/// The warnings shown are the run's article and summary warnings, each in the
+/// page's wording for its kind, with the server's sentence kept as the tooltip;
+/// nothing on the page speaks of token limits. Returns (kind, text) as shown.
+fn check_warnings(page: &Session) -> Vec<(String, String)> {
+    let got = page.run(
+        "return { details: state.result.warning_details,
+                  warnings: state.result.warnings,
+                  shown: [...document.querySelectorAll('#warnings li')].map(li =>
+                    ({ kind: li.dataset.kind, text: li.innerText, title: li.title })),
+                  page: document.body.innerText }",
+    );
+    let details = got["details"]
+        .as_array()
+        .expect("the result has warning_details");
+    let messages: Vec<&Value> = got["warnings"].as_array().unwrap().iter().collect();
+    // Translations' warnings are shown in their own sections, not in the list.
+    let listed: Vec<&Value> = details
+        .iter()
+        .filter(|d| !d["kind"].as_str().unwrap().starts_with("translation"))
+        .collect();
+    let shown = got["shown"].as_array().unwrap();
+    assert_eq!(shown.len(), listed.len(), "{got}");
+    let mut out = Vec::new();
+    for (li, d) in shown.iter().zip(listed) {
+        assert_eq!(li["kind"], d["kind"], "{got}");
+        assert_eq!(li["title"], d["message"], "{got}");
+        assert!(messages.contains(&&d["message"]), "{got}");
+        assert_ne!(li["text"], li["title"], "not reworded: {li}");
+        out.push((
+            li["kind"].as_str().unwrap().to_string(),
+            li["text"].as_str().unwrap().to_string(),
+        ));
+    }
+    let text = got["page"].as_str().unwrap();
+    assert!(!text.contains("token limit"), "{text}");
+    out
+}
+
+/// Records what the live translation box shows (its label and text) at every
+/// change, into `window.liveSeen`, before a run starts.
+const RECORD_LIVE: &str = "window.liveSeen = [];
+    const box = document.getElementById('translation-live');
+    new MutationObserver(() => {
+      if (box.hidden) return;
+      const label = document.getElementById('translation-live-label');
+      const text = document.getElementById('translation-live-text') || box;
+      window.liveSeen.push({ label: label ? label.textContent : '', text: text.innerText });
+    }).observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
+    return true";
+
 #[test]
 fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
     let server = Server::start(&[]);
@@ -243,6 +339,7 @@ fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
     let pasted = page.run("return document.getElementById('article').value.length");
     assert!(pasted.as_u64().unwrap() > 2000, "{pasted}");
     page.click("#lang-fr");
+    page.run(RECORD_LIVE);
     page.click("#summarize");
 
     // The summary streams in, then the French section appears and the run ends.
@@ -251,6 +348,14 @@ fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
         "return document.querySelectorAll('#summary .sentence').length",
         Duration::from_secs(300),
     );
+    // While the French is written the live box names it; photographed for people.
+    page.wait_for(
+        "the live French box",
+        "const b = document.getElementById('translation-live');
+         return !b.hidden && b.innerText.startsWith('French — being written')",
+        Duration::from_secs(300),
+    );
+    std::fs::write(target_file("page-live.png"), page.screenshot()).unwrap();
     let french = page.wait_for(
         "the French translation",
         "const s = document.querySelector('#translations section[data-lang=fr]'); return s && s.innerText",
@@ -265,6 +370,33 @@ fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
         "return document.getElementById('status').textContent.startsWith('Done')",
         Duration::from_secs(300),
     );
+    check_strengths(&page);
+    let warnings = check_warnings(&page);
+    // SmolLM2's summary of the seed runs to its answer's token limit, so the page
+    // had that to say in an editor's words.
+    let cut = warnings.iter().find(|(kind, _)| kind == "answer_cut");
+    assert!(
+        cut.is_some_and(|(_, text)| text.contains("ran out of room")),
+        "{warnings:?}"
+    );
+
+    // While French was written, the live box said so and showed no prompt markers.
+    let seen = page.run("return window.liveSeen");
+    let seen = seen.as_array().unwrap();
+    let labels: std::collections::BTreeSet<&str> =
+        seen.iter().filter_map(|s| s["label"].as_str()).collect();
+    assert!(
+        seen.iter()
+            .any(|s| s["label"] == json!("French — being written")
+                && !s["text"].as_str().unwrap().trim().is_empty()),
+        "{} changes seen, labels {labels:?}",
+        seen.len()
+    );
+    for s in seen {
+        let text = s["text"].as_str().unwrap().to_lowercase();
+        assert!(!text.contains("<text>") && !text.contains("</text>"), "{s}");
+    }
+
     let summary = page.run("return document.getElementById('summary').innerText");
     assert!(summary.as_str().unwrap().trim().len() > 20, "{summary}");
     let errors = page.run("return document.getElementById('error').hidden");
@@ -307,4 +439,72 @@ fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
     let path = target_file("serve-page.png");
     std::fs::write(&path, png).unwrap();
     eprintln!("screenshot of the page: {}", path.display());
+}
+
+#[test]
+fn the_page_marks_unsupported_sentences_and_keeps_the_key_for_the_session() {
+    const KEY: &str = "page-test-key-32";
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let server = Server::start(&["--api-key-file", key_file.to_str().unwrap()]);
+    let page = Session::start();
+    page.goto(&server.url("/"));
+    page.wait_for(
+        "the model to show as ready",
+        "return document.getElementById('model-status').textContent.startsWith('model:')",
+        Duration::from_secs(60),
+    );
+    // A story whose SmolLM2 summary names a number the article does not have.
+    let story = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/injection/french-order.txt"),
+    )
+    .unwrap();
+    page.type_into("#article", &story);
+    // Without the key the server refuses, and the page asks for it.
+    page.click("#summarize");
+    page.wait_for(
+        "the API key field",
+        "return !document.getElementById('api-key-row').hidden",
+        Duration::from_secs(30),
+    );
+    page.type_into("#api-key", KEY);
+    page.click("#summarize");
+    page.wait_for(
+        "the end of the run",
+        "return document.getElementById('status').textContent.startsWith('Done')",
+        Duration::from_secs(300),
+    );
+
+    // The key is kept for this session, and nowhere on disk.
+    let stored = page.run(
+        "return { session: sessionStorage.getItem('abridge-api-key'),
+                  local: Object.values(localStorage) }",
+    );
+    assert_eq!(stored["session"], json!(KEY), "{stored}");
+    assert!(
+        !stored["local"].to_string().contains(KEY),
+        "the key is in localStorage: {stored}"
+    );
+
+    let levels = check_strengths(&page);
+    let weak = levels
+        .iter()
+        .position(|l| l == "weak")
+        .unwrap_or_else(|| panic!("no unsupported sentence to show: {levels:?}"));
+    let warnings = check_warnings(&page);
+    let said = format!("Summary sentence {} is not backed by the article", weak + 1);
+    assert!(
+        warnings
+            .iter()
+            .any(|(kind, text)| kind == "unsupported" && text.starts_with(&said)),
+        "{warnings:?}"
+    );
+
+    let png = page.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let path = target_file("page-support.png");
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot of support strength: {}", path.display());
 }

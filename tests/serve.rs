@@ -74,6 +74,44 @@ fn summarize_streams_article_tokens_summary_translation_then_done() {
         .map(|e| e.json()["text"].as_str().unwrap().to_string())
         .collect();
     assert!(!streamed.trim().is_empty());
+    // Each token says what it writes: the summary's text before the summary, then
+    // the French (and its English read-back) under the language's name; no prompt
+    // fences reach the stream.
+    for (i, e) in events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.event == "token")
+    {
+        let t = e.json();
+        let writes = t["writes"].as_str().unwrap_or_else(|| panic!("{t}"));
+        let want: &[&str] = if i < first("summary") {
+            &["text", "check"]
+        } else {
+            &["translation", "round_trip"]
+        };
+        assert!(want.contains(&writes), "{t}");
+        if writes == "translation" || writes == "round_trip" {
+            assert_eq!(
+                (&t["lang"], &t["language"]),
+                (&json!("fr"), &json!("French"))
+            );
+        }
+        let text = t["text"].as_str().unwrap().to_lowercase();
+        assert!(!text.contains("<text>") && !text.contains("</text>"), "{t}");
+    }
+    assert!(events
+        .iter()
+        .any(|e| e.event == "token" && e.json()["writes"] == "translation"));
+    // Warnings come as text (as ever) and with their kinds, one for one.
+    for e in [&summary, &done] {
+        let details = e["warning_details"].as_array().unwrap();
+        let messages: Vec<&Value> = details.iter().map(|d| &d["message"]).collect();
+        assert_eq!(
+            messages,
+            e["warnings"].as_array().unwrap().iter().collect::<Vec<_>>()
+        );
+        assert!(details.iter().all(|d| d["kind"].is_string()), "{e}");
+    }
     let translation = events[first("translation")].json();
     assert_eq!(translation["lang"], "fr");
     assert!(

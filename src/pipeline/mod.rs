@@ -12,6 +12,7 @@ pub mod shard;
 pub mod summarize;
 pub mod translate;
 pub mod verify;
+pub mod warning;
 
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -649,7 +650,7 @@ fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Resul
     let opts = &settings.opts.article;
     let done = process_article(runner, &article.text, opts)?;
     let mut warnings = article.warnings.clone();
-    warnings.extend(done.summary.warnings.iter().cloned());
+    warnings.extend(done.summary.warnings.iter().map(|w| w.message.clone()));
     let mut docs = |ts: Vec<Translation>| -> Vec<TranslationDoc> {
         ts.into_iter()
             .map(|t| translation_doc(t, &mut warnings))

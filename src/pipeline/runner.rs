@@ -10,7 +10,7 @@ use crate::chunk::TokenCount;
 use crate::error::{Error, Result};
 use crate::model::scheduler::{Event, Pending, Scheduler};
 use crate::model::{GenerateOptions, Model};
-use crate::prompts::Prompt;
+use crate::prompts::{MarkerFilter, Prompt};
 
 /// The generation scheduler with the working window of one article's jobs,
 /// counting the tokens they use.
@@ -37,8 +37,9 @@ pub struct Runner<'m> {
 /// to an editor), who may go away.
 pub trait Watcher: Send + Sync {
     /// A piece of newly decoded text of generation `generation` (numbered from 0
-    /// in the order the runner started them; a retry is a new generation).
-    fn text(&self, generation: u64, piece: &str);
+    /// in the order the runner started them; a retry is a new generation), which
+    /// `writes` what it is; fence markers copied from the prompt are left out.
+    fn text(&self, generation: u64, writes: &Writes, piece: &str);
     /// True once nobody wants the answers any more: the generation in progress is
     /// cancelled and the work ends with [`Error::Cancelled`].
     fn cancelled(&self) -> bool;
@@ -55,6 +56,22 @@ pub struct Ask {
     pub sample: Option<Sample>,
     /// End the answer after this many sentences ([`GenerateOptions::max_sentences`]).
     pub max_sentences: Option<usize>,
+    pub writes: Writes,
+}
+
+/// What a generation writes, so a watcher can show it for what it is (a reader
+/// watching French being written is told it is French, and is not shown the
+/// English of its round trip as if it were the translation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Writes {
+    /// Text for the reader as it is (a summary, or a part of one).
+    Text,
+    /// A translation into this language (ISO 639-1 code).
+    Translation(String),
+    /// The English of a translation from this language, for its meaning check.
+    RoundTrip(String),
+    /// A yes-or-no check of the summary.
+    Check,
 }
 
 /// Sampling with a fixed seed: another candidate, the same one on every run.
@@ -119,13 +136,14 @@ impl<'m> Runner<'m> {
     }
 
     /// Greedy answer to `prompt`, at most [`Runner::limit`]`(max_tokens)` long,
-    /// trimmed.
+    /// trimmed; streamed as [`Writes::Text`].
     pub fn answer(&self, prompt: &Prompt, max_tokens: usize) -> Result<Answer> {
         let ask = Ask {
             prompt: prompt.clone(),
             max_tokens,
             sample: None,
             max_sentences: None,
+            writes: Writes::Text,
         };
         let mut answers = self.answer_all(std::slice::from_ref(&ask))?;
         Ok(answers.pop().expect("one answer per ask"))
@@ -170,11 +188,15 @@ impl<'m> Runner<'m> {
             };
             self.log_request(&ids, max_tokens, &opts.stop);
             let prompt_len = ids.len();
-            submitted.push((prompt_len, self.submit(ids, cache_points, opts)?));
+            submitted.push((
+                prompt_len,
+                &ask.writes,
+                self.submit(ids, cache_points, opts)?,
+            ));
         }
         let mut answers = Vec::with_capacity(asks.len());
-        for (prompt_len, pending) in submitted {
-            let g = match self.wait(pending) {
+        for (prompt_len, writes, pending) in submitted {
+            let g = match self.wait(pending, writes) {
                 Err(Error::Deadline(_)) => {
                     return Err(deadline_error(
                         self.deadline.map_or(Duration::ZERO, |d| d.1),
@@ -215,15 +237,20 @@ impl<'m> Runner<'m> {
 
     /// Waits for one generation, streaming its text to the watcher if there is one.
     /// Dropping `pending` on the way out cancels the sequence in the scheduler.
-    fn wait(&self, pending: Pending) -> Result<crate::model::Generation> {
+    fn wait(&self, pending: Pending, writes: &Writes) -> Result<crate::model::Generation> {
         let Some(watcher) = &self.watcher else {
             return pending.wait(&mut |_| {});
         };
         let n = self.generations.fetch_add(1, Ordering::Relaxed);
+        // The answer is unfenced once whole; its pieces must be as the reader sees them.
+        let mut markers = MarkerFilter::default();
         loop {
             match pending.next_timeout(CANCEL_POLL) {
-                Ok(Event::Text(piece)) => watcher.text(n, &piece),
-                Ok(Event::Done(result)) => return result,
+                Ok(Event::Text(piece)) => watcher.text(n, writes, &markers.push(&piece)),
+                Ok(Event::Done(result)) => {
+                    watcher.text(n, writes, &markers.finish());
+                    return result;
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(Error::Model(

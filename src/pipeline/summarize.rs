@@ -7,7 +7,8 @@
 
 use rayon::prelude::*;
 
-use super::runner::{Ask, Runner};
+use super::runner::{Ask, Runner, Writes};
+use super::warning::{Warning, WarningKind};
 use crate::check::{ground, off_article, SentenceSupport, SourceIndex};
 use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
@@ -80,7 +81,7 @@ pub struct Summary {
     pub chunks: usize,
     /// Combination rounds after the first pass (0 when it fit whole).
     pub rounds: usize,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Never more rounds than this: each round at least halves the text.
@@ -96,10 +97,13 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
         text.to_string()
     } else {
         let cited: Vec<String> = orders.iter().map(|n| format!("S{n}")).collect();
-        warnings.push(format!(
-            "{} sentence(s) read as orders to the model and were withheld from it: {}",
-            orders.len(),
-            cited.join(", ")
+        warnings.push(Warning::new(
+            WarningKind::WithheldOrders,
+            format!(
+                "{} sentence(s) read as orders to the model and were withheld from it: {}",
+                orders.len(),
+                cited.join(", ")
+            ),
         ));
         index.without_orders()
     };
@@ -111,8 +115,11 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
         tracing::info!("summary is off the article ({reason}); asking again");
         draft = plan.finish(runner, spec, Retry::OnTopic, available)?;
         if let Some(reason) = off_article(&draft.units, &index) {
-            warnings.push(format!(
-                "the summary may not be about the article, even when asked again: {reason}"
+            warnings.push(Warning::new(
+                WarningKind::OffArticle,
+                format!(
+                    "the summary may not be about the article, even when asked again: {reason}"
+                ),
             ));
         }
     }
@@ -137,10 +144,13 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
     }
     for (i, s) in support.iter().enumerate() {
         if let Some(problem) = s.problem() {
-            warnings.push(format!(
-                "summary sentence {} is unsupported: {problem}",
-                i + 1
-            ));
+            warnings.push(
+                Warning::new(
+                    WarningKind::Unsupported,
+                    format!("summary sentence {} is unsupported: {problem}", i + 1),
+                )
+                .about_sentence(i + 1),
+            );
         }
     }
     warnings.extend(plan.warnings.iter().cloned());
@@ -158,7 +168,7 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
 struct Draft {
     text: String,
     units: Vec<String>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
     /// The answer stopped at its token limit.
     cut_off: bool,
 }
@@ -171,7 +181,7 @@ struct Plan {
     chunks: usize,
     rounds: usize,
     /// About the partial summaries (some stopped at their token limit).
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 impl Plan {
@@ -216,9 +226,12 @@ impl Plan {
         };
         let warnings = || match cut_parts.load(std::sync::atomic::Ordering::Relaxed) {
             0 => Vec::new(),
-            n => vec![format!(
-                "{n} partial summaries (map-reduce) stopped at the {}-token limit",
-                runner.limit(answer)
+            n => vec![Warning::new(
+                WarningKind::PartsCut,
+                format!(
+                    "{n} partial summaries (map-reduce) stopped at the {}-token limit",
+                    runner.limit(answer)
+                ),
             )],
         };
         let mut parts = summarize_all(
@@ -287,7 +300,7 @@ fn hold_count(
     support: Vec<SentenceSupport>,
     spec: &SummarySpec,
     available: usize,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> (Draft, Vec<SentenceSupport>) {
     let (n, have) = (spec.sentences, support.len());
     let noun = |k: usize| match (spec.style, k) {
@@ -297,7 +310,7 @@ fn hold_count(
         (Style::Bullets, _) => "points",
     };
     if have < n {
-        warnings.push(if available < n {
+        let message = if available < n {
             format!(
                 "the summary has {have} {} instead of {n}: the article has only {available} to say",
                 noun(have)
@@ -307,7 +320,8 @@ fn hold_count(
                 "the summary has {have} {} instead of {n}: the model wrote no more, even when asked again",
                 noun(have)
             )
-        });
+        };
+        warnings.push(Warning::new(WarningKind::TooFew, message));
         return (draft, support);
     }
     if have == n {
@@ -320,11 +334,14 @@ fn hold_count(
     rank.sort_by_key(|&i| (!support[i].supported, i));
     let mut keep = rank[..n].to_vec();
     keep.sort_unstable();
-    warnings.push(format!(
-        "the model wrote {have} {} for {n}; the last or unsupported {} {} left out",
-        noun(have),
-        noun(have - n),
-        if have - n == 1 { "was" } else { "were" }
+    warnings.push(Warning::new(
+        WarningKind::Dropped,
+        format!(
+            "the model wrote {have} {} for {n}; the last or unsupported {} {} left out",
+            noun(have),
+            noun(have - n),
+            if have - n == 1 { "was" } else { "were" }
+        ),
     ));
     draft.units = keep.iter().map(|&i| draft.units[i].clone()).collect();
     draft.text = layout(&draft.units, spec.style);
@@ -374,6 +391,7 @@ fn summary(
             max_tokens: spec.answer_tokens(),
             sample: None,
             max_sentences,
+            writes: Writes::Text,
         };
         let answer = runner
             .answer_all(std::slice::from_ref(&ask))?
@@ -414,22 +432,28 @@ fn summary(
     }
     let mut warnings = Vec::new();
     if cut_off {
-        warnings.push(format!(
-            "the summary's answer stopped at the {}-token limit",
-            runner.limit(spec.answer_tokens())
+        warnings.push(Warning::new(
+            WarningKind::AnswerCut,
+            format!(
+                "the summary's answer stopped at the {}-token limit",
+                runner.limit(spec.answer_tokens())
+            ),
         ));
     }
     let mut items = units(&answer, spec.style);
     let cut = available.is_none() && items.len() > spec.sentences + 1;
     if cut {
-        warnings.push(format!(
-            "the summary ran to {} {}; cut to {}",
-            items.len(),
-            match spec.style {
-                Style::Paragraph => "sentences",
-                Style::Bullets => "points",
-            },
-            spec.sentences
+        warnings.push(Warning::new(
+            WarningKind::Shortened,
+            format!(
+                "the summary ran to {} {}; cut to {}",
+                items.len(),
+                match spec.style {
+                    Style::Paragraph => "sentences",
+                    Style::Bullets => "points",
+                },
+                spec.sentences
+            ),
         ));
         items.truncate(spec.sentences);
     }
@@ -580,9 +604,10 @@ mod tests {
         );
         assert_eq!(support.len(), 3);
         assert!(
-            warnings[0].contains("wrote 4 sentences for 3"),
+            warnings[0].message.contains("wrote 4 sentences for 3"),
             "{warnings:?}"
         );
+        assert_eq!(warnings[0].kind, WarningKind::Dropped);
 
         // Too few: said, and why.
         for (available, why) in [(2, "the article has only 2"), (5, "wrote no more")] {
@@ -597,10 +622,11 @@ mod tests {
             let (held, _) = hold_count(one, support, &spec(3), available, &mut warnings);
             assert_eq!(held.units.len(), 1);
             assert!(
-                warnings[0].contains("1 sentence instead of 3"),
+                warnings[0].message.contains("1 sentence instead of 3"),
                 "{warnings:?}"
             );
-            assert!(warnings[0].contains(why), "{warnings:?}");
+            assert!(warnings[0].message.contains(why), "{warnings:?}");
+            assert_eq!(warnings[0].kind, WarningKind::TooFew);
         }
     }
 

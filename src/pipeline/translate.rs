@@ -16,7 +16,7 @@
 //! A missing number, a sentence left in English or in the wrong language, or more
 //! doubtful sentences fail the language rather than publish it wrong.
 
-use super::runner::{Answer, Ask, Runner, Sample};
+use super::runner::{Answer, Ask, Runner, Sample, Writes};
 use crate::check::meaning::{compare, Meaning};
 use crate::check::translation::{english_sentences, glossary, missing_numbers};
 use crate::check::{check_names, Check, SentenceCheck, TranslationChecks};
@@ -274,6 +274,7 @@ impl<'a> Work<'a> {
                     max_tokens: answer_tokens(unit.tokens),
                     sample,
                     max_sentences: None,
+                    writes: Writes::Translation(self.langs[job.lang].clone()),
                 }
             })
             .collect();
@@ -287,6 +288,7 @@ impl<'a> Work<'a> {
                 max_tokens: answer_tokens(tokens),
                 sample: None,
                 max_sentences: None,
+                writes: Writes::RoundTrip(self.langs[self.jobs[j].lang].clone()),
             });
         }
         let backs = runner.answer_all(&back_asks)?;

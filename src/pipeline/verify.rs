@@ -5,7 +5,7 @@
 //! model reading two or three sentences can. Short prompts, all submitted at once,
 //! their instructions prefix-cached.
 
-use super::runner::{Ask, Runner};
+use super::runner::{Ask, Runner, Writes};
 use crate::check::SentenceSupport;
 use crate::error::Result;
 use crate::prompts::Prompt;
@@ -41,6 +41,7 @@ pub fn check_claims(runner: &Runner, claims: &[(&str, Vec<&str>)]) -> Result<Vec
             max_tokens: ANSWER_TOKENS,
             sample: None,
             max_sentences: None,
+            writes: Writes::Check,
         })
         .collect();
     Ok(runner

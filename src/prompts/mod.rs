@@ -311,15 +311,65 @@ fn replace_ignore_case(text: &str, from: &str, to: &str) -> String {
     out
 }
 
+/// The fences an answer may copy from its prompt ([`unfence`], [`MarkerFilter`]).
+const ANSWER_FENCES: [&str; 3] = ["article", "text", "summaries"];
+
 /// The answer without fence markers a model may have copied.
 pub fn unfence(answer: &str) -> String {
     let mut out = answer.to_string();
-    for tag in ["article", "text", "summaries"] {
+    for tag in ANSWER_FENCES {
         for marker in [format!("<{tag}>"), format!("</{tag}>")] {
             out = replace_ignore_case(&out, &marker, "");
         }
     }
     out.trim().to_string()
+}
+
+/// [`unfence`] for an answer that arrives in pieces (streamed to a reader): the
+/// markers go, and a tail that may be the start of one (`<te`) is held back until
+/// the next piece says. Leading space is kept: a piece's spaces are its words'.
+#[derive(Debug, Default)]
+pub struct MarkerFilter {
+    held: String,
+}
+
+impl MarkerFilter {
+    /// The text of `piece` (after what was held) that is sure not to be a marker.
+    pub fn push(&mut self, piece: &str) -> String {
+        let markers: Vec<String> = ANSWER_FENCES
+            .iter()
+            .flat_map(|t| [format!("<{t}>"), format!("</{t}>")])
+            .collect();
+        let mut rest = std::mem::take(&mut self.held) + piece;
+        let mut out = String::new();
+        while let Some(at) = rest.find('<') {
+            out.push_str(&rest[..at]);
+            rest.drain(..at);
+            let starts = |m: &str| {
+                rest.get(..m.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(m))
+            };
+            if let Some(m) = markers.iter().find(|m| starts(m)) {
+                rest.drain(..m.len());
+            } else if markers.iter().any(|m| {
+                rest.len() < m.len()
+                    && m.as_bytes()[..rest.len()].eq_ignore_ascii_case(rest.as_bytes())
+            }) {
+                self.held = rest;
+                return out;
+            } else {
+                out.push('<');
+                rest.drain(..1);
+            }
+        }
+        out.push_str(&rest);
+        out
+    }
+
+    /// What was held back, at the end of the answer (a `<` that never became a marker).
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.held)
+    }
 }
 
 /// Asks an instruction-tuned model for a summary: rules, the fenced text, and the
@@ -524,6 +574,28 @@ mod tests {
     #[test]
     fn copied_markers_are_removed_from_answers() {
         assert_eq!(unfence("<text>\nBonjour.\n</TEXT>"), "Bonjour.");
+    }
+
+    #[test]
+    fn streamed_markers_go_whatever_the_pieces() {
+        let answer = "<text>\nLe <b>sommet</b> a lieu à Sandton, x < 3.\n</TEXT>";
+        // Every split into two pieces, and one character at a time.
+        for cut in (0..=answer.len()).filter(|&i| answer.is_char_boundary(i)) {
+            let mut f = MarkerFilter::default();
+            let shown = f.push(&answer[..cut]) + &f.push(&answer[cut..]) + &f.finish();
+            assert_eq!(
+                shown, "\nLe <b>sommet</b> a lieu à Sandton, x < 3.\n",
+                "cut at {cut}"
+            );
+        }
+        let mut f = MarkerFilter::default();
+        let mut shown: String = answer.chars().map(|c| f.push(&c.to_string())).collect();
+        shown += &f.finish();
+        assert_eq!(shown, "\nLe <b>sommet</b> a lieu à Sandton, x < 3.\n");
+        // A tail that only looked like a marker is given back at the end.
+        let mut f = MarkerFilter::default();
+        assert_eq!(f.push("a <tex"), "a ");
+        assert_eq!(f.finish(), "<tex");
         assert_eq!(unfence(" Plain. "), "Plain.");
     }
 

@@ -24,8 +24,9 @@ use super::{model_name, Engine, Shared};
 use crate::article::{read_source_bytes, Format as Kind, Source};
 use crate::check::SourceIndex;
 use crate::lang;
-use crate::pipeline::runner::{Runner, Watcher};
+use crate::pipeline::runner::{Runner, Watcher, Writes};
 use crate::pipeline::translate::Translation;
+use crate::pipeline::warning::{Warning, WarningKind};
 use crate::pipeline::{self, ArticleOptions, Step};
 use crate::prompts::Style;
 
@@ -127,12 +128,24 @@ impl Watch {
 }
 
 impl Watcher for Watch {
-    fn text(&self, generation: u64, piece: &str) {
+    fn text(&self, generation: u64, writes: &Writes, piece: &str) {
         if piece.is_empty() {
             return;
         }
         self.first_token.get_or_init(Instant::now);
-        self.send("token", json!({"generation": generation, "text": piece}));
+        let mut event = json!({"generation": generation, "text": piece});
+        let (what, lang) = match writes {
+            Writes::Text => ("text", None),
+            Writes::Translation(l) => ("translation", Some(l)),
+            Writes::RoundTrip(l) => ("round_trip", Some(l)),
+            Writes::Check => ("check", None),
+        };
+        event["writes"] = what.into();
+        if let Some(lang) = lang {
+            event["lang"] = lang.as_str().into();
+            event["language"] = lang::language_name(lang).into();
+        }
+        self.send("token", event);
     }
 
     fn cancelled(&self) -> bool {
@@ -411,7 +424,37 @@ fn translation_json(t: &Translation) -> Value {
         "error": t.outcome.as_ref().err(),
         "checks": t.checks,
         "warning": t.warning,
+        "warning_details": translation_warnings(t),
     })
+}
+
+/// What a translation warns of, with its kind: a note on one published, or why it
+/// was not (the same sentences `warnings` lists as text).
+fn translation_warnings(t: &Translation) -> Vec<Warning> {
+    let mut out: Vec<Warning> = t
+        .warning
+        .iter()
+        .map(|w| Warning::new(WarningKind::TranslationNote, w.clone()).about_lang(&t.lang))
+        .collect();
+    if let Err(reason) = &t.outcome {
+        let message = format!("{} translation failed: {reason}", t.lang);
+        out.push(Warning::new(WarningKind::TranslationFailed, message).about_lang(&t.lang));
+    }
+    out
+}
+
+/// The article's (reading) warnings with their kind.
+fn input_warnings(warnings: &[String]) -> Vec<Warning> {
+    warnings
+        .iter()
+        .map(|w| Warning::new(WarningKind::Input, w.clone()))
+        .collect()
+}
+
+/// Warnings as the API has always listed them (`warnings`, text) and with their
+/// kinds (`warning_details`), for a client to word them for its reader.
+fn warning_fields(details: &[Warning]) -> (Vec<String>, &[Warning]) {
+    (details.iter().map(|w| w.message.clone()).collect(), details)
 }
 
 /// `POST /v1/summarize`: events `article` (its numbered sentences), `token`
@@ -448,6 +491,7 @@ pub async fn summarize(
         "title": article.title,
         "sentences": index.sentences,
         "warnings": article.warnings,
+        "warning_details": input_warnings(&article.warnings),
     });
     let rx =
         spawn_work(
@@ -464,30 +508,31 @@ pub async fn summarize(
                 let result =
                     pipeline::process_article_with(&runner, &article.text, &opts, &mut |step| {
                         match step {
-                            Step::Summary(s) => watch.send(
-                                "summary",
-                                json!({
-                                    "summary": s.text,
-                                    "support": s.support,
-                                    "chunks": s.chunks,
-                                    "warnings": s.warnings,
-                                }),
-                            ),
+                            Step::Summary(s) => {
+                                let (warnings, details) = warning_fields(&s.warnings);
+                                watch.send(
+                                    "summary",
+                                    json!({
+                                        "summary": s.text,
+                                        "support": s.support,
+                                        "chunks": s.chunks,
+                                        "warnings": warnings,
+                                        "warning_details": details,
+                                    }),
+                                )
+                            }
                             Step::Translation(t) => watch.send("translation", translation_json(t)),
                             Step::FullTranslation(_) => {}
                         }
                     });
                 let (tokens_in, tokens_out) = runner.tokens();
                 let done = result?;
-                let mut warnings = article.warnings.clone();
-                warnings.extend(done.summary.warnings.iter().cloned());
-                for t in &done.translations {
-                    warnings.extend(t.warning.iter().cloned());
-                    if let Err(reason) = &t.outcome {
-                        warnings.push(format!("{} translation failed: {reason}", t.lang));
-                    }
-                }
+                let mut details = input_warnings(&article.warnings);
+                details.extend(done.summary.warnings.iter().cloned());
+                details.extend(done.translations.iter().flat_map(translation_warnings));
+                let (warnings, details) = warning_fields(&details);
                 let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
+                value["warning_details"] = json!(details);
                 value["markdown"] = done.to_markdown(opts.style).into();
                 value["title"] = article.title.clone().into();
                 value["model"] = engine.name.clone().into();

@@ -7,6 +7,42 @@
 const $ = (id) => document.getElementById(id);
 const state = { kind: "text", controller: null, result: null, sentences: [], generation: -1 };
 const NAMES = { fr: "French", de: "German", es: "Spanish", it: "Italian", pt: "Portuguese" };
+// The API key lives for this tab's session only: localStorage would keep it in
+// plain text on disk for anyone who uses the machine later.
+const KEY_ITEM = "abridge-api-key";
+
+// Support strength of a summary sentence, from its grounding. Below the server's
+// support line (coverage 0.34, or a name the article lacks, or the model's check
+// saying no) it is unsupported; from STRONG up the article says nearly all of it.
+const STRONG = 0.6;
+const STRENGTHS = {
+  strong: "stated in the article",
+  partial: "partly in the article",
+  weak: "not backed by the article",
+};
+
+function strength(s) {
+  const level = !s.supported ? "weak" : s.coverage >= STRONG ? "strong" : "partial";
+  return { level, label: STRENGTHS[level], percent: Math.round((s.coverage || 0) * 100) };
+}
+
+// Warnings by kind (the API's warning_details), in an editor's words: what it
+// means for the text and what to do. The server's own sentence is the tooltip.
+const WARNING_TEXT = {
+  input: () => "Part of the file could not be read exactly as written (its encoding or a field). Check the article text below.",
+  withheld_orders: () => "Some article sentences read like instructions to the software, so it did not read them. The summary leaves them out.",
+  off_article: () => "This summary may not be about the article. Read it against the article before using it.",
+  unsupported: (w) => "Summary sentence " + w.sentence + " is not backed by the article. Check it, or leave it out.",
+  parts_cut: () => "The article is long, and some parts of it were summarized only in part. The summary may miss something.",
+  answer_cut: () => "The summary may stop mid-thought: the model ran out of room. Check its last sentence.",
+  shortened: () => "The model wrote more than was asked for; the extra was cut.",
+  too_few: () => "The summary is shorter than you asked for: the model did not find more to say.",
+  dropped: () => "The model wrote more sentences than you asked for; the ones the article does not back, then the last ones, were left out.",
+  translation_note: (w) => languageName(w.lang) + " translation: a sentence may be wrong and is marked. Check it before publishing.",
+  translation_failed: (w) => "The " + languageName(w.lang) + " translation is not published: it failed its checks.",
+};
+
+function languageName(code) { return NAMES[code] || code; }
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -27,7 +63,7 @@ function showError(text) {
 
 function apiHeaders() {
   const h = { "Content-Type": "application/json", "Accept": "application/x-ndjson" };
-  const key = $("api-key").value.trim() || localStorage.getItem("abridge-api-key") || "";
+  const key = $("api-key").value.trim() || sessionStorage.getItem(KEY_ITEM) || "";
   if (key) h["Authorization"] = "Bearer " + key;
   return h;
 }
@@ -57,6 +93,7 @@ function resetOutput() {
   $("warnings").replaceChildren();
   $("translations").replaceChildren();
   $("translation-live").hidden = true;
+  $("translation-live-text").textContent = "";
   $("copy").disabled = true;
   showError("");
 }
@@ -98,22 +135,35 @@ function renderSummary(data) {
   const holder = bullets ? el("ul") : el("p");
   for (const s of data.support) {
     const sources = s.sources.map((x) => x.n);
-    const cite = sources.length ? " [" + sources.map((n) => "S" + n).join(", ") + "]" : " [unsupported]";
+    const cite = sources.length ? " [" + sources.map((n) => "S" + n).join(", ") + "]" : "";
+    const st = strength(s);
+    // The level is written out (label and percentage), not shown by colour alone.
+    const badge = el("span", { class: "strength", "data-level": st.level },
+      st.label + " · " + st.percent + "%");
     const span = el("span", {
-      class: "sentence" + (s.supported ? "" : " unsupported"),
+      class: "sentence strength-" + st.level + (s.supported ? "" : " unsupported"),
       "data-sources": sources.join(","),
-      title: s.supported ? "supported by " + cite.trim() : "not supported by the article",
-    }, s.sentence, el("span", { class: "cite" }, cite));
+      "data-strength": st.level,
+      title: (s.supported ? "supported by " + cite.trim()
+        : "not backed by the article" + (s.unknown && s.unknown.length ? ": it never mentions " + s.unknown.join(", ") : "")) +
+        " (" + st.percent + "% of its words are in the sentences cited)",
+    }, s.sentence, " ", badge,
+    el("span", { class: "cite" }, s.supported ? cite : cite + " [unsupported]"));
     span.addEventListener("click", () => highlight(sources, span));
     if (bullets) holder.append(el("li", {}, span)); else holder.append(span, " ");
   }
   box.append(holder);
   $("summary-hint").hidden = false;
-  addWarnings(data.warnings);
+  addWarnings(data);
 }
 
-function addWarnings(list) {
-  for (const w of list || []) $("warnings").append(el("li", {}, w));
+// An event's warnings: by kind where the server gives one, else as it wrote them.
+function addWarnings(ev) {
+  const details = ev.warning_details || (ev.warnings || []).map((message) => ({ message }));
+  for (const w of details) {
+    const word = WARNING_TEXT[w.kind];
+    $("warnings").append(el("li", { "data-kind": w.kind || "", title: w.message }, word ? word(w) : w.message));
+  }
 }
 
 function checkItems(checks) {
@@ -138,21 +188,8 @@ function renderTranslation(t) {
 
 function onEvent(ev) {
   switch (ev.event) {
-    case "article": renderArticle(ev.sentences); addWarnings(ev.warnings); status("Reading the article…"); break;
-    case "token": {
-      // Before the summary is done its draft; after it, the translation being written.
-      const summarized = $("summary").childElementCount > 0;
-      const live = summarized ? $("translation-live") : $("summary-live");
-      if (ev.generation !== state.generation) {
-        // A new generation: a retry, or the next translation.
-        state.generation = ev.generation;
-        live.textContent = "";
-      }
-      live.hidden = false;
-      live.textContent += ev.text;
-      status(summarized ? "Translating…" : "Writing the summary…");
-      break;
-    }
+    case "article": renderArticle(ev.sentences); addWarnings(ev); status("Reading the article…"); break;
+    case "token": onToken(ev); break;
     case "summary": state.result = { summary: ev }; renderSummary(ev); status("Translating…"); break;
     case "translation": $("translation-live").hidden = true; renderTranslation(ev); break;
     case "done":
@@ -162,6 +199,30 @@ function onEvent(ev) {
       break;
     case "error": showError(ev.error.message); status("Failed."); break;
   }
+}
+
+// Text as the model writes it. Only what the reader will get is shown: the summary
+// draft, or a translation under the name of its language; the yes/no checks and
+// the English read-backs of translations only say so in the status line.
+function onToken(ev) {
+  const writes = ev.writes || ($("summary").childElementCount > 0 ? "translation" : "text");
+  if (writes === "check") { status("Checking the summary against the article…"); return; }
+  const name = ev.language || languageName(ev.lang);
+  if (writes === "round_trip") { status("Checking the " + name + " translation…"); return; }
+  const translating = writes === "translation";
+  const live = translating ? $("translation-live-text") : $("summary-live");
+  if (ev.generation !== state.generation) {
+    // A new generation: a retry, the next sentence, or the next language.
+    state.generation = ev.generation;
+    live.textContent = "";
+    if (translating) {
+      $("translation-live-label").textContent = (name || "Translation") + " — being written";
+      if (ev.lang) live.setAttribute("lang", ev.lang); else live.removeAttribute("lang");
+    }
+  }
+  (translating ? $("translation-live") : live).hidden = false;
+  live.textContent += ev.text;
+  status(translating ? "Translating into " + (name || "the next language") + "…" : "Writing the summary…");
 }
 
 async function summarize() {
@@ -191,7 +252,7 @@ async function summarize() {
       return;
     }
     const key = $("api-key").value.trim();
-    if (key) localStorage.setItem("abridge-api-key", key);
+    if (key) sessionStorage.setItem(KEY_ITEM, key);
     const reader = r.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
@@ -257,6 +318,12 @@ async function loadFile(file) {
 }
 
 function init() {
+  // A key an earlier version of this page kept on disk: moved to this session, and gone from disk.
+  const kept = localStorage.getItem(KEY_ITEM);
+  if (kept !== null) {
+    if (!sessionStorage.getItem(KEY_ITEM)) sessionStorage.setItem(KEY_ITEM, kept);
+    localStorage.removeItem(KEY_ITEM);
+  }
   const area = $("article");
   area.addEventListener("dragover", (e) => { e.preventDefault(); area.classList.add("drop"); });
   area.addEventListener("dragleave", () => area.classList.remove("drop"));
