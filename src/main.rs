@@ -261,6 +261,13 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Print what the readers make of files, directories (walked) or - for stdin:
+    /// one JSON line per article (title, language, text, warnings) or its
+    /// rejection. No model is loaded: check a feed before a night's run.
+    Read {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// List the models available locally (models folder and hf-hub cache).
     Models,
     /// Measure load time, prefill and decode speed and peak memory.
@@ -356,6 +363,7 @@ impl Command {
             Command::Digest { inputs, .. } => format!("{} inputs", inputs.len()),
             Command::Serve { .. } => "a request to the server".to_string(),
             Command::Models => "the model list".to_string(),
+            Command::Read { inputs } => format!("{} inputs", inputs.len()),
             Command::Merge { dir } => dir.display().to_string(),
         }
     }
@@ -528,6 +536,14 @@ fn run(command: Command) -> Result<()> {
         Command::Digest { .. } => unreachable!("handled by digest()"),
         Command::Serve { .. } => unreachable!("handled by serve()"),
         Command::Models => list_models(),
+        Command::Read { inputs } => {
+            let inputs = abridge::article::Inputs::open(&inputs, None)?;
+            let mut out = std::io::stdout().lock();
+            for read in inputs.articles() {
+                writeln!(out, "{}", abridge::article::report(&read))?;
+            }
+            Ok(())
+        }
         Command::Merge { dir } => {
             let report = pipeline::merge::merge(&dir)?;
             eprintln!(

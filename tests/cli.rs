@@ -522,3 +522,43 @@ fn article_limits_name_their_flags() {
         .arg(smollm2()));
     assert_clean_error(&o, "--deadline");
 }
+
+/// `abridge read`: what the readers make of a folder of mixed inputs, one JSON
+/// line each, rejections with their reasons; no model, so none is needed.
+#[test]
+fn read_prints_each_article_or_its_rejection() {
+    let hf = tempfile::tempdir().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles");
+    let o = run(abridge(hf.path()).arg("read").arg(&dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|v| v["id"] == id && v["input"].as_str().unwrap().contains(id))
+            .unwrap_or_else(|| panic!("{id} missing: {lines:?}"))
+    };
+    assert!(by_id("empty")["rejected"]
+        .as_str()
+        .unwrap()
+        .contains("empty"));
+    assert!(by_id("image")["rejected"]
+        .as_str()
+        .unwrap()
+        .contains("binary"));
+    let page = by_id("page");
+    assert_eq!(page["lang"], "en", "{page}");
+    assert!(page["words"].as_u64().unwrap() > 20, "{page}");
+    assert!(!page["title"].as_str().unwrap().is_empty(), "{page}");
+    let feed: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["input"].as_str().unwrap().contains("feed.jsonl:"))
+        .collect();
+    assert_eq!(feed.len(), 3, "{lines:?}");
+    assert_eq!(feed[1]["lang"], "fr");
+    // Every readable input is there, in the walk's order.
+    assert_eq!(lines.len(), 8, "{lines:?}");
+}

@@ -97,6 +97,29 @@ impl Article {
     }
 }
 
+/// What the readers made of one input, as one JSON object (`abridge read`): the
+/// article's fields and text, or the rejection and its reason.
+pub fn report(read: &std::result::Result<Article, Rejected>) -> serde_json::Value {
+    match read {
+        Ok(a) => serde_json::json!({
+            "input": a.input,
+            "id": a.id,
+            "title": a.title,
+            "url": a.url,
+            "lang": a.lang,
+            "words": a.text.split_whitespace().count(),
+            "input_sha256": a.input_sha256,
+            "warnings": a.warnings,
+            "text": a.text,
+        }),
+        Err(r) => serde_json::json!({
+            "input": r.input,
+            "id": r.id,
+            "rejected": r.reason,
+        }),
+    }
+}
+
 /// The articles of one source of the digest, read as they are asked for: one, or
 /// one per record for JSON Lines. Never fails as a whole: every problem is a
 /// [`Rejected`].
