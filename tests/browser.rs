@@ -437,11 +437,16 @@ fn the_page_summarizes_the_seed_translates_and_highlights_sources() {
         "{copied}"
     );
 
+    save_screenshot(&page, "serve-page.png", "the page");
+}
+
+/// Saves a screenshot of the page under `target/` (and checks it is a PNG).
+fn save_screenshot(page: &Session, name: &str, what: &str) {
     let png = page.screenshot();
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    let path = target_file("serve-page.png");
+    let path = target_file(name);
     std::fs::write(&path, png).unwrap();
-    eprintln!("screenshot of the page: {}", path.display());
+    eprintln!("screenshot of {what}: {}", path.display());
 }
 
 #[test]
@@ -505,9 +510,5 @@ fn the_page_marks_unsupported_sentences_and_keeps_the_key_for_the_session() {
         "{warnings:?}"
     );
 
-    let png = page.screenshot();
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    let path = target_file("page-support.png");
-    std::fs::write(&path, png).unwrap();
-    eprintln!("screenshot of support strength: {}", path.display());
+    save_screenshot(&page, "page-support.png", "support strength");
 }
