@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::terms::{content_key, fold, like_name, name_key, number_values, words};
+use super::terms::{content_key, fold, like_name, name_key, number_values, unabbreviated, words};
 use super::translation::named_words;
 
 /// Below this weighted F1, a round trip lost the source's meaning. Set from the 106
@@ -129,7 +129,11 @@ pub fn compare(source: &str, round_trip: &str) -> Meaning {
         _ => {}
     }
     // A name swapped for another ("Afghan forces" back as "German forces").
-    let (na, nb) = (named_words(source), named_words(round_trip));
+    // Title abbreviations written out: "Gov." may come back as "Governor".
+    let named = |text: &str| -> HashSet<String> {
+        named_words(text).iter().map(|n| unabbreviated(n)).collect()
+    };
+    let (na, nb) = (named(source), named(round_trip));
     let unmatched = |x: &HashSet<String>, y: &HashSet<String>| -> Vec<String> {
         let mut v: Vec<String> = x
             .iter()
@@ -397,6 +401,17 @@ mod tests {
              Downing Street on Monday.",
         );
         assert!(!spelled.doubtful(), "{spelled:?}");
+    }
+
+    /// A title abbreviation written out is the same title (the default model's
+    /// German round trip).
+    #[test]
+    fn a_title_written_out_is_the_same_title() {
+        let m = compare(
+            "South Dakota Gov. Kristi Noem is defending her state's anti-drug campaign.",
+            "South Dakota Governor Kristi Noem is defending her state's anti-drug campaign.",
+        );
+        assert!(!m.doubtful() && m.lost.is_empty(), "{m:?}");
     }
 
     #[test]

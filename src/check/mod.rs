@@ -16,4 +16,6 @@ pub use ground::{ground, SentenceSupport};
 pub use inject::{off_article, reads_as_orders};
 pub use meaning::Meaning;
 pub use source::{SourceIndex, SourceSentence};
-pub use translation::{check_names, check_numbers, Check, SentenceCheck, TranslationChecks};
+pub use translation::{
+    check_names, check_names_read_back, check_numbers, Check, SentenceCheck, TranslationChecks,
+};

@@ -168,6 +168,29 @@ pub fn same_name(english: &str, other: &str) -> bool {
     a.len() >= 2 && close && (a == b || (a.len() >= 5 && edit_distance(&a, &b) <= 1))
 }
 
+/// A folded title abbreviation written out ("gov" -> "governor"), so that a round
+/// trip that spells out "Gov." says the same thing. A hand list: no data package
+/// has English title abbreviations.
+pub fn unabbreviated(folded: &str) -> String {
+    const LIST: [(&str, &str); 12] = [
+        ("gov", "governor"),
+        ("sen", "senator"),
+        ("rep", "representative"),
+        ("gen", "general"),
+        ("lt", "lieutenant"),
+        ("col", "colonel"),
+        ("capt", "captain"),
+        ("sgt", "sergeant"),
+        ("rev", "reverend"),
+        ("prof", "professor"),
+        ("dr", "doctor"),
+        ("mt", "mount"),
+    ];
+    LIST.iter()
+        .find(|(short, _)| *short == folded)
+        .map_or_else(|| folded.to_string(), |(_, long)| long.to_string())
+}
+
 /// The English stem of a folded word (Snowball), so "resigned" meets "resignation".
 pub fn stem(folded: &str) -> String {
     static STEMMER: OnceLock<Stemmer> = OnceLock::new();
@@ -227,7 +250,7 @@ fn is_calendar_word(folded: &str) -> bool {
 
 /// A content word's key: its stem, or for numbers their digits.
 pub fn content_key(word: &str) -> Option<String> {
-    let folded = fold(word);
+    let folded = unabbreviated(&fold(word));
     if folded.chars().any(|c| c.is_ascii_digit()) {
         let digits: String = folded.chars().filter(char::is_ascii_digit).collect();
         return Some(format!("#{digits}"));

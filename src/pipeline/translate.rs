@@ -19,7 +19,7 @@
 use super::runner::{Answer, Ask, Runner, Sample, Writes};
 use crate::check::meaning::{compare, Meaning};
 use crate::check::translation::{english_sentences, glossary, missing_numbers};
-use crate::check::{check_names, Check, SentenceCheck, TranslationChecks};
+use crate::check::{check_names_read_back, Check, SentenceCheck, TranslationChecks};
 use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
 use crate::error::{Error, Result};
 use crate::lang::{check_language, language_name, LanguageCheck};
@@ -299,10 +299,10 @@ impl<'a> Work<'a> {
             let back = clean(&back.text);
             let candidate = Candidate {
                 meaning: compare(english, &back),
+                names: check_names_read_back(english, &text, &back, lang),
                 back,
                 numbers: missing_numbers(english, &text, lang),
                 english: english_sentences(&text, lang).into_iter().next(),
-                names: check_names(english, &text, lang),
                 cut: answer.cut,
                 text,
             };
