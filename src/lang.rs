@@ -162,6 +162,31 @@ pub fn check_language(text: &str, expected: &str) -> LanguageCheck {
     }
 }
 
+/// The ISO 639-1 code of the language `text` is written in, when the identifier
+/// is sure of it; for an article that does not declare its language.
+pub fn detect_language(text: &str) -> Option<&'static str> {
+    let info = whatlang::detect(text).filter(|i| i.is_reliable())?;
+    DETECTABLE
+        .iter()
+        .find(|(_, l)| *l == info.lang())
+        .map(|(code, _)| *code)
+}
+
+/// A declared language as an ISO 639-1 code: a tag's primary language ("en-US" ->
+/// "en", "pt_BR" -> "pt"), or a language's English name ("English", "Italiano
+/// (Italian)"); none when it is neither.
+pub fn primary_language(declared: &str) -> Option<String> {
+    let declared = declared.trim();
+    let primary = declared.split(['-', '_']).next().unwrap_or("");
+    if (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Some(primary.to_ascii_lowercase());
+    }
+    declared
+        .split(|c: char| !c.is_alphabetic())
+        .find_map(language_code)
+        .map(String::from)
+}
+
 fn detectable(code: &str) -> Option<Lang> {
     DETECTABLE.iter().find(|(c, _)| *c == code).map(|(_, l)| *l)
 }

@@ -226,6 +226,24 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs_and_batc
         );
         assert_french_or_failed(e["translations"].get("fr").and_then(Value::as_str), e);
     }
+    // The page's metadata, in the manifest and the front matter.
+    let page = ok
+        .iter()
+        .find(|e| e["input"].as_str().unwrap().ends_with("page.html"))
+        .unwrap();
+    assert_eq!(page["published"], "2024-07-17T05:30:00+00:00", "{page}");
+    assert_eq!(page["author"], "Priya Shah", "{page}");
+    assert_eq!(page["site"], "The Vale Courier", "{page}");
+    assert_eq!(page["lang"], "en", "{page}");
+    assert_eq!(
+        page["url"],
+        "https://www.valecourier.example/news/2024/07/heatwave-hosepipe-ban"
+    );
+    let md = std::fs::read_to_string(one.join(page["output"].as_str().unwrap())).unwrap();
+    assert!(
+        md.contains("\npublished: \"2024-07-17T05:30:00+00:00\"\nauthor: \"Priya Shah\"\n"),
+        "{md}"
+    );
     // The summaries are about their articles (the html one without its boilerplate).
     let story = std::fs::read_to_string(inputs.join("story.txt")).unwrap();
     let story_entry = ok

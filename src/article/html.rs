@@ -95,11 +95,12 @@ fn closes_first(name: &str) -> Option<(&'static [&'static str], Boundary)> {
 /// shallower: void elements, implied ends (`<p>`, `<li>`, table cells), end tags
 /// that close only what the parser's would (a stray `</i>` closes nothing), and
 /// no tags inside comments or the raw text of `script`, `style`, `textarea` and
-/// `title`.
-pub(super) fn check_depth(src: &str) -> Result<(), String> {
+/// `title`. Returns the deepest nesting found.
+pub(super) fn check_depth(src: &str) -> Result<usize, String> {
     let lower = src.to_ascii_lowercase();
     let (b, mut at) = (lower.as_bytes(), 0);
     let mut open: Vec<Open> = Vec::new();
+    let mut deepest = 0;
     // The last element from the top named in `names`, unless `stop` comes first.
     let find = |open: &[Open], names: &[&str], stop: &dyn Fn(&Open) -> bool| {
         for (i, o) in open.iter().enumerate().rev() {
@@ -159,6 +160,7 @@ pub(super) fn check_depth(src: &str) -> Result<(), String> {
                 special: SPECIAL.contains(&name),
                 scope: SCOPE.contains(&name),
             });
+            deepest = deepest.max(open.len());
             if open.len() > MAX_DEPTH {
                 return Err(format!(
                     "elements nested over {MAX_DEPTH} deep; not an article page (refused \
@@ -167,7 +169,7 @@ pub(super) fn check_depth(src: &str) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(deepest)
 }
 
 pub(super) fn parse(src: &str) -> Doc {
@@ -213,6 +215,7 @@ pub(super) fn parse(src: &str) -> Doc {
         url: attr("link", "rel", "canonical", "href")
             .or_else(|| attr("meta", "property", "og:url", "content")),
         lang: non_empty(page.attr("lang")),
+        ..Doc::default()
     }
 }
 
@@ -413,25 +416,48 @@ mod tests {
 </body>
 </html>"#;
 
+    /// The structural reader alone (what the content reader falls back to).
     #[test]
-    fn realistic_page_keeps_only_the_article() {
-        let a = read_one("bridge.html", Format::Html, PAGE.as_bytes()).unwrap();
+    fn realistic_page_keeps_only_the_article_by_structure() {
+        let doc = parse(PAGE);
         assert_eq!(
-            a.text,
+            normalize(&doc.text),
             "Harbour bridge reopens\n\nBy A. Writer\n\n\
              The harbour bridge reopened on Monday after \u{201c}eight months\u{201d} of repairs.\n\n\
              Engineers replaced 40 cables\nand resurfaced the deck & walkways.\n\n\
              Cars: from today\n\nTrucks: next week\n\nTraffic is expected to ease."
         );
         assert_eq!(
-            a.title,
-            "Harbour bridge reopens after repairs | The Coastal Times"
+            doc.title.as_deref(),
+            Some("Harbour bridge reopens after repairs | The Coastal Times")
         );
+        assert_eq!(
+            doc.url.as_deref(),
+            Some("https://coastal.example/news/bridge")
+        );
+        assert_eq!(doc.lang.as_deref(), Some("en-GB"));
+    }
+
+    /// The page as an article is read: the content reader, its title without the
+    /// site's name. It keeps the article's own footer ("Tags: ..."), as trafilatura does.
+    #[test]
+    fn realistic_page_keeps_only_the_article() {
+        let a = read_one("bridge.html", Format::Html, PAGE.as_bytes()).unwrap();
+        assert_eq!(
+            a.text,
+            "Harbour bridge\nreopens\n\n\
+             The harbour bridge reopened on Monday after \u{201c}eight months\u{201d} of repairs.\n\n\
+             Engineers replaced 40 cables\nand resurfaced the deck & walkways.\n\n\
+             Cars: from today\nTrucks: next week\n\nTraffic is expected to ease.\n\n\
+             Tags: bridge, transport"
+        );
+        assert_eq!(a.title, "Harbour bridge reopens after repairs");
         assert_eq!(
             a.url.as_deref(),
             Some("https://coastal.example/news/bridge")
         );
-        assert_eq!(a.lang.as_deref(), Some("en-GB"));
+        assert_eq!(a.lang.as_deref(), Some("en"));
+        assert!(a.warnings.is_empty(), "{:?}", a.warnings);
         for junk in [
             "Subscribe",
             "World",
@@ -439,7 +465,6 @@ mod tests {
             "ferry",
             "Advertisement",
             "Share",
-            "Tags",
             "Most read",
             "newsletter",
             "©",

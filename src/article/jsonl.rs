@@ -212,7 +212,10 @@ fn record(src: &Source, n: usize, line: &[u8]) -> Result<Article, Rejected> {
         id = given;
     }
     let (title, url, lang) = (field("title"), field("url"), field("lang"));
+    let published = field("date").or_else(|| field("published"));
+    let (author, site) = (field("author"), field("site"));
     let text = text_field(&object).map_err(|why| reject(&id, format!("{name}: {why}")))?;
+    let lang = super::language(lang, &text);
     Ok(Article {
         source: name,
         input,
@@ -221,6 +224,9 @@ fn record(src: &Source, n: usize, line: &[u8]) -> Result<Article, Rejected> {
         text,
         url,
         lang,
+        published,
+        author,
+        site,
         input_sha256: text::sha256_hex(line),
         warnings,
     })

@@ -73,7 +73,8 @@ pub(super) fn parse(src: &str) -> Doc {
     doc
 }
 
-/// A leading `---` YAML block: its `title`, `url` and `lang` go into the `Doc`,
+/// A leading `---` YAML block: its `title`, `url`, `lang`, `date`, `author` and
+/// `site` go into the `Doc`,
 /// the rest is dropped. Returns the body after it.
 fn front_matter(src: &str) -> (Doc, &str) {
     let mut doc = Doc::default();
@@ -99,6 +100,9 @@ fn front_matter(src: &str) -> (Doc, &str) {
             "title" => &mut doc.title,
             "url" | "link" => &mut doc.url,
             "lang" | "language" => &mut doc.lang,
+            "date" | "published" => &mut doc.published,
+            "author" => &mut doc.author,
+            "site" | "site_name" => &mut doc.site,
             _ => continue,
         };
         if !value.is_empty() {

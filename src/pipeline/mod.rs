@@ -608,6 +608,7 @@ fn run_article(
                 error: None,
                 output: Some(output.to_string()),
                 title: Some(article.title.clone()),
+                about: article.about(),
                 summary: Some(doc.summary.clone()),
                 translations: doc
                     .translations
@@ -637,6 +638,7 @@ fn run_article(
                 article.warnings.clone(),
             );
             entry.title = Some(article.title.clone());
+            entry.about = article.about();
             entry.tokens_in = tokens_in;
             entry.tokens_out = tokens_out;
             entry.seconds = seconds;
@@ -662,6 +664,7 @@ fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Resul
         meta: ArticleMeta {
             title: article.title.clone(),
             source: article.input.clone(),
+            about: article.about(),
             input_sha256: article.input_sha256.clone(),
             model: settings.model.to_string(),
             model_sha256: settings.model_sha256.to_string(),
@@ -707,6 +710,7 @@ fn failed_entry(input: &str, id: &str, reason: String, warnings: Vec<String>) ->
         error: Some(reason),
         output: None,
         title: None,
+        about: Default::default(),
         summary: None,
         translations: Default::default(),
         support: Vec::new(),
@@ -752,6 +756,9 @@ mod tests {
             title: input.into(),
             text: "Text.".into(),
             url: None,
+            published: None,
+            author: None,
+            site: None,
             lang: None,
             input_sha256: sha.into(),
             warnings: Vec::new(),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::markdown::{escape_block, escape_inline};
+use crate::article::About;
 use crate::check::{SentenceSupport, SourceSentence, TranslationChecks};
 use crate::lang::language_name;
 use crate::prompts::Style;
@@ -17,6 +18,9 @@ pub struct ArticleMeta {
     pub title: String,
     /// The input as the user gave it (path display).
     pub source: String,
+    /// Where and when the article was published, by whom, in what language.
+    #[serde(flatten)]
+    pub about: About,
     pub input_sha256: String,
     /// Model id as resolved (repo/file or path).
     pub model: String,
@@ -105,20 +109,31 @@ fn front_matter(meta: &ArticleMeta) -> String {
     };
     // Listed by hand (serde_json maps are sorted) so the title comes first; the
     // round-trip test catches a field missing here.
-    let fields = [
-        ("title", json!(meta.title)),
-        ("source", json!(meta.source)),
-        ("input_sha256", json!(meta.input_sha256)),
-        ("model", json!(meta.model)),
-        ("model_sha256", json!(meta.model_sha256)),
-        ("languages", json!(meta.languages)),
-        ("chunks", json!(meta.chunks)),
-        ("tokens_in", json!(meta.tokens_in)),
-        ("tokens_out", json!(meta.tokens_out)),
-        ("seconds", json!(seconds)),
-        ("key", json!(meta.key)),
-        ("warnings", json!(meta.warnings)),
+    let about = [
+        ("url", &meta.about.url),
+        ("lang", &meta.about.lang),
+        ("published", &meta.about.published),
+        ("author", &meta.about.author),
+        ("site", &meta.about.site),
     ];
+    let about = about
+        .into_iter()
+        .filter_map(|(name, v)| Some((name, json!(v.as_ref()?))));
+    let fields = [("title", json!(meta.title)), ("source", json!(meta.source))]
+        .into_iter()
+        .chain(about)
+        .chain([
+            ("input_sha256", json!(meta.input_sha256)),
+            ("model", json!(meta.model)),
+            ("model_sha256", json!(meta.model_sha256)),
+            ("languages", json!(meta.languages)),
+            ("chunks", json!(meta.chunks)),
+            ("tokens_in", json!(meta.tokens_in)),
+            ("tokens_out", json!(meta.tokens_out)),
+            ("seconds", json!(seconds)),
+            ("key", json!(meta.key)),
+            ("warnings", json!(meta.warnings)),
+        ]);
     let mut out = String::from("---\n");
     for (name, value) in fields {
         out.push_str(&format!("{name}: {}\n", yaml_value(&value)));
@@ -328,6 +343,13 @@ mod tests {
             meta: ArticleMeta {
                 title: title.into(),
                 source: "news/rates.html".into(),
+                about: About {
+                    url: Some("https://news.example/rates".into()),
+                    lang: Some("en".into()),
+                    published: Some("2019-11-19T07:03:25+00:00".into()),
+                    author: Some("A. Writer".into()),
+                    site: Some("The \"Example\" Times".into()),
+                },
                 input_sha256: "ab".repeat(32),
                 model: "unsloth/gemma-3-1b-it-GGUF/gemma-3-1b-it-Q4_K_M.gguf".into(),
                 model_sha256: "cd".repeat(32),
@@ -364,7 +386,10 @@ mod tests {
     fn renders_front_matter_summary_and_translations() {
         let md = render_article(&doc("Rates rise"));
         let expected_start = format!(
-            "---\ntitle: \"Rates rise\"\nsource: \"news/rates.html\"\ninput_sha256: \"{}\"\n",
+            "---\ntitle: \"Rates rise\"\nsource: \"news/rates.html\"\n\
+             url: \"https://news.example/rates\"\nlang: \"en\"\n\
+             published: \"2019-11-19T07:03:25+00:00\"\nauthor: \"A. Writer\"\n\
+             site: \"The \\\"Example\\\" Times\"\ninput_sha256: \"{}\"\n",
             "ab".repeat(32)
         );
         assert!(md.starts_with(&expected_start), "{md}");

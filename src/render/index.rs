@@ -120,6 +120,7 @@ mod tests {
             error: None,
             output: None,
             title: None,
+            about: Default::default(),
             summary: None,
             translations: BTreeMap::new(),
             support: vec![],

@@ -34,6 +34,9 @@ pub struct ManifestEntry {
     pub output: Option<String>,
     #[serde(default)]
     pub title: Option<String>,
+    /// Where and when the article was published, by whom, in what language.
+    #[serde(flatten)]
+    pub about: crate::article::About,
     #[serde(default)]
     pub summary: Option<String>,
     /// Language code -> translated summary, only for translations that passed the
@@ -150,6 +153,12 @@ mod tests {
             error: (status == Status::Failed).then(|| "not UTF-8".into()),
             output: (status != Status::Failed).then(|| "rates-rise.md".into()),
             title: Some("Rates \"rise\"\nagain".into()),
+            about: crate::article::About {
+                url: Some("https://news.example/rates".into()),
+                published: Some("2019-11-19".into()),
+                site: Some("The Example".into()),
+                ..Default::default()
+            },
             summary: Some("Rates rose.".into()),
             translations: BTreeMap::from([("fr".into(), "Les taux ont augmenté.".into())]),
             support: vec![],
