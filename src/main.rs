@@ -446,7 +446,7 @@ fn run(command: Command) -> Result<()> {
             let runner = Runner::new(&scheduler, opts.window(&model))
                 .with_deadline(opts.deadline)
                 .with_answer_cap(opts.max_answer_tokens);
-            let done = pipeline::process_article(&runner, &article.text, &opts)
+            let done = pipeline::process_article(&runner, &article, &opts)
                 .with_context(|| format!("cannot summarize {}", article.input))?;
             let mut warnings = article.warnings.clone();
             warnings.extend(done.summary.warnings.iter().map(|w| w.message.clone()));

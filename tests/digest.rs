@@ -1340,3 +1340,41 @@ fn abbreviations_stay_whole_through_summary_grounding_markdown_and_translation()
         .collect();
     assert_eq!(sources, units, "{e}");
 }
+
+/// A French article asked for in French: its whole text in French is the article
+/// itself, not a model call (the model would only rewrite it), and its language is
+/// recorded. The English summary's translation still goes through the model.
+#[test]
+fn an_article_in_the_language_asked_for_is_its_own_full_translation() {
+    let hf = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let input = dir.path().join("velo.md");
+    let text = "La ville de Lyon a inauguré samedi une piste cyclable de sept kilomètres le \
+                long du Rhône.\n\nLa piste a coûté environ quatre millions d'euros, selon la \
+                mairie, qui attend trois mille cyclistes par jour.";
+    std::fs::write(
+        &input,
+        format!("# Lyon ouvre une piste cyclable\n\n{text}\n"),
+    )
+    .unwrap();
+    let o = run(&mut digest(
+        hf.path(),
+        &[&input],
+        &out,
+        &["--to", "fr", "--translate-full", "--no-verify"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entries = manifest(&out);
+    assert_eq!(entries[0]["lang"], "fr", "{entries:?}");
+    let md = std::fs::read_to_string(out.join(entries[0]["output"].as_str().unwrap())).unwrap();
+    let full = md
+        .split_once("(full text)")
+        .unwrap_or_else(|| panic!("no full text section: {md}"))
+        .1;
+    assert!(
+        full.contains("La ville de Lyon a inauguré samedi une piste cyclable de sept kilomètres")
+            && full.contains("trois mille cyclistes par jour"),
+        "{md}"
+    );
+}

@@ -152,10 +152,14 @@ impl Processed {
     }
 }
 
-/// Summarizes `text`, checks and grounds the summary, and translates it (and, if
-/// asked, the whole text) with checks: the one path behind every front door.
-pub fn process_article(runner: &Runner, text: &str, opts: &ArticleOptions) -> Result<Processed> {
-    process_article_with(runner, text, opts, &mut |_| {})
+/// Summarizes an article, checks and grounds the summary, and translates it (and,
+/// if asked, the whole text) with checks: the one path behind every front door.
+pub fn process_article(
+    runner: &Runner,
+    article: &Article,
+    opts: &ArticleOptions,
+) -> Result<Processed> {
+    process_article_with(runner, article, opts, &mut |_| {})
 }
 
 /// A step of [`process_article`] as soon as it is done, for a front door that
@@ -172,10 +176,11 @@ pub enum Step<'a> {
 /// each is done.
 pub fn process_article_with(
     runner: &Runner,
-    text: &str,
+    article: &Article,
     opts: &ArticleOptions,
     on_step: &mut dyn FnMut(Step),
 ) -> Result<Processed> {
+    let text = article.text.as_str();
     check_length(runner, text, opts.max_article_tokens)?;
     let spec = SummarySpec {
         sentences: opts.sentences,
@@ -187,7 +192,23 @@ pub fn process_article_with(
     on_step(Step::Summary(&summary));
     // Every language at once, so their sentences share the scheduler's batch.
     let mut all = |text: &str, full: bool| -> Result<Vec<Translation>> {
-        let done = translate_all(runner, text, &opts.languages);
+        // The whole article in its own language is its text, not a model call.
+        let own = |lang: &String| full && article.lang.as_ref() == Some(lang);
+        let asked: Vec<String> = opts.languages.iter().filter(|l| !own(l)).cloned().collect();
+        let mut translated = translate_all(runner, text, &asked).into_iter();
+        let done: Vec<Translation> = opts
+            .languages
+            .iter()
+            .map(|lang| {
+                if own(lang) {
+                    Translation::original(lang, text)
+                } else {
+                    translated
+                        .next()
+                        .expect("one translation per language asked")
+                }
+            })
+            .collect();
         for t in &done {
             // A translation records its own failures; a cancelled request stops here.
             if let Err(reason) = &t.outcome {
@@ -650,7 +671,7 @@ fn run_article(
 
 fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Result<ArticleDoc> {
     let opts = &settings.opts.article;
-    let done = process_article(runner, &article.text, opts)?;
+    let done = process_article(runner, article, opts)?;
     let mut warnings = article.warnings.clone();
     warnings.extend(done.summary.warnings.iter().map(|w| w.message.clone()));
     let mut docs = |ts: Vec<Translation>| -> Vec<TranslationDoc> {

@@ -610,7 +610,9 @@ fn code_sha256() -> String {
         include_str!("../article/html.rs"),
         include_str!("../article/jsonl.rs"),
         include_str!("../article/markdown.rs"),
+        include_str!("../article/page.rs"),
         include_str!("../article/text.rs"),
+        include_str!("../../vendor/rs-trafilatura/src/extract.rs"),
         include_str!("../render/article.rs"),
         include_str!("../render/markdown.rs"),
     ];

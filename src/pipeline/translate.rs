@@ -37,6 +37,24 @@ pub struct Translation {
     pub checks: TranslationChecks,
 }
 
+impl Translation {
+    /// `text` as its own translation into `lang`, the language it is written in.
+    pub fn original(lang: &str, text: &str) -> Self {
+        let language = language_name(lang).unwrap_or(lang);
+        Translation {
+            lang: lang.to_string(),
+            outcome: Ok(text.to_string()),
+            warning: None,
+            checks: TranslationChecks {
+                language: Some(Check::noted(format!(
+                    "the article is in {language}: its own text, not translated"
+                ))),
+                ..TranslationChecks::default()
+            },
+        }
+    }
+}
+
 /// Candidates per sentence at most: the greedy one and this many less one samples.
 const CANDIDATES: usize = 3;
 

@@ -493,53 +493,50 @@ pub async fn summarize(
         "warnings": article.warnings,
         "warning_details": input_warnings(&article.warnings),
     });
-    let rx =
-        spawn_work(
-            &state,
-            slot,
-            "/v1/summarize",
-            "done",
-            Some(opening),
-            move |engine, watch| {
-                let started = Instant::now();
-                let runner = Runner::new(&engine.scheduler, engine.window)
-                    .with_deadline(opts.deadline)
-                    .with_watcher(watch.clone());
-                let result =
-                    pipeline::process_article_with(&runner, &article.text, &opts, &mut |step| {
-                        match step {
-                            Step::Summary(s) => {
-                                let (warnings, details) = warning_fields(&s.warnings);
-                                watch.send(
-                                    "summary",
-                                    json!({
-                                        "summary": s.text,
-                                        "support": s.support,
-                                        "chunks": s.chunks,
-                                        "warnings": warnings,
-                                        "warning_details": details,
-                                    }),
-                                )
-                            }
-                            Step::Translation(t) => watch.send("translation", translation_json(t)),
-                            Step::FullTranslation(_) => {}
-                        }
-                    });
-                let (tokens_in, tokens_out) = runner.tokens();
-                let done = result?;
-                let mut details = input_warnings(&article.warnings);
-                details.extend(done.summary.warnings.iter().cloned());
-                details.extend(done.translations.iter().flat_map(translation_warnings));
-                let (warnings, details) = warning_fields(&details);
-                let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
-                value["warning_details"] = json!(details);
-                value["markdown"] = done.to_markdown(opts.style).into();
-                value["title"] = article.title.clone().into();
-                value["model"] = engine.name.clone().into();
-                value["seconds"] = started.elapsed().as_secs_f64().into();
-                Ok(value)
-            },
-        );
+    let rx = spawn_work(
+        &state,
+        slot,
+        "/v1/summarize",
+        "done",
+        Some(opening),
+        move |engine, watch| {
+            let started = Instant::now();
+            let runner = Runner::new(&engine.scheduler, engine.window)
+                .with_deadline(opts.deadline)
+                .with_watcher(watch.clone());
+            let result =
+                pipeline::process_article_with(&runner, &article, &opts, &mut |step| match step {
+                    Step::Summary(s) => {
+                        let (warnings, details) = warning_fields(&s.warnings);
+                        watch.send(
+                            "summary",
+                            json!({
+                                "summary": s.text,
+                                "support": s.support,
+                                "chunks": s.chunks,
+                                "warnings": warnings,
+                                "warning_details": details,
+                            }),
+                        )
+                    }
+                    Step::Translation(t) => watch.send("translation", translation_json(t)),
+                    Step::FullTranslation(_) => {}
+                });
+            let (tokens_in, tokens_out) = runner.tokens();
+            let done = result?;
+            let mut details = input_warnings(&article.warnings);
+            details.extend(done.summary.warnings.iter().cloned());
+            details.extend(done.translations.iter().flat_map(translation_warnings));
+            let (warnings, details) = warning_fields(&details);
+            let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
+            value["warning_details"] = json!(details);
+            value["markdown"] = done.to_markdown(opts.style).into();
+            value["title"] = article.title.clone().into();
+            value["model"] = engine.name.clone().into();
+            value["seconds"] = started.elapsed().as_secs_f64().into();
+            Ok(value)
+        },
+    );
     respond(rx, format, None).await
 }
 
