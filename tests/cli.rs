@@ -551,6 +551,12 @@ fn read_prints_each_article_or_its_rejection() {
         .contains("binary"));
     let page = by_id("page");
     assert_eq!(page["lang"], "en", "{page}");
+    assert_eq!(
+        (&page["format"], &page["encoding"]),
+        (&serde_json::json!("html"), &serde_json::json!("UTF-8")),
+        "{page}"
+    );
+    assert_eq!(page["site"], "The Vale Courier", "{page}");
     assert!(page["words"].as_u64().unwrap() > 20, "{page}");
     assert!(!page["title"].as_str().unwrap().is_empty(), "{page}");
     let feed: Vec<&serde_json::Value> = lines

@@ -23,6 +23,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// How `abridge read` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
     /// The format an extension names; `None` for files a directory walk skips.
     pub fn from_path(path: &Path) -> Option<Self> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();

@@ -184,7 +184,8 @@ fn record(src: &Source, n: usize, line: &[u8]) -> Result<Article, Rejected> {
         id: id.to_string(),
         reason,
     };
-    let (json, mut warnings) = decode(&name, line, None).map_err(|reason| reject(&id, reason))?;
+    let (json, encoding, mut warnings) =
+        decode(&name, line, None).map_err(|reason| reject(&id, reason))?;
     let object = match serde_json::from_str(&json) {
         Ok(Value::Object(object)) => object,
         Ok(_) => return Err(reject(&id, format!("{name}: not a JSON object"))),
@@ -227,6 +228,8 @@ fn record(src: &Source, n: usize, line: &[u8]) -> Result<Article, Rejected> {
         published,
         author,
         site,
+        format: src.format,
+        encoding: encoding.name(),
         input_sha256: text::sha256_hex(line),
         warnings,
     })

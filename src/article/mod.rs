@@ -56,6 +56,10 @@ pub struct Article {
     pub author: Option<String>,
     /// The outlet's name, as the page gives it.
     pub site: Option<String>,
+    /// How it was read.
+    pub format: Format,
+    /// The encoding its bytes were decoded from ("UTF-8", "windows-1252").
+    pub encoding: &'static str,
     /// Hex SHA-256 of the raw bytes this article came from: the whole file, or the
     /// JSON Lines record (without its line terminator).
     pub input_sha256: String,
@@ -149,6 +153,8 @@ pub fn report(read: &std::result::Result<Article, Rejected>) -> serde_json::Valu
             "date": a.published,
             "author": a.author,
             "site": a.site,
+            "format": a.format.name(),
+            "encoding": a.encoding,
             "words": a.text.split_whitespace().count(),
             "input_sha256": a.input_sha256,
             "warnings": a.warnings,
@@ -277,7 +283,7 @@ fn read_document(src: &Source, bytes: &[u8]) -> std::result::Result<Article, Str
         Format::Html => html::declared_encoding(bytes),
         _ => None,
     };
-    let (raw, mut warnings) = decode(&name, bytes, declared)?;
+    let (raw, encoding, mut warnings) = decode(&name, bytes, declared)?;
     let depth = if matches!(src.format, Format::Html | Format::Markdown) {
         html::check_depth(&raw).map_err(|e| format!("{name}: {e}"))?
     } else {
@@ -315,24 +321,26 @@ fn read_document(src: &Source, bytes: &[u8]) -> std::result::Result<Article, Str
         published: doc.published,
         author: doc.author,
         site: doc.site,
+        format: src.format,
+        encoding: encoding.name(),
         input_sha256: text::sha256_hex(bytes),
         warnings,
     })
 }
 
-/// Text from bytes in whatever encoding they are, with a warning when that was
-/// a guess; the error is the rejection reason. UTF-8 is borrowed, not copied: a
+/// Text from bytes in whatever encoding they are, and which, with a warning when
+/// that was a guess; the error is the rejection reason. UTF-8 is borrowed, not copied: a
 /// feed line may be megabytes.
 fn decode<'a>(
     name: &str,
     bytes: &'a [u8],
     declared: Option<&'static Encoding>,
-) -> std::result::Result<(Cow<'a, str>, Vec<String>), String> {
+) -> std::result::Result<(Cow<'a, str>, &'static Encoding, Vec<String>), String> {
     // UTF-16 is full of NUL bytes: its BOM must be seen before looks_binary.
     if let Some((enc, bom)) = Encoding::for_bom(bytes).filter(|(enc, _)| *enc != UTF_8) {
         return enc
             .decode_without_bom_handling_and_without_replacement(&bytes[bom..])
-            .map(|text| (text, Vec::new()))
+            .map(|text| (text, enc, Vec::new()))
             .ok_or_else(|| {
                 format!(
                     "{name} starts with a {} BOM but is not valid {0}",
@@ -345,7 +353,7 @@ fn decode<'a>(
         return Err(binary(name));
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok((Cow::Borrowed(text), Vec::new()));
+        return Ok((Cow::Borrowed(text), UTF_8, Vec::new()));
     }
     let (enc, mut warnings) = match declared {
         Some(enc) if enc != UTF_8 => (enc, Vec::new()),
@@ -365,7 +373,7 @@ fn decode<'a>(
             enc.name()
         ));
     }
-    Ok((text, warnings))
+    Ok((text, enc, warnings))
 }
 
 /// The legacy encoding of text that is not UTF-8, guessed from its byte

@@ -780,6 +780,8 @@ mod tests {
             published: None,
             author: None,
             site: None,
+            format: crate::article::Format::Text,
+            encoding: "UTF-8",
             lang: None,
             input_sha256: sha.into(),
             warnings: Vec::new(),
