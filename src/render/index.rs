@@ -52,10 +52,26 @@ fn languages_line(requested: &[String], entry: &ManifestEntry) -> String {
         .join(", ")
 }
 
-/// The digest index: articles that have a file, in the given order, then failures.
+/// When an article was published, as a point in time, from the date its input
+/// gave: RFC 3339 ("2024-07-17T06:30:00+01:00") or a day ("2024-07-17").
+fn published(entry: &ManifestEntry) -> Option<chrono::DateTime<chrono::Utc>> {
+    let date = entry.about.published.as_deref()?.trim();
+    chrono::DateTime::parse_from_rfc3339(date)
+        .map(|d| d.to_utc())
+        .ok()
+        .or_else(|| {
+            let day = chrono::NaiveDate::parse_from_str(date.get(..10)?, "%Y-%m-%d").ok()?;
+            Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+        })
+}
+
+/// The digest index: articles that have a file, newest first where their inputs
+/// give a date (undated ones after, in the given order), then failures.
 pub fn render_index(info: &IndexInfo, entries: &[ManifestEntry]) -> String {
-    let (failed, articles): (Vec<_>, Vec<_>) =
+    let (failed, mut articles): (Vec<_>, Vec<_>) =
         entries.iter().partition(|e| e.status == Status::Failed);
+    // Stable: articles of the same moment keep their order.
+    articles.sort_by_key(|e| std::cmp::Reverse(published(e)));
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(out, "# Digest — {}\n", escape_inline(&info.date));
@@ -87,6 +103,17 @@ pub fn render_index(info: &IndexInfo, entries: &[ManifestEntry]) -> String {
             None => {
                 let _ = writeln!(out, "\n## {title}\n");
             }
+        }
+        let byline: Vec<String> = [
+            published(entry).map(|d| d.format("%Y-%m-%d").to_string()),
+            entry.about.site.clone(),
+            entry.about.author.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !byline.is_empty() {
+            let _ = writeln!(out, "_{}_\n", escape_inline(&byline.join(" · ")));
         }
         match entry.summary.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(summary) => out.push_str(&escape_block(summary)),
@@ -132,6 +159,36 @@ mod tests {
             key: None,
             input_sha256: None,
         }
+    }
+
+    /// Dated articles newest first (RFC 3339 with any offset, or a day), each
+    /// with its date, site and author; undated ones after, in their order.
+    #[test]
+    fn dated_articles_come_newest_first_with_their_byline() {
+        let dated = |input: &str, date: Option<&str>| {
+            let mut e = entry(input, Status::Ok);
+            e.title = Some(input.into());
+            e.summary = Some("S.".into());
+            e.about.published = date.map(String::from);
+            e
+        };
+        let mut late = dated("late", Some("2024-07-17T06:30:00+01:00"));
+        late.about.site = Some("The Vale Courier".into());
+        late.about.author = Some("Priya Shah".into());
+        let entries = [
+            dated("undated-1", None),
+            dated("early", Some("2024-07-16")),
+            late,
+            dated("garbled", Some("last Tuesday")),
+            dated("latest", Some("2024-07-17T05:31:00Z")),
+        ];
+        let md = render_index(&info(), &entries);
+        let order: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("## ")).collect();
+        assert_eq!(order, ["latest", "late", "early", "undated-1", "garbled"]);
+        assert!(
+            md.contains("## late\n\n_2024-07-17 · The Vale Courier · Priya Shah_\n\nS."),
+            "{md}"
+        );
     }
 
     fn info() -> IndexInfo {
