@@ -134,3 +134,59 @@ fn paragraphs(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tests::read_one, Format};
+
+    const STORY: &str = "<p>The count finished on Monday night after a long day of checks in \
+        every district of the county, officials said.</p><p>Turnout was higher than at the \
+        last election, with queues at several polling stations in the morning.</p>";
+
+    /// Tables and lists become text rows; paragraphs stay paragraphs.
+    #[test]
+    fn tables_and_lists_are_rows() {
+        let page = format!(
+            "<html lang=\"en\"><head><title>Election results | Daily</title></head><body>\
+             <nav><a href=\"/\">Home</a></nav><article><h1>Election results</h1>{STORY}\
+             <table><tr><th>Party</th><th>Seats</th></tr><tr><td>Green</td><td>12</td></tr>\
+             </table><ul><li>Count: Monday</li><li>Council: next week</li></ul>{STORY}\
+             </article><footer>© Daily</footer></body></html>"
+        );
+        let a = read_one("results.html", Format::Html, page.as_bytes()).unwrap();
+        assert!(
+            a.text
+                .contains("\n\nParty | Seats\nGreen | 12\n\nCount: Monday\nCouncil: next week\n\n"),
+            "{}",
+            a.text
+        );
+        assert!(a.text.starts_with("The count finished"), "{}", a.text);
+        assert_eq!(a.title, "Election results");
+        assert!(
+            !a.text.contains("Home") && !a.text.contains('©'),
+            "{}",
+            a.text
+        );
+    }
+
+    /// A page nested deep over a few hundred kB is read by its structure, with a
+    /// warning (the content reader took seconds per MB on such pages).
+    #[test]
+    fn deep_pages_go_to_the_structural_reader() {
+        let unit = format!(
+            "{}{STORY}{}",
+            "<div><span>".repeat(400),
+            "</span></div>".repeat(400)
+        );
+        let page = format!("<html><body>{}</body></html>", unit.repeat(40));
+        let a = read_one("deep.html", Format::Html, page.as_bytes()).unwrap();
+        assert!(a.text.contains("Turnout was higher"), "{}", a.text);
+        assert!(
+            a.warnings
+                .iter()
+                .any(|w| w.contains("nests 801 elements deep")),
+            "{:?}",
+            a.warnings
+        );
+    }
+}
