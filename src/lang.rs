@@ -172,13 +172,13 @@ pub fn detect_language(text: &str) -> Option<&'static str> {
         .map(|(code, _)| *code)
 }
 
-/// A declared language as an ISO 639-1 code: a tag's primary language ("en-US" ->
-/// "en", "pt_BR" -> "pt"), or a language's English name ("English", "Italiano
-/// (Italian)"); none when it is neither.
+/// A declared language as an ISO 639-1 code: a tag's two-letter primary language
+/// ("en-US" -> "en", "pt_BR" -> "pt"), or a language's English name or code
+/// ("English", "Italiano (Italian)", "eng"); none when it is neither ("und").
 pub fn primary_language(declared: &str) -> Option<String> {
     let declared = declared.trim();
     let primary = declared.split(['-', '_']).next().unwrap_or("");
-    if (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic()) {
+    if primary.len() == 2 && primary.chars().all(|c| c.is_ascii_alphabetic()) {
         return Some(primary.to_ascii_lowercase());
     }
     declared

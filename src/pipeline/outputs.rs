@@ -613,6 +613,12 @@ fn code_sha256() -> String {
         include_str!("../article/page.rs"),
         include_str!("../article/text.rs"),
         include_str!("../../vendor/rs-trafilatura/src/extract.rs"),
+        include_str!("../../vendor/rs-trafilatura/src/metadata/mod.rs"),
+        include_str!("../../vendor/rs-trafilatura/src/metadata/json_ld.rs"),
+        include_str!("../../vendor/rs-trafilatura/src/metadata/meta_tags.rs"),
+        include_str!("../../vendor/rs-trafilatura/src/metadata/dom_extraction.rs"),
+        include_str!("../check/acronym.rs"),
+        include_str!("verify.rs"),
         include_str!("../render/article.rs"),
         include_str!("../render/markdown.rs"),
     ];

@@ -364,7 +364,8 @@ fn layout(units: &[String], style: Style) -> String {
 /// One summary of the requested length. An answer that runs long (small models
 /// sometimes copy the article), or short where the article (`available`
 /// sentences, known for the final step) has enough to say, is asked again with
-/// the length wording; one still long is condensed. Partial summaries (no
+/// the length wording; one still long is condensed (bullets: a paragraph's
+/// answer stops one sentence over the count, which is not too long). Partial summaries (no
 /// `available`) are cut to length with a warning; the final one is held to its
 /// count by [`hold_count`], which knows the grounding.
 fn summary(

@@ -199,7 +199,7 @@ impl Prompt {
     }
 
     /// Whether `sources` (article sentences) state `claim` (a summary sentence):
-    /// the model answers yes or no. Two worked examples, one a wrong relation
+    /// the model answers yes or no. Three worked examples, one a wrong relation
     /// that shares every word with its source, come first and are prefix-cached.
     pub fn verification(sources: &[&str], claim: &str, chat: bool) -> Self {
         let body = |sources: &[&str], claim: &str| {

@@ -52,17 +52,15 @@ fn languages_line(requested: &[String], entry: &ManifestEntry) -> String {
         .join(", ")
 }
 
-/// When an article was published, as a point in time, from the date its input
-/// gave: RFC 3339 ("2024-07-17T06:30:00+01:00") or a day ("2024-07-17").
-fn published(entry: &ManifestEntry) -> Option<chrono::DateTime<chrono::Utc>> {
+/// When an article was published, from the date its input gave: RFC 3339
+/// ("2024-07-17T06:30:00+01:00", kept in its own offset, so the day shown is the
+/// day written; compared as instants) or a day ("2024-07-17", taken as UTC).
+fn published(entry: &ManifestEntry) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     let date = entry.about.published.as_deref()?.trim();
-    chrono::DateTime::parse_from_rfc3339(date)
-        .map(|d| d.to_utc())
-        .ok()
-        .or_else(|| {
-            let day = chrono::NaiveDate::parse_from_str(date.get(..10)?, "%Y-%m-%d").ok()?;
-            Some(day.and_hms_opt(0, 0, 0)?.and_utc())
-        })
+    chrono::DateTime::parse_from_rfc3339(date).ok().or_else(|| {
+        let day = chrono::NaiveDate::parse_from_str(date.get(..10)?, "%Y-%m-%d").ok()?;
+        Some(day.and_hms_opt(0, 0, 0)?.and_utc().fixed_offset())
+    })
 }
 
 /// The digest index: articles that have a file, newest first where their inputs
@@ -172,7 +170,7 @@ mod tests {
             e.about.published = date.map(String::from);
             e
         };
-        let mut late = dated("late", Some("2024-07-17T06:30:00+01:00"));
+        let mut late = dated("late", Some("2024-07-17T00:30:00+02:00"));
         late.about.site = Some("The Vale Courier".into());
         late.about.author = Some("Priya Shah".into());
         let entries = [
@@ -180,7 +178,7 @@ mod tests {
             dated("early", Some("2024-07-16")),
             late,
             dated("garbled", Some("last Tuesday")),
-            dated("latest", Some("2024-07-17T05:31:00Z")),
+            dated("latest", Some("2024-07-16T23:31:00Z")),
         ];
         let md = render_index(&info(), &entries);
         let order: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("## ")).collect();
