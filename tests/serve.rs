@@ -1204,3 +1204,23 @@ fn sigterm_finishes_the_requests_in_flight() {
     let status = stopping.join().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_server_started_with_no_verify_skips_the_models_check() {
+    let body = json!({"text": short_article(), "sentences": 2, "stream": false});
+    let asked = |s: &Server| {
+        let (status, done) = post_json(&s.url("/v1/summarize"), &body);
+        assert_eq!(status, 200, "{done}");
+        let support = done["support"].as_array().unwrap().clone();
+        assert!(!support.is_empty(), "{done}");
+        support
+            .iter()
+            .filter(|s| s.get("verified").is_some())
+            .count()
+    };
+    // The tiny model answers the check for at least one cited sentence...
+    assert!(asked(&shared()) > 0);
+    // ...and is not asked with --no-verify.
+    let quick = Server::start(&["--max-article-tokens", "4000", "--no-verify"]);
+    assert_eq!(asked(&quick), 0);
+}

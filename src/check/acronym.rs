@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::terms::{fold, words};
+use super::gazetteer::gazetteer;
+use super::terms::{fold, name_key, words};
 
 /// Small words allowed inside an expansion without giving a letter.
 const JOINERS: &[&str] = &["of", "the", "and", "for", "on", "in", "&"];
@@ -132,6 +133,12 @@ impl ArticleSpellings {
                 continue;
             }
             let written = &sentence[s.span.clone()];
+            // Spelled out where the article has only the acronym: any capitalized
+            // run with the right initials would pass ("Ukrainian Navy" for "UN"), so
+            // only an expansion the name tables give for that acronym is one.
+            if !s.acronym && !same_row(written, form) {
+                continue;
+            }
             let known = words(written)
                 .iter()
                 .filter(|w| !JOINERS.contains(&fold(w.text).as_str()))
@@ -154,6 +161,14 @@ impl ArticleSpellings {
         out.push_str(&sentence[at..]);
         out
     }
+}
+
+/// Whether the name tables hold `expansion` and `acronym` as forms of one name.
+fn same_row(expansion: &str, acronym: &str) -> bool {
+    let g = gazetteer();
+    let of = |text: &str| g.english(&name_key(text));
+    let acronym_rows = of(acronym);
+    of(expansion).iter().any(|r| acronym_rows.contains(r))
 }
 
 /// `text` with its acronyms and expansions written as `reference` writes them:
@@ -220,5 +235,20 @@ mod tests {
         let (a, has) = article("Midwives at Wollongong Hospital were suspended.");
         let other = "Midwives at the Women's Hospital were suspended.";
         assert_eq!(a.respell(other, &has), other);
+    }
+
+    #[test]
+    fn an_expansion_the_article_lacks_must_be_a_known_one() {
+        let (a, has) = article("The UN said the US would help.");
+        // Initials are not enough: an invented name stays, for the name check.
+        let invented = "The Ukrainian Navy said the Unified Services would help.";
+        assert_eq!(a.respell(invented, &has), invented);
+        assert_eq!(
+            a.respell(
+                "The United Nations said the United States would help.",
+                &has
+            ),
+            "The UN said the US would help."
+        );
     }
 }

@@ -35,7 +35,7 @@ use outputs::{reusable, Done, Interrupt, OutputLock, Outputs, Settings};
 use runner::Runner;
 use shard::Shard;
 use summarize::{summarize, Summary, SummarySpec};
-use translate::{translate_all, Translation};
+use translate::{translate_from, Translation};
 
 /// Working window when the model's context is larger: small models lose the
 /// thread on long inputs, and map-reduce covers articles of any length anyway.
@@ -192,23 +192,9 @@ pub fn process_article_with(
     on_step(Step::Summary(&summary));
     // Every language at once, so their sentences share the scheduler's batch.
     let mut all = |text: &str, full: bool| -> Result<Vec<Translation>> {
-        // The whole article in its own language is its text, not a model call.
-        let own = |lang: &String| full && article.lang.as_ref() == Some(lang);
-        let asked: Vec<String> = opts.languages.iter().filter(|l| !own(l)).cloned().collect();
-        let mut translated = translate_all(runner, text, &asked).into_iter();
-        let done: Vec<Translation> = opts
-            .languages
-            .iter()
-            .map(|lang| {
-                if own(lang) {
-                    Translation::original(lang, text)
-                } else {
-                    translated
-                        .next()
-                        .expect("one translation per language asked")
-                }
-            })
-            .collect();
+        // The summary is written in English whatever the article's language.
+        let written_in = full.then_some(article.lang.as_deref()).flatten();
+        let done = translate_from(runner, text, written_in, &opts.languages);
         for t in &done {
             // A translation records its own failures; a cancelled request stops here.
             if let Err(reason) = &t.outcome {
@@ -707,13 +693,11 @@ fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Resul
 }
 
 fn translation_doc(t: Translation, warnings: &mut Vec<String>) -> TranslationDoc {
-    warnings.extend(t.warning);
+    warnings.extend(t.warning.iter().cloned());
+    warnings.extend(t.failure());
     let (text, error) = match t.outcome {
         Ok(text) => (Some(text), None),
-        Err(reason) => {
-            warnings.push(format!("{} translation failed: {reason}", t.lang));
-            (None, Some(reason))
-        }
+        Err(reason) => (None, Some(reason)),
     };
     TranslationDoc {
         lang: t.lang,

@@ -59,6 +59,31 @@ pub struct Ask {
     pub writes: Writes,
 }
 
+impl Ask {
+    /// A greedy ask with no sentence limit.
+    pub fn new(prompt: Prompt, max_tokens: usize, writes: Writes) -> Self {
+        Self {
+            prompt,
+            max_tokens,
+            sample: None,
+            max_sentences: None,
+            writes,
+        }
+    }
+
+    /// The same, sampled as `sample` says (`None`: greedy).
+    pub fn sampled(mut self, sample: Option<Sample>) -> Self {
+        self.sample = sample;
+        self
+    }
+
+    /// The same, ended after `n` sentences.
+    pub fn sentences(mut self, n: Option<usize>) -> Self {
+        self.max_sentences = n;
+        self
+    }
+}
+
 /// What a generation writes, so a watcher can show it for what it is (a reader
 /// watching French being written is told it is French, and is not shown the
 /// English of its round trip as if it were the translation).
@@ -138,14 +163,12 @@ impl<'m> Runner<'m> {
     /// Greedy answer to `prompt`, at most [`Runner::limit`]`(max_tokens)` long,
     /// trimmed; streamed as [`Writes::Text`].
     pub fn answer(&self, prompt: &Prompt, max_tokens: usize) -> Result<Answer> {
-        let ask = Ask {
-            prompt: prompt.clone(),
-            max_tokens,
-            sample: None,
-            max_sentences: None,
-            writes: Writes::Text,
-        };
-        let mut answers = self.answer_all(std::slice::from_ref(&ask))?;
+        self.answer_one(&Ask::new(prompt.clone(), max_tokens, Writes::Text))
+    }
+
+    /// The answer to one ask.
+    pub fn answer_one(&self, ask: &Ask) -> Result<Answer> {
+        let mut answers = self.answer_all(std::slice::from_ref(ask))?;
         Ok(answers.pop().expect("one answer per ask"))
     }
 

@@ -390,17 +390,9 @@ fn summary(
     // answer that copies the article no longer decodes to its 256-token limit.
     let max_sentences = (spec.style == Style::Paragraph).then_some(spec.sentences + 1);
     let ask_model = |ask: &SummaryAsk| -> Result<(String, bool)> {
-        let ask = Ask {
-            prompt: Prompt::summary_of(text, ask, chat),
-            max_tokens: spec.answer_tokens(),
-            sample: None,
-            max_sentences,
-            writes: Writes::Text,
-        };
-        let answer = runner
-            .answer_all(std::slice::from_ref(&ask))?
-            .pop()
-            .expect("one answer per ask");
+        let prompt = Prompt::summary_of(text, ask, chat);
+        let ask = Ask::new(prompt, spec.answer_tokens(), Writes::Text).sentences(max_sentences);
+        let answer = runner.answer_one(&ask)?;
         let answer_text = rejoin_initials(&crate::prompts::unfence(&answer.text), text);
         Ok((answer_text, answer.cut))
     };

@@ -53,6 +53,12 @@ impl Translation {
             },
         }
     }
+
+    /// Why it was not published, as a warning names it (`None`: published).
+    pub fn failure(&self) -> Option<String> {
+        let reason = self.outcome.as_ref().err()?;
+        Some(format!("{} translation failed: {reason}", self.lang))
+    }
 }
 
 /// Candidates per sentence at most: the greedy one and this many less one samples.
@@ -77,6 +83,28 @@ pub fn translate_all(runner: &Runner, text: &str, langs: &[String]) -> Vec<Trans
             .map(|lang| failed(lang, e.to_string(), TranslationChecks::default()))
             .collect(),
     }
+}
+
+/// Translates `text`, written in `written_in` when known, into every language of
+/// `langs`: into its own language it is its own text, not a model call.
+pub fn translate_from(
+    runner: &Runner,
+    text: &str,
+    written_in: Option<&str>,
+    langs: &[String],
+) -> Vec<Translation> {
+    let own = |lang: &String| written_in == Some(lang.as_str());
+    let asked: Vec<String> = langs.iter().filter(|l| !own(l)).cloned().collect();
+    let mut translated = translate_all(runner, text, &asked).into_iter();
+    langs
+        .iter()
+        .map(|lang| match own(lang) {
+            true => Translation::original(lang, text),
+            false => translated
+                .next()
+                .expect("one translation per language asked"),
+        })
+        .collect()
 }
 
 /// A piece of the text translated on its own: a sentence (cut to fit if it is
@@ -287,13 +315,9 @@ impl<'a> Work<'a> {
                     lang: &self.langs[job.lang],
                     glossary: &job.glossary,
                 };
-                Ask {
-                    prompt: Prompt::translation_unit(&ask, self.chat),
-                    max_tokens: answer_tokens(unit.tokens),
-                    sample,
-                    max_sentences: None,
-                    writes: Writes::Translation(self.langs[job.lang].clone()),
-                }
+                let writes = Writes::Translation(self.langs[job.lang].clone());
+                let prompt = Prompt::translation_unit(&ask, self.chat);
+                Ask::new(prompt, answer_tokens(unit.tokens), writes).sampled(sample)
             })
             .collect();
         let answers: Vec<Answer> = runner.answer_all(&asks)?;
@@ -301,13 +325,13 @@ impl<'a> Work<'a> {
         let mut back_asks = Vec::new();
         for (&j, text) in jobs.iter().zip(&texts) {
             let tokens = runner.count(text)?;
-            back_asks.push(Ask {
-                prompt: Prompt::back_translation(text, &self.langs[self.jobs[j].lang], self.chat),
-                max_tokens: answer_tokens(tokens),
-                sample: None,
-                max_sentences: None,
-                writes: Writes::RoundTrip(self.langs[self.jobs[j].lang].clone()),
-            });
+            let lang = &self.langs[self.jobs[j].lang];
+            let prompt = Prompt::back_translation(text, lang, self.chat);
+            back_asks.push(Ask::new(
+                prompt,
+                answer_tokens(tokens),
+                Writes::RoundTrip(lang.clone()),
+            ));
         }
         let backs = runner.answer_all(&back_asks)?;
         for ((&j, (answer, text)), back) in jobs.iter().zip(answers.iter().zip(texts)).zip(backs) {

@@ -36,12 +36,9 @@ pub fn check_claims(runner: &Runner, claims: &[(&str, Vec<&str>)]) -> Result<Vec
     let chat = runner.model.is_chat();
     let asks: Vec<Ask> = claims
         .iter()
-        .map(|(claim, sources)| Ask {
-            prompt: Prompt::verification(sources, claim, chat),
-            max_tokens: ANSWER_TOKENS,
-            sample: None,
-            max_sentences: None,
-            writes: Writes::Check,
+        .map(|(claim, sources)| {
+            let prompt = Prompt::verification(sources, claim, chat);
+            Ask::new(prompt, ANSWER_TOKENS, Writes::Check)
         })
         .collect();
     Ok(runner

@@ -382,7 +382,7 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
             sentences,
             style,
             overlap: 0,
-            verify: true,
+            verify: state.opts.verify,
         };
         if pipeline::summarize::chunk_room(&engine.model, engine.window, &spec).is_err() {
             let most =
@@ -407,7 +407,7 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
         sentences,
         style,
         translate_full: false,
-        verify: true,
+        verify: state.opts.verify,
         window: state.opts.window,
         overlap: 0,
         max_article_tokens: state.opts.max_article_tokens,
@@ -436,8 +436,7 @@ fn translation_warnings(t: &Translation) -> Vec<Warning> {
         .iter()
         .map(|w| Warning::new(WarningKind::TranslationNote, w.clone()).about_lang(&t.lang))
         .collect();
-    if let Err(reason) = &t.outcome {
-        let message = format!("{} translation failed: {reason}", t.lang);
+    if let Some(message) = t.failure() {
         out.push(Warning::new(WarningKind::TranslationFailed, message).about_lang(&t.lang));
     }
     out

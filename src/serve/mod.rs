@@ -62,6 +62,9 @@ pub struct ServeOptions {
     pub deadline: Option<Duration>,
     /// Tokens of prompt plus answer per generation (default: the model's, at most 4096).
     pub window: Option<usize>,
+    /// Ask the model whether each summary sentence's cited sources state it
+    /// (`--no-verify` turns it off for speed).
+    pub verify: bool,
 }
 
 /// The model and its scheduler, once loaded.
