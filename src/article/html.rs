@@ -5,7 +5,7 @@ use encoding_rs::Encoding;
 use scraper::{ElementRef, Html};
 
 use super::text::collapse;
-use super::Doc;
+use super::{About, Doc};
 
 /// Never article text. `button` too: "Share", "Subscribe", "Play".
 const DROPPED: &[&str] = &[
@@ -212,10 +212,12 @@ pub(super) fn parse(src: &str) -> Doc {
     Doc {
         title,
         text,
-        url: attr("link", "rel", "canonical", "href")
-            .or_else(|| attr("meta", "property", "og:url", "content")),
-        lang: non_empty(page.attr("lang")),
-        ..Doc::default()
+        about: About {
+            url: attr("link", "rel", "canonical", "href")
+                .or_else(|| attr("meta", "property", "og:url", "content")),
+            lang: non_empty(page.attr("lang")),
+            ..About::default()
+        },
     }
 }
 
@@ -432,10 +434,10 @@ mod tests {
             Some("Harbour bridge reopens after repairs | The Coastal Times")
         );
         assert_eq!(
-            doc.url.as_deref(),
+            doc.about.url.as_deref(),
             Some("https://coastal.example/news/bridge")
         );
-        assert_eq!(doc.lang.as_deref(), Some("en-GB"));
+        assert_eq!(doc.about.lang.as_deref(), Some("en-GB"));
     }
 
     /// The page as an article is read: the content reader, its title without the
@@ -453,10 +455,10 @@ mod tests {
         );
         assert_eq!(a.title, "Harbour bridge reopens after repairs");
         assert_eq!(
-            a.url.as_deref(),
+            a.about.url.as_deref(),
             Some("https://coastal.example/news/bridge")
         );
-        assert_eq!(a.lang.as_deref(), Some("en"));
+        assert_eq!(a.about.lang.as_deref(), Some("en"));
         assert!(a.warnings.is_empty(), "{:?}", a.warnings);
         for junk in [
             "Subscribe",
@@ -488,7 +490,7 @@ mod tests {
             normalize(&doc.text),
             "Real headline\n\nline 1\nline 2\n\na\n\nb"
         );
-        assert_eq!((doc.url, doc.lang), (None, None));
+        assert_eq!((doc.about.url, doc.about.lang), (None, None));
     }
 
     #[test]

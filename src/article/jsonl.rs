@@ -6,7 +6,7 @@ use std::io::{BufRead, Cursor, Read};
 use serde_json::{Map, Value};
 
 use super::{
-    binary, decode, empty, looks_binary, text, too_large, Article, Rejected, Source,
+    binary, decode, empty, looks_binary, text, too_large, About, Article, Rejected, Source,
     MAX_ARTICLE_BYTES,
 };
 use crate::error::Error;
@@ -212,22 +212,22 @@ fn record(src: &Source, n: usize, line: &[u8]) -> Result<Article, Rejected> {
     if let Some(given) = field("id") {
         id = given;
     }
-    let (title, url, lang) = (field("title"), field("url"), field("lang"));
-    let published = field("date").or_else(|| field("published"));
-    let (author, site) = (field("author"), field("site"));
+    let title = field("title");
     let text = text_field(&object).map_err(|why| reject(&id, format!("{name}: {why}")))?;
-    let lang = super::language(lang, &text);
+    let about = About {
+        url: field("url"),
+        lang: super::language(field("lang"), &text),
+        published: field("date").or_else(|| field("published")),
+        author: field("author"),
+        site: field("site"),
+    };
     Ok(Article {
         source: name,
         input,
         title: title.unwrap_or_else(|| text::title(&text)),
         id,
         text,
-        url,
-        lang,
-        published,
-        author,
-        site,
+        about,
         format: src.format,
         encoding: encoding.name(),
         input_sha256: text::sha256_hex(line),
@@ -278,7 +278,7 @@ mod tests {
         );
         assert_eq!(a.text, "Trains run.\n\nFares hold.");
         assert_eq!(
-            (a.url.as_deref(), a.lang.as_deref()),
+            (a.about.url.as_deref(), a.about.lang.as_deref()),
             (Some("https://x.org/r"), Some("en"))
         );
         assert_eq!(a.input, at(1));
@@ -312,7 +312,7 @@ mod tests {
 
         let a = results[6].as_ref().unwrap();
         assert_eq!(
-            (a.id.as_str(), a.title.as_str(), a.url.as_deref()),
+            (a.id.as_str(), a.title.as_str(), a.about.url.as_deref()),
             ("42", "Numbered.", None)
         );
         assert_eq!(a.warnings.len(), 1, "{:?}", a.warnings);

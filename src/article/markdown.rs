@@ -98,11 +98,11 @@ fn front_matter(src: &str) -> (Doc, &str) {
         let value = value.trim().trim_matches(|c| c == '"' || c == '\'').trim();
         let field = match key.trim() {
             "title" => &mut doc.title,
-            "url" | "link" => &mut doc.url,
-            "lang" | "language" => &mut doc.lang,
-            "date" | "published" => &mut doc.published,
-            "author" => &mut doc.author,
-            "site" | "site_name" => &mut doc.site,
+            "url" | "link" => &mut doc.about.url,
+            "lang" | "language" => &mut doc.about.lang,
+            "date" | "published" => &mut doc.about.published,
+            "author" => &mut doc.about.author,
+            "site" | "site_name" => &mut doc.about.site,
             _ => continue,
         };
         if !value.is_empty() {
@@ -197,8 +197,8 @@ mod tests {
         let md = "---\ntitle: \"Rail strike ends\"\nurl: https://news.example/rail\nlang: en\ntags: [a]\n---\n# Other\n\nBody.";
         let doc = parse(md);
         assert_eq!(doc.title.as_deref(), Some("Rail strike ends"));
-        assert_eq!(doc.url.as_deref(), Some("https://news.example/rail"));
-        assert_eq!(doc.lang.as_deref(), Some("en"));
+        assert_eq!(doc.about.url.as_deref(), Some("https://news.example/rail"));
+        assert_eq!(doc.about.lang.as_deref(), Some("en"));
         assert_eq!(normalize(&doc.text), "Other\n\nBody.");
         // Unclosed: not front matter; the line under `title: x` makes it a heading.
         let doc = parse("---\ntitle: x\n");

@@ -46,16 +46,10 @@ pub struct Article {
     pub id: String,
     pub title: String,
     pub text: String,
-    pub url: Option<String>,
-    /// ISO 639-1 code: identified from the text when the identifier is sure of
-    /// it, else as the input declares it (JSON Lines `lang`, the page's `<html
-    /// lang>` or metadata, markdown front matter).
-    pub lang: Option<String>,
-    /// When it was published, as the input states it (RFC 3339 from a web page).
-    pub published: Option<String>,
-    pub author: Option<String>,
-    /// The outlet's name, as the page gives it.
-    pub site: Option<String>,
+    /// Where, when, by whom and in what language; `about.lang` is identified from
+    /// the text when the identifier is sure of it, else as the input declares it
+    /// (JSON Lines `lang`, the page's `<html lang>` or metadata, front matter).
+    pub about: About,
     /// How it was read.
     pub format: Format,
     /// The encoding its bytes were decoded from ("UTF-8", "windows-1252").
@@ -108,10 +102,29 @@ impl Article {
     }
 }
 
+#[cfg(test)]
+impl Article {
+    /// A plain-text article read from `input`, named after it, for tests.
+    pub fn plain(input: &str, text: &str, sha: &str) -> Self {
+        Article {
+            source: input.into(),
+            input: input.into(),
+            id: input.into(),
+            title: input.into(),
+            text: text.into(),
+            about: About::default(),
+            format: Format::Text,
+            encoding: "UTF-8",
+            input_sha256: sha.into(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// What an input says about its article beyond the text: where and when it was
 /// published, by whom, in what language. The front matter and the manifest carry
 /// it.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct About {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,25 +132,14 @@ pub struct About {
     /// ISO 639-1 code of the article's language.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
-    /// RFC 3339, or as the input wrote it.
+    /// RFC 3339, or as the input wrote it (a web page's date is RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The outlet's name, as the page gives it ("The Guardian").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
-}
-
-impl Article {
-    pub fn about(&self) -> About {
-        About {
-            url: self.url.clone(),
-            lang: self.lang.clone(),
-            published: self.published.clone(),
-            author: self.author.clone(),
-            site: self.site.clone(),
-        }
-    }
 }
 
 /// What the readers made of one input, as one JSON object (`abridge read`): the
@@ -148,11 +150,11 @@ pub fn report(read: &std::result::Result<Article, Rejected>) -> serde_json::Valu
             "input": a.input,
             "id": a.id,
             "title": a.title,
-            "url": a.url,
-            "lang": a.lang,
-            "date": a.published,
-            "author": a.author,
-            "site": a.site,
+            "url": a.about.url,
+            "lang": a.about.lang,
+            "date": a.about.published,
+            "author": a.about.author,
+            "site": a.about.site,
             "format": a.format.name(),
             "encoding": a.encoding,
             "words": a.text.split_whitespace().count(),
@@ -256,13 +258,8 @@ impl Iterator for SourceArticles<'_> {
 struct Doc {
     title: Option<String>,
     text: String,
-    url: Option<String>,
-    lang: Option<String>,
-    /// When it was published (RFC 3339), as the page states it.
-    published: Option<String>,
-    author: Option<String>,
-    /// The outlet's name ("The Guardian").
-    site: Option<String>,
+    /// As the input declares it (`lang` before identification).
+    about: About,
 }
 
 /// The article's language: as identified from the start of its text when the
@@ -309,18 +306,17 @@ fn read_document(src: &Source, bytes: &[u8]) -> std::result::Result<Article, Str
             _ => empty(&name),
         });
     }
-    let lang = language(doc.lang, &text);
+    let about = About {
+        lang: language(doc.about.lang, &text),
+        ..doc.about
+    };
     Ok(Article {
         source: name,
         input: src.input(),
         id: src.id(),
         title: doc.title.unwrap_or_else(|| text::title(&text)),
         text,
-        url: doc.url,
-        lang,
-        published: doc.published,
-        author: doc.author,
-        site: doc.site,
+        about,
         format: src.format,
         encoding: encoding.name(),
         input_sha256: text::sha256_hex(bytes),

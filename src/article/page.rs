@@ -19,7 +19,7 @@ use rs_trafilatura::{extract_with_options, Options};
 
 use super::html;
 use super::text::collapse;
-use super::Doc;
+use super::{About, Doc};
 
 /// Larger pages go to the structural reader: no news page's markup is this large
 /// (the benchmark's largest is 1.5 MB).
@@ -77,9 +77,7 @@ pub(super) fn read(src: &str, depth: usize) -> (Doc, Option<String>) {
     };
     let meta = result.metadata;
     let url = clean(meta.url);
-    let doc = Doc {
-        title: clean(meta.title),
-        text: paragraphs(&result.content_text),
+    let about = About {
         lang: clean(meta.language),
         // Pages without a date give the crate's zero date (year 1); nothing on the
         // web predates 1991.
@@ -93,6 +91,11 @@ pub(super) fn read(src: &str, depth: usize) -> (Doc, Option<String>) {
             .filter(|s| !s.starts_with('@'))
             .or_else(|| host(url.as_deref()?)),
         url,
+    };
+    let doc = Doc {
+        title: clean(meta.title),
+        text: paragraphs(&result.content_text),
+        about,
     };
     (doc, None)
 }

@@ -193,7 +193,7 @@ pub fn process_article_with(
     // Every language at once, so their sentences share the scheduler's batch.
     let mut all = |text: &str, full: bool| -> Result<Vec<Translation>> {
         // The summary is written in English whatever the article's language.
-        let written_in = full.then_some(article.lang.as_deref()).flatten();
+        let written_in = full.then_some(article.about.lang.as_deref()).flatten();
         let done = translate_from(runner, text, written_in, &opts.languages);
         for t in &done {
             // A translation records its own failures; a cancelled request stops here.
@@ -615,7 +615,7 @@ fn run_article(
                 error: None,
                 output: Some(output.to_string()),
                 title: Some(article.title.clone()),
-                about: article.about(),
+                about: article.about.clone(),
                 summary: Some(doc.summary.clone()),
                 translations: doc
                     .translations
@@ -645,7 +645,7 @@ fn run_article(
                 article.warnings.clone(),
             );
             entry.title = Some(article.title.clone());
-            entry.about = article.about();
+            entry.about = article.about.clone();
             entry.tokens_in = tokens_in;
             entry.tokens_out = tokens_out;
             entry.seconds = seconds;
@@ -671,7 +671,7 @@ fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Resul
         meta: ArticleMeta {
             title: article.title.clone(),
             source: article.input.clone(),
-            about: article.about(),
+            about: article.about.clone(),
             input_sha256: article.input_sha256.clone(),
             model: settings.model.to_string(),
             model_sha256: settings.model_sha256.to_string(),
@@ -754,22 +754,7 @@ mod tests {
     use crate::article::Rejected;
 
     fn article(input: &str, sha: &str) -> Article {
-        Article {
-            source: input.into(),
-            input: input.into(),
-            id: input.into(),
-            title: input.into(),
-            text: "Text.".into(),
-            url: None,
-            published: None,
-            author: None,
-            site: None,
-            format: crate::article::Format::Text,
-            encoding: "UTF-8",
-            lang: None,
-            input_sha256: sha.into(),
-            warnings: Vec::new(),
-        }
+        Article::plain(input, "Text.", sha)
     }
 
     fn job(slot: usize, input: &str, sha: &str) -> Job {

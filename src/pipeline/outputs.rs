@@ -1011,20 +1011,9 @@ pub(super) mod tests {
 
     fn article(title: &str, sha: &str) -> Article {
         Article {
-            source: "a.txt".into(),
-            input: "a.txt".into(),
             id: "a".into(),
             title: title.into(),
-            text: "Rates rose.".into(),
-            url: None,
-            published: None,
-            author: None,
-            site: None,
-            format: crate::article::Format::Text,
-            encoding: "UTF-8",
-            lang: None,
-            input_sha256: sha.into(),
-            warnings: vec![],
+            ..Article::plain("a.txt", "Rates rose.", sha)
         }
     }
 
