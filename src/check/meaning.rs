@@ -124,8 +124,12 @@ pub fn compare(source: &str, round_trip: &str) -> Meaning {
     lost.sort();
     let mut problems = Vec::new();
     match (negated(source), negated(round_trip)) {
-        (true, false) => problems.push("the translation drops a negation".to_string()),
-        (false, true) => problems.push("the translation adds a negation".to_string()),
+        (true, false) if !negates_by_prefix(round_trip, source) => {
+            problems.push("the translation drops a negation".to_string())
+        }
+        (false, true) if !negates_by_prefix(source, round_trip) => {
+            problems.push("the translation adds a negation".to_string())
+        }
         _ => {}
     }
     // A name swapped for another ("Afghan forces" back as "German forces").
@@ -260,6 +264,19 @@ fn negated(text: &str) -> bool {
                     | "nor"
                     | "cannot"
             )
+    })
+}
+
+/// Whether `text` says with a negating prefix what `negating` says with "not":
+/// "impossible" for "not possible", "unable" for "not able".
+fn negates_by_prefix(text: &str, negating: &str) -> bool {
+    let plain: HashSet<String> = words(negating).iter().map(|w| fold(w.text)).collect();
+    words(text).iter().any(|w| {
+        let f = fold(w.text);
+        ["un", "in", "im", "il", "ir", "dis", "non", "non-"]
+            .iter()
+            .filter_map(|p| f.strip_prefix(p))
+            .any(|rest| rest.len() >= 3 && plain.contains(rest))
     })
 }
 
@@ -412,6 +429,20 @@ mod tests {
             "South Dakota Governor Kristi Noem is defending her state's anti-drug campaign.",
         );
         assert!(!m.doubtful() && m.lost.is_empty(), "{m:?}");
+    }
+
+    #[test]
+    fn a_negating_prefix_is_a_negation() {
+        let m = compare("A rescue was not possible.", "A rescue was impossible.");
+        assert!(m.problems.is_empty(), "{m:?}");
+        let m = compare("They were unable to leave.", "They were not able to leave.");
+        assert!(m.problems.is_empty(), "{m:?}");
+        // Another word with the prefix is no excuse.
+        let m = compare(
+            "The rescue was not possible.",
+            "The rescue was independent.",
+        );
+        assert!(m.problems.iter().any(|p| p.contains("negation")), "{m:?}");
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub struct TranslationChecks {
     /// Each translated sentence with its own checks, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sentences: Vec<SentenceCheck>,
-    /// 1: greedy answers only; 2: some sentences chose among more candidates.
+    /// Rounds of candidates: 1, greedy answers only; each more, one sampled
+    /// candidate for every sentence that had none passing yet.
     pub attempts: u32,
 }
 

@@ -7,9 +7,9 @@
 //!    batch in the scheduler);
 //! 2. each translation is checked: numbers, names, no English left, and its meaning,
 //!    from a translation back into English ([`crate::check::meaning`]);
-//! 3. a sentence that fails gets more candidates, sampled at a low temperature with
-//!    fixed seeds (the output stays deterministic), checked the same way; the best
-//!    is kept.
+//! 3. a sentence that fails gets more candidates, one a round until one passes (at
+//!    most four), sampled at rising temperatures with fixed seeds (the output stays
+//!    deterministic), checked the same way; the best is kept.
 //!
 //! A language is published when every sentence passed, or when one sentence of
 //! three or more is doubtful only on a name or its meaning: that sentence is marked.
@@ -62,10 +62,10 @@ impl Translation {
 }
 
 /// Candidates per sentence at most: the greedy one and this many less one samples.
-const CANDIDATES: usize = 3;
+const CANDIDATES: usize = 5;
 
 /// The samples' temperatures: low, so a candidate stays a translation.
-const TEMPERATURES: [f64; CANDIDATES - 1] = [0.3, 0.6];
+const TEMPERATURES: [f64; CANDIDATES - 1] = [0.3, 0.5, 0.7, 0.9];
 
 /// Translates `text` into `lang` (a code), keeping its paragraph breaks.
 pub fn translate(runner: &Runner, text: &str, lang: &str) -> Translation {
@@ -273,27 +273,28 @@ impl<'a> Work<'a> {
     }
 
     fn run(mut self, runner: &Runner) -> Result<Vec<Translation>> {
-        // Greedy for every job, then samples for the jobs whose best fails.
+        // Greedy for every job, then one sample a round for the jobs with no
+        // passing candidate yet: a job stops at its first that passes.
         let all: Vec<usize> = (0..self.jobs.len()).collect();
         self.candidates(runner, &all, None)?;
-        let failing: Vec<usize> = all
-            .into_iter()
-            .filter(|&j| {
-                let c = &self.jobs[j].candidates[0];
-                c.fatal().is_some() || c.doubt().is_some()
-            })
-            .collect();
-        if !failing.is_empty() {
-            for (k, temperature) in TEMPERATURES.iter().enumerate() {
-                let sample = Sample {
-                    temperature: *temperature,
-                    seed: 1 + k as u64,
-                };
-                self.candidates(runner, &failing, Some(sample))?;
+        let passes = |c: &Candidate| c.fatal().is_none() && c.doubt().is_none();
+        let mut rounds = 1;
+        for (k, temperature) in TEMPERATURES.iter().enumerate() {
+            let failing: Vec<usize> = (0..self.jobs.len())
+                .filter(|&j| !self.jobs[j].candidates.iter().any(passes))
+                .collect();
+            if failing.is_empty() {
+                break;
             }
+            let sample = Sample {
+                temperature: *temperature,
+                seed: 1 + k as u64,
+            };
+            self.candidates(runner, &failing, Some(sample))?;
+            rounds += 1;
         }
         Ok((0..self.langs.len())
-            .map(|l| self.assemble(l, !failing.is_empty()))
+            .map(|l| self.assemble(l, rounds))
             .collect())
     }
 
@@ -354,7 +355,7 @@ impl<'a> Work<'a> {
     }
 
     /// One language's translation from its units' best candidates.
-    fn assemble(&self, l: usize, sampled: bool) -> Translation {
+    fn assemble(&self, l: usize, rounds: u32) -> Translation {
         let lang = self.langs[l].as_str();
         let language = language_name(lang).unwrap_or(lang);
         let mut paragraphs: Vec<Vec<&str>> = vec![Vec::new(); self.paragraphs];
@@ -441,7 +442,7 @@ impl<'a> Work<'a> {
                 Check::failed(format!("doubtful meaning: {}", meaning_doubts.join(", ")))
             }),
             meaning_score: Some((mean * 1000.0).round() / 1000.0),
-            attempts: if sampled { 2 } else { 1 },
+            attempts: rounds,
             sentences,
         };
         // What fails the language outright.
