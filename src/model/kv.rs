@@ -137,6 +137,52 @@ impl KvCache {
             .sum()
     }
 
+    /// The positions held, as bytes: a header (layers, kv heads, head size,
+    /// positions), then each layer's keys and values, little-endian f16 bits.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let snap = self.snapshot();
+        let mut out = Vec::with_capacity(16 + snap.bytes());
+        let (nkv, hd) = snap
+            .layers
+            .first()
+            .map_or((0, 0), |l| (l.n_kv_head, l.head_dim));
+        for n in [snap.layers.len(), nkv, hd, snap.len] {
+            out.extend_from_slice(&(n as u32).to_le_bytes());
+        }
+        for l in &snap.layers {
+            for x in l.k.iter().chain(&l.v) {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// The cache `to_bytes` wrote, if `bytes` is one for a model of config `c`.
+    pub(super) fn from_bytes(bytes: &[u8], c: &Config) -> Option<KvCache> {
+        let word = |i: usize| -> Option<usize> {
+            let b = bytes.get(4 * i..4 * i + 4)?;
+            Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+        };
+        let (layers, nkv, hd, len) = (word(0)?, word(1)?, word(2)?, word(3)?);
+        if (layers, nkv, hd) != (c.n_layer, c.n_kv_head, c.head_dim) || len == 0 {
+            return None;
+        }
+        let mut kv = KvCache::new(c, len).ok()?;
+        let per_layer = 2 * 2 * nkv * hd * kv.capacity;
+        if bytes.len() != 16 + layers * per_layer {
+            return None;
+        }
+        let mut at = 16;
+        for l in &mut kv.layers {
+            for x in l.k.iter_mut().chain(l.v.iter_mut()) {
+                *x = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+                at += 2;
+            }
+        }
+        kv.len = len;
+        Some(kv)
+    }
+
     /// Rare (only when a caller underestimates): double, copying what is there.
     pub(super) fn grow(&mut self, needed: usize) -> Result<()> {
         let capacity = needed.max(self.capacity * 2);

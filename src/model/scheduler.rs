@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::generate::{GenerateOptions, Generation, Sequence};
-use super::prefix::PrefixCache;
+use super::prefix::{PrefixCache, PrefixStore};
 use super::Model;
 use crate::error::{Error, Result};
 
@@ -41,6 +41,8 @@ pub struct SchedulerOptions {
     pub kv_budget: usize,
     /// KV memory for cached prompt prefixes, in bytes (0: no prefix cache).
     pub prefix_cache: usize,
+    /// Keep prompt heads on disk between runs ([`PrefixStore`]).
+    pub prefix_store: bool,
 }
 
 impl Default for SchedulerOptions {
@@ -49,6 +51,7 @@ impl Default for SchedulerOptions {
             batch: 8,
             kv_budget: 4 << 30,
             prefix_cache: 512 << 20,
+            prefix_store: true,
         }
     }
 }
@@ -256,6 +259,9 @@ impl<'m> Worker<'m> {
         let mut queue: VecDeque<Request> = VecDeque::new();
         let mut active: Vec<Active<'m>> = Vec::new();
         let mut prefixes = PrefixCache::new(self.options.prefix_cache);
+        let store = (self.options.prefix_store && self.options.prefix_cache > 0)
+            .then(|| PrefixStore::for_model(self.model))
+            .flatten();
         let per_position = self.model.weights.kv_bytes_per_position();
         let mut open = true;
         loop {
@@ -273,8 +279,16 @@ impl<'m> Worker<'m> {
                     Err(mpsc::TryRecvError::Disconnected) => open = false,
                 }
             }
-            self.admit(&mut queue, &mut active, &mut prefixes, per_position);
-            let step = catch_unwind(AssertUnwindSafe(|| self.step(&mut active, &mut prefixes)));
+            self.admit(
+                &mut queue,
+                &mut active,
+                &mut prefixes,
+                store.as_ref(),
+                per_position,
+            );
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                self.step(&mut active, &mut prefixes, store.as_ref())
+            }));
             let failure = match step {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
@@ -304,6 +318,7 @@ impl<'m> Worker<'m> {
         queue: &mut VecDeque<Request>,
         active: &mut Vec<Active<'m>>,
         prefixes: &mut PrefixCache,
+        store: Option<&PrefixStore>,
         per_position: usize,
     ) {
         let mut reserved: usize = active.iter().map(|a| a.reserved).sum();
@@ -320,7 +335,17 @@ impl<'m> Worker<'m> {
             }
             let started =
                 Sequence::new(self.model, r.prompt, r.cache_points, r.opts).and_then(|mut seq| {
-                    if let Some(kv) = prefixes.lookup(seq.prompt(), seq.cache_points()) {
+                    let mut cached = prefixes.lookup(seq.prompt(), seq.cache_points());
+                    if let (None, Some(store), Some(&head)) =
+                        (&cached, store, seq.cache_points().first())
+                    {
+                        let tokens = &seq.prompt()[..head];
+                        if let Some(kv) = store.load(tokens, &self.model.weights.config) {
+                            prefixes.insert(tokens, &kv);
+                            cached = Some(Arc::new(kv));
+                        }
+                    }
+                    if let Some(kv) = cached {
                         self.stats
                             .cached_tokens
                             .fetch_add(kv.len() as u64, Ordering::Relaxed);
@@ -350,7 +375,12 @@ impl<'m> Worker<'m> {
 
     /// One prefill chunk (of the oldest prompt still prefilling), then one
     /// decode step of every sequence past its prompt.
-    fn step(&self, active: &mut [Active<'m>], prefixes: &mut PrefixCache) -> Result<()> {
+    fn step(
+        &self,
+        active: &mut [Active<'m>],
+        prefixes: &mut PrefixCache,
+        store: Option<&PrefixStore>,
+    ) -> Result<()> {
         let weights = &self.model.weights;
         let mut prefilling = active.iter_mut().find(|a| a.seq.is_prefilling());
         // A long prompt sends no text until it is read: ask before each chunk
@@ -368,6 +398,10 @@ impl<'m> Worker<'m> {
                     if a.seq.at_cache_point() {
                         let len = a.seq.cache.len();
                         prefixes.insert(&a.seq.prompt()[..len], &a.seq.cache);
+                        // The head (the first point) is shared by every article.
+                        if let Some(store) = store.filter(|_| a.seq.cache_points()[0] == len) {
+                            store.save(&a.seq.prompt()[..len], &a.seq.cache);
+                        }
                     }
                     if !a.seq.is_prefilling() {
                         self.accept(a, &logits);
