@@ -195,7 +195,7 @@ impl<'m> Sequence<'m> {
             eog: model.tokenizer.eog_ids(),
             cache: model.weights.new_cache(prompt.len() + max_new)?,
             stream: TokenStream::new(&model.tokenizer),
-            out: StopText::new(opts.stop.clone()),
+            out: StopText::new(opts.stop.clone()).ending_after(opts.max_sentences),
             prompt,
             cache_points,
             done_prompt: 0,
@@ -312,17 +312,10 @@ impl<'m> Sequence<'m> {
         self.ids.push(next);
         if let Some(piece) = self.stream.push(next)? {
             if self.out.push(&piece, &mut emit) {
-                self.stop = Some(StopReason::EndOfGeneration);
-                return Ok(text);
-            }
-            if let Some(end) = self
-                .opts
-                .max_sentences
-                .and_then(|n| sentences_end(&self.out.text, n))
-            {
-                self.out.text.truncate(end);
-                self.out.emitted = self.out.emitted.min(end);
-                self.stop = Some(StopReason::Sentences);
+                self.stop = Some(match self.out.sentences_done {
+                    true => StopReason::Sentences,
+                    false => StopReason::EndOfGeneration,
+                });
                 return Ok(text);
             }
         }
@@ -372,6 +365,10 @@ struct StopText {
     stop: Vec<String>,
     text: String,
     emitted: usize,
+    /// End after this many sentences ([`GenerateOptions::max_sentences`]).
+    sentences: Option<usize>,
+    /// Ended by `sentences`, not a stop string.
+    sentences_done: bool,
 }
 
 impl StopText {
@@ -380,7 +377,14 @@ impl StopText {
             stop,
             text: String::new(),
             emitted: 0,
+            sentences: None,
+            sentences_done: false,
         }
+    }
+
+    fn ending_after(mut self, sentences: Option<usize>) -> Self {
+        self.sentences = sentences;
+        self
     }
 
     /// Adds a piece; true when a stop string has been reached.
@@ -401,6 +405,15 @@ impl StopText {
         {
             self.text.truncate(at);
             self.flush(self.text.len(), on_text);
+            return true;
+        }
+        // A sentence past the count ends the text before it is streamed: the
+        // reader never sees the start of a sentence that is then taken back.
+        if let Some(end) = self.sentences.and_then(|n| sentences_end(&self.text, n)) {
+            self.text.truncate(end);
+            self.emitted = self.emitted.min(end);
+            self.flush(end, on_text);
+            self.sentences_done = true;
             return true;
         }
         // Hold back a tail that could still grow into a stop string.
@@ -445,6 +458,22 @@ mod tests {
         assert_eq!(sentences_end("One. Two. Thr", 2), Some(9));
         assert_eq!(sentences_end("One. Two.", 2), None);
         assert_eq!(sentences_end("The U.S. said so. Then", 1), Some(17));
+    }
+
+    #[test]
+    fn a_sentence_past_the_count_is_never_streamed() {
+        let mut st = StopText::new(Vec::new()).ending_after(Some(2));
+        let mut streamed = String::new();
+        let mut ended = false;
+        for p in ["One.", " Two.", " Thr", "ee."] {
+            if st.push(p, &mut |t| streamed.push_str(t)) {
+                ended = true;
+                break;
+            }
+        }
+        assert!(ended && st.sentences_done);
+        assert_eq!(st.finish(&mut |t| streamed.push_str(t)), "One. Two.");
+        assert!(!streamed.contains("Thr"), "{streamed:?}");
     }
 
     fn run(stop: &[&str], pieces: &[&str]) -> (String, String, bool) {
