@@ -8,6 +8,7 @@ pub mod bench;
 pub mod check;
 pub mod chunk;
 pub mod error;
+pub mod excerpt;
 pub mod kernels;
 pub mod lang;
 pub mod model;

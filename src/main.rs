@@ -13,7 +13,7 @@ use abridge::model::resolve::{local_models, models_dir, ModelSpec, ALIASES, DEFA
 use abridge::model::scheduler::{Scheduler, SchedulerOptions};
 use abridge::model::{gguf::Gguf, GenerateOptions, Model};
 use abridge::pipeline::runner::Runner;
-use abridge::prompts::{Prompt, Style};
+use abridge::prompts::{LongArticles, Prompt, Style};
 use abridge::{bench, lang, pipeline, progress, render};
 
 #[derive(Parser)]
@@ -86,6 +86,10 @@ struct ArticleArgs {
     sentences: usize,
     #[arg(long, value_enum, default_value_t = StyleArg::Paragraph)]
     style: StyleArg,
+    /// How an article longer than one window is read: its sentences that matter,
+    /// chosen over all of it, in one prompt; or every part summarized, then combined.
+    #[arg(long, value_enum, default_value_t = LongArg::Excerpts)]
+    long: LongArg,
     /// Also translate each whole article, paragraph by paragraph.
     #[arg(long)]
     translate_full: bool,
@@ -128,6 +132,10 @@ impl ArticleArgs {
             style: match self.style {
                 StyleArg::Paragraph => Style::Paragraph,
                 StyleArg::Bullets => Style::Bullets,
+            },
+            long: match self.long {
+                LongArg::Excerpts => LongArticles::Excerpts,
+                LongArg::MapReduce => LongArticles::MapReduce,
             },
             translate_full: self.translate_full,
             verify: !self.no_verify,
@@ -293,6 +301,12 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LongArg {
+    Excerpts,
+    MapReduce,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -372,10 +372,10 @@ fn bad_inputs_get_one_line_errors() {
     assert!(v["warnings"].to_string().contains("decoded as"), "{v}");
 }
 
-/// A raw prompt past the context is refused; an article past it is map-reduced by
-/// `summarize` as by the digest.
+/// A raw prompt past the context is refused; an article past it is read from its
+/// excerpts, or map-reduced when asked, by `summarize` as by the digest.
 #[test]
-fn long_inputs_refused_raw_and_map_reduced_as_articles() {
+fn long_inputs_refused_raw_and_excerpted_or_map_reduced_as_articles() {
     let hf = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(seed()).unwrap();
@@ -389,15 +389,33 @@ fn long_inputs_refused_raw_and_map_reduced_as_articles() {
     assert_clean_error(&o, "context of 8192 tokens");
     let three = dir.path().join("three.txt");
     std::fs::write(&three, text.repeat(3)).unwrap(); // ~2k tokens
-    let o = run(abridge(hf.path())
-        .args(["summarize", "--json", "--context", "1024"])
-        .arg(&three)
-        .arg("--model")
-        .arg(smollm2()));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let summarize = |long: &str| {
+        let o = run(abridge(hf.path())
+            .args(["summarize", "--json", "--context", "1024", "--long", long])
+            .arg(&three)
+            .arg("--model")
+            .arg(smollm2()));
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let v = summarize("map-reduce");
     assert!(v["chunks"].as_u64().unwrap() > 2, "{v}");
     assert!(v["summary"].as_str().unwrap().contains("S-400"), "{v}");
+    // Excerpts: one read of the sentences chosen, cited by their place in the article.
+    let v = summarize("excerpts");
+    assert_eq!(v["chunks"], 1, "{v}");
+    assert!(
+        v["warnings"].to_string().contains("chosen over all of it"),
+        "{v}"
+    );
+    assert!(v["summary"].as_str().unwrap().contains("S-400"), "{v}");
+    let article = abridge::chunk::sentences(&text.repeat(3)).len() as u64;
+    for s in v["support"].as_array().unwrap() {
+        for src in s["sources"].as_array().unwrap() {
+            let n = src["n"].as_u64().unwrap();
+            assert!((1..=article).contains(&n), "{src}");
+        }
+    }
 }
 
 #[test]

@@ -827,7 +827,14 @@ fn long_article_goes_through_map_reduce() {
         hf.path(),
         &[&input],
         &out,
-        &["--context", "768", "--sentences", "1"],
+        &[
+            "--context",
+            "768",
+            "--sentences",
+            "1",
+            "--long",
+            "map-reduce",
+        ],
     ));
     assert!(o.status.success(), "{}", stderr(&o));
     let entries = manifest(&out);

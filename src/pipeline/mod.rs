@@ -26,7 +26,7 @@ use crate::article::{self, Article};
 use crate::error::{Error, Result};
 use crate::model::scheduler::{Scheduler, SchedulerOptions};
 use crate::model::Model;
-use crate::prompts::Style;
+use crate::prompts::{LongArticles, Style};
 use crate::render::{
     self, ArticleDoc, ArticleMeta, IndexInfo, ManifestEntry, Slugs, Status, TranslationDoc,
     INDEX_FILE, MANIFEST_FILE,
@@ -49,6 +49,8 @@ pub struct ArticleOptions {
     pub languages: Vec<String>,
     pub sentences: usize,
     pub style: Style,
+    /// How an article longer than one window is read (`--long`).
+    pub long: LongArticles,
     /// Also translate whole articles.
     pub translate_full: bool,
     /// Ask the model whether each summary sentence's sources state it
@@ -185,6 +187,7 @@ pub fn process_article_with(
     let spec = SummarySpec {
         sentences: opts.sentences,
         style: opts.style,
+        long: opts.long,
         overlap: opts.overlap,
         verify: opts.verify,
     };

@@ -557,6 +557,7 @@ fn options(opts: &DigestOptions, window: usize) -> serde_json::Value {
         languages,
         sentences,
         style,
+        long,
         translate_full,
         verify,
         // As resolved against the model, below.
@@ -572,6 +573,7 @@ fn options(opts: &DigestOptions, window: usize) -> serde_json::Value {
         "languages": languages,
         "sentences": sentences,
         "style": style,
+        "long": long,
         "translate_full": translate_full,
         "verify": verify,
         "window": window,
@@ -619,6 +621,7 @@ fn code_sha256() -> String {
         include_str!("../../vendor/rs-trafilatura/src/metadata/dom_extraction.rs"),
         include_str!("../check/acronym.rs"),
         include_str!("verify.rs"),
+        include_str!("../excerpt.rs"),
         include_str!("../render/article.rs"),
         include_str!("../render/markdown.rs"),
     ];
@@ -642,7 +645,12 @@ const PROBE: &str = "Zoë Müller, 42, said on Monday that the council's €1,50
 fn prompts_sha256(model: &Model, opts: &ArticleOptions) -> String {
     let chat = model.is_chat();
     let mut prompts = Vec::new();
-    for source in [Source::Article, Source::Part, Source::Summaries] {
+    for source in [
+        Source::Article,
+        Source::Part,
+        Source::Summaries,
+        Source::Excerpts,
+    ] {
         for style in [Style::Paragraph, Style::Bullets] {
             for retry in [Retry::First, Retry::Length, Retry::Faithful, Retry::OnTopic] {
                 let ask = SummaryAsk {
@@ -1024,6 +1032,7 @@ pub(super) mod tests {
                 languages: vec!["fr".into()],
                 sentences: 3,
                 style: Style::Paragraph,
+                long: crate::prompts::LongArticles::Excerpts,
                 translate_full: false,
                 verify: true,
                 window: None,
@@ -1083,6 +1092,7 @@ pub(super) mod tests {
             ("languages", serde_json::json!(["de"])),
             ("sentences", serde_json::json!(2)),
             ("style", serde_json::json!("bullets")),
+            ("long", serde_json::json!("map-reduce")),
             ("translate_full", serde_json::json!(true)),
             ("verify", serde_json::json!(false)),
             ("window", serde_json::json!(768)),

@@ -29,6 +29,8 @@ pub enum WarningKind {
     OffArticle,
     /// A summary sentence the article does not support (`sentence` says which).
     Unsupported,
+    /// A long article was summarized from its chosen sentences.
+    Excerpted,
     /// Partial summaries of a long article stopped at their token limit.
     PartsCut,
     /// The summary's answer stopped at its token limit.

@@ -33,12 +33,25 @@ pub enum Style {
 }
 
 /// What the text handed to a summary prompt is: map-reduce summarizes parts of an
-/// article, then the summaries of those parts.
+/// article, then the summaries of those parts; a long article may instead be read
+/// from its chosen sentences ([`crate::excerpt`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Article,
     Part,
     Summaries,
+    Excerpts,
+}
+
+/// How an article longer than one window is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LongArticles {
+    /// Its sentences that matter, chosen over the whole article, read in one prompt.
+    #[default]
+    Excerpts,
+    /// Every part summarized, then the parts' summaries combined.
+    MapReduce,
 }
 
 /// Why a summary is asked for again; each retry adds one pointed instruction.
@@ -378,6 +391,10 @@ pub fn summarize(text: &str, ask: &SummaryAsk) -> Vec<Message> {
     let (what, tag) = match ask.source {
         Source::Article => ("the news article", "article"),
         Source::Part => ("this part of a longer news article", "article"),
+        Source::Excerpts => (
+            "the long news article these excerpts were taken from, in order",
+            "article",
+        ),
         Source::Summaries => (
             "the whole news article, combining these summaries of its consecutive parts",
             "summaries",

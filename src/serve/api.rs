@@ -28,7 +28,7 @@ use crate::pipeline::runner::{Runner, Watcher, Writes};
 use crate::pipeline::translate::Translation;
 use crate::pipeline::warning::{Warning, WarningKind};
 use crate::pipeline::{self, ArticleOptions, Step};
-use crate::prompts::Style;
+use crate::prompts::{LongArticles, Style};
 
 /// Most sentences a summary may ask for, and most languages per request.
 const MAX_SENTENCES: usize = 20;
@@ -381,6 +381,7 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
         let spec = pipeline::summarize::SummarySpec {
             sentences,
             style,
+            long: LongArticles::Excerpts,
             overlap: 0,
             verify: state.opts.verify,
         };
@@ -406,6 +407,7 @@ fn article_options(state: &Shared, req: &SummarizeRequest) -> Result<ArticleOpti
         languages,
         sentences,
         style,
+        long: LongArticles::Excerpts,
         translate_full: false,
         verify: state.opts.verify,
         window: state.opts.window,
