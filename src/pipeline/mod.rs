@@ -125,6 +125,7 @@ impl Processed {
         serde_json::json!({
             "summary": self.summary.text,
             "chunks": self.summary.chunks,
+            "article_sentences": self.summary.article_sentences,
             "support": self.summary.support,
             "translations": translations,
             "checks": checks,

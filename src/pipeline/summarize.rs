@@ -80,8 +80,11 @@ pub struct Summary {
     pub text: String,
     /// Each sentence (or bullet point) with the article sentences supporting it.
     pub support: Vec<SentenceSupport>,
-    /// Chunks the article was cut into (1 when it fit the window whole).
+    /// Chunks the article was cut into (1 when it fit the window whole, or was
+    /// read from its excerpts).
     pub chunks: usize,
+    /// Sentences the article has (the sources cite `S1` to this).
+    pub article_sentences: usize,
     /// Combination rounds after the first pass (0 when it fit whole).
     pub rounds: usize,
     pub warnings: Vec<Warning>,
@@ -167,6 +170,7 @@ pub fn summarize(runner: &Runner, text: &str, spec: &SummarySpec) -> Result<Summ
         text: draft.text,
         support,
         chunks: plan.chunks,
+        article_sentences: index.sentences.len(),
         rounds: plan.rounds,
         warnings,
     })
