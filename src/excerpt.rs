@@ -34,6 +34,9 @@ pub struct Excerpts {
     /// The kept sentences in article order; a paragraph break where sentences
     /// were left out between them.
     pub text: String,
+    /// The same cut into `groups` consecutive stretches of the article, in order
+    /// (a stretch with nothing kept is left out).
+    pub parts: Vec<String>,
     /// Indices of the kept sentences in [`crate::chunk::sentences`] of the article.
     pub kept: Vec<usize>,
     /// Tokens of `text`.
@@ -54,13 +57,16 @@ fn cosine(a: &Vector, b: &Vector) -> f64 {
 }
 
 /// The sentences of `text` that best say what it is about, at most `budget`
-/// tokens of them, in order. `title` adds to the relevance signal when known.
+/// tokens of them, in order, also given as `groups` stretches of the article.
+/// `title` adds to the relevance signal when known.
 pub fn excerpts(
     text: &str,
     title: Option<&str>,
     budget: usize,
+    groups: usize,
     counter: &dyn TokenCount,
 ) -> Result<Excerpts> {
+    let groups = groups.max(1);
     let sents = sentences(text);
     let n = sents.len();
     let vectors = vectors(text, &sents, title);
@@ -121,17 +127,33 @@ pub fn excerpts(
     }
 
     let kept: Vec<usize> = (0..n).filter(|&i| kept[i]).collect();
-    let mut out = String::new();
-    for (k, &i) in kept.iter().enumerate() {
-        if k > 0 {
-            let joined = kept[k - 1] + 1 == i && !sents[i].starts_paragraph;
-            out.push_str(if joined { " " } else { "\n\n" });
+    let join = |kept: &[usize]| {
+        let mut out = String::new();
+        for (k, &i) in kept.iter().enumerate() {
+            if k > 0 {
+                let joined = kept[k - 1] + 1 == i && !sents[i].starts_paragraph;
+                out.push_str(if joined { " " } else { "\n\n" });
+            }
+            out.push_str(sents[i].text(text));
         }
-        out.push_str(sents[i].text(text));
-    }
+        out
+    };
+    let parts = (0..groups)
+        .map(|p| {
+            let of_part: Vec<usize> = kept
+                .iter()
+                .copied()
+                .filter(|&i| i * groups / n == p)
+                .collect();
+            join(&of_part)
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    let out = join(&kept);
     Ok(Excerpts {
         tokens: counter.count(&out)?,
         text: out,
+        parts,
         kept,
         of: n,
     })
@@ -267,9 +289,12 @@ mod tests {
             "/seeds/000_57a6ad3420af089a.txt"
         );
         let text = std::fs::read_to_string(path).unwrap();
-        let e = excerpts(&text, None, 200, &Words).unwrap();
+        let e = excerpts(&text, None, 200, PARTS, &Words).unwrap();
         assert!(e.tokens <= 200 && e.tokens > 150, "{}", e.tokens);
         assert!(e.kept.len() < e.of);
+        assert_eq!(e.parts.len(), PARTS);
+        let words = |t: &str| t.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(words(&e.parts.join(" ")), words(&e.text));
         assert_eq!(e.kept[0], 0, "the lead comes first: {:?}", e.kept);
         assert!(e.kept.windows(2).all(|w| w[0] < w[1]));
         let fifths: std::collections::HashSet<usize> =
@@ -285,7 +310,7 @@ mod tests {
     #[test]
     fn a_short_article_is_kept_whole() {
         let text = "One sentence here is long enough to count. Another one follows it now.";
-        let e = excerpts(text, None, 1000, &Words).unwrap();
+        let e = excerpts(text, None, 1000, 3, &Words).unwrap();
         assert_eq!(e.kept, vec![0, 1]);
         assert_eq!(e.text, text);
     }

@@ -194,6 +194,9 @@ struct Plan {
     rounds: usize,
     /// About the partial summaries (some stopped at their token limit).
     warnings: Vec<Warning>,
+    /// A long article's excerpts as consecutive stretches of it, each summarized on
+    /// its own by the final step ([`LongArticles::Excerpts`]); empty otherwise.
+    stretches: Vec<String>,
 }
 
 impl Plan {
@@ -213,17 +216,21 @@ impl Plan {
                 chunks: 1,
                 rounds: 0,
                 warnings: Vec::new(),
+                stretches: Vec::new(),
             });
         }
         if spec.long == LongArticles::Excerpts {
-            let e = excerpts(text, None, budget.min(EXCERPT_TOKENS), tokenizer)?;
+            let groups = spec.sentences.clamp(1, 5);
+            let e = excerpts(text, None, budget.min(EXCERPT_TOKENS), groups, tokenizer)?;
             let note = format!(
                 "the article is longer than one window ({} parts): the summary was written \
-                 from {} of its {} sentences ({} tokens), chosen over all of it",
+                 from {} of its {} sentences ({} tokens), chosen over all of it, in {} \
+                 stretches",
                 chunks.len(),
                 e.kept.len(),
                 e.of,
-                e.tokens
+                e.tokens,
+                e.parts.len()
             );
             return Ok(Plan {
                 input: e.text,
@@ -231,9 +238,9 @@ impl Plan {
                 chunks: 1,
                 rounds: 0,
                 warnings: vec![Warning::new(WarningKind::Excerpted, note)],
+                stretches: e.parts,
             });
         }
-
         // Map: chunks are independent jobs on the pool. Partial summaries are plain
         // paragraphs whatever the final style; only the last step lays it out.
         let partial = SummarySpec {
@@ -254,16 +261,21 @@ impl Plan {
                 })
                 .collect()
         };
-        let warnings = || match cut_parts.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => Vec::new(),
-            n => vec![Warning::new(
-                WarningKind::PartsCut,
-                format!(
-                    "{n} partial summaries (map-reduce) stopped at the {}-token limit",
-                    runner.limit(answer)
-                ),
-            )],
+        let parts_cut = |n: usize| -> Vec<Warning> {
+            (n > 0)
+                .then(|| {
+                    Warning::new(
+                        WarningKind::PartsCut,
+                        format!(
+                            "{n} partial summaries stopped at the {}-token limit",
+                            runner.limit(answer)
+                        ),
+                    )
+                })
+                .into_iter()
+                .collect()
         };
+        let warnings = || parts_cut(cut_parts.load(std::sync::atomic::Ordering::Relaxed));
         let mut parts = summarize_all(
             chunks.iter().map(|c| c.text.as_str()).collect(),
             Source::Part,
@@ -280,6 +292,7 @@ impl Plan {
                     chunks: chunks.len(),
                     rounds: round,
                     warnings: warnings(),
+                    stretches: Vec::new(),
                 });
             }
             let groups = chunk(&joined, tokenizer, &no_overlap)?;
@@ -309,6 +322,9 @@ impl Plan {
         retry: Retry,
         available: usize,
     ) -> Result<Draft> {
+        if !self.stretches.is_empty() {
+            return self.finish_stretches(runner, spec, retry);
+        }
         summary(
             runner,
             &self.input,
@@ -317,6 +333,41 @@ impl Plan {
             retry,
             Some(available),
         )
+    }
+}
+
+impl Plan {
+    /// The final summary of a long article's excerpts: each stretch in its share
+    /// of the sentences, in the article's order. Read whole, excerpts were
+    /// summarized by their opening (the lead of a 20k-token biography, a debate's
+    /// welcome); combined from five stretch summaries, the first two or three were
+    /// kept. A stretch that answers with more keeps its first (the model writes
+    /// the most important first), and `hold_count` holds the total to the count.
+    fn finish_stretches(&self, runner: &Runner, spec: &SummarySpec, retry: Retry) -> Result<Draft> {
+        let each = SummarySpec {
+            sentences: spec.sentences.div_ceil(self.stretches.len()),
+            style: Style::Paragraph,
+            ..spec.clone()
+        };
+        let drafts = self
+            .stretches
+            .par_iter()
+            .map(|t| summary(runner, t, Source::Excerpts, &each, retry, None))
+            .collect::<Result<Vec<Draft>>>()?;
+        let mut units = Vec::new();
+        let mut warnings = Vec::new();
+        let mut cut_off = false;
+        for d in drafts {
+            units.extend(d.units.into_iter().take(each.sentences));
+            warnings.extend(d.warnings);
+            cut_off |= d.cut_off;
+        }
+        Ok(Draft {
+            text: layout(&units, spec.style),
+            units,
+            warnings,
+            cut_off,
+        })
     }
 }
 

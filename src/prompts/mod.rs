@@ -392,7 +392,7 @@ pub fn summarize(text: &str, ask: &SummaryAsk) -> Vec<Message> {
         Source::Article => ("the news article", "article"),
         Source::Part => ("this part of a longer news article", "article"),
         Source::Excerpts => (
-            "the long news article these excerpts were taken from, in order",
+            "these excerpts of one part of a long news article",
             "article",
         ),
         Source::Summaries => (
