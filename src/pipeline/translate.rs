@@ -62,10 +62,11 @@ impl Translation {
 }
 
 /// Candidates per sentence at most: the greedy one and this many less one samples.
-/// Five (samples at 0.3, 0.5, 0.7, 0.9) marked 9.2% of published sentences against
-/// 11.9% for three, but took 2.25x the time of whole-text translation (the issue's
-/// bound is 2x; `scripts/bench-translate.sh`, 18 articles, Intel Xeon family 6
-/// model 167): three it is, each sample only while no candidate passed.
+/// Five (samples at 0.3, 0.5, 0.7, 0.9) marked 9.7% of published sentences against
+/// 11.9% for three, and published 56 of 60 against 57, but took 2.30x the time of
+/// whole-text translation against 1.93x (the bound is 2x; `scripts/bench-translate.sh`,
+/// 20 articles, fr/de/es, Intel Xeon family 6 model 167): three it is, each sample
+/// only while no candidate passed.
 const CANDIDATES: usize = 3;
 
 /// The samples' temperatures: low, so a candidate stays a translation.
