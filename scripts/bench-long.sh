@@ -7,7 +7,8 @@
 #
 #   THREADS (2)  MODEL (default)  MAPREDUCE (1: also run map-reduce; its outputs
 #   are kept in WORK keyed by the binary, so a second run reuses them)
-#   ONLY (a regex of ids to run)
+#   ONLY (a regex of ids to run)  MR_ONLY (a regex of ids map-reduce runs on: it
+#   takes minutes an article)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ THREADS=${THREADS:-2}
 MODEL=${MODEL:-default}
 MAPREDUCE=${MAPREDUCE:-1}
 ONLY=${ONLY:-.}
+MR_ONLY=${MR_ONLY:-.}
 work=${WORK:-target/bench-long}
 mkdir -p "$work/out"
 
@@ -33,6 +35,7 @@ for f in "$work"/long/*.txt; do
   id=$(basename "$f" .txt)
   [[ $id =~ $ONLY ]] || continue
   for mode in "${modes[@]}"; do
+    [[ $mode == map-reduce && ! $id =~ $MR_ONLY ]] && continue
     out="$work/out/$id.$mode.$key.json"
     [ -s "$out" ] && continue
     /usr/bin/time -f "%e %M" -o "$out.time" \
