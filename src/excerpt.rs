@@ -13,7 +13,7 @@
 //! the excerpts (and the summary's sources) come from all of it; within a fifth
 //! the best sentences go first, skipping near-repeats of one already taken.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::check::terms::{content_key, words};
 use crate::chunk::{sentences, Sentence, TokenCount};
@@ -45,8 +45,10 @@ pub struct Excerpts {
     pub of: usize,
 }
 
-/// Sparse unit vector of a sentence's content terms (TF-IDF weights).
-type Vector = HashMap<u32, f64>;
+/// Sparse unit vector of a sentence's content terms (TF-IDF weights), in term
+/// order: sums run in one order, so equal sentences score exactly alike on every
+/// run (a `HashMap`'s order is random per process).
+type Vector = BTreeMap<u32, f64>;
 
 fn cosine(a: &Vector, b: &Vector) -> f64 {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
@@ -169,8 +171,8 @@ fn by_score(range: std::ops::Range<usize>, score: &[f64]) -> Vec<usize> {
 /// TF-IDF unit vectors of every sentence, then of the query (title and lead).
 fn vectors(text: &str, sents: &[Sentence], title: Option<&str>) -> Vec<Vector> {
     let mut ids: HashMap<String, u32> = HashMap::new();
-    let mut counts = |s: &str| -> HashMap<u32, f64> {
-        let mut c = HashMap::new();
+    let mut counts = |s: &str| -> BTreeMap<u32, f64> {
+        let mut c = BTreeMap::new();
         for w in words(s) {
             if let Some(key) = content_key(w.text) {
                 let next = ids.len() as u32;
@@ -180,7 +182,7 @@ fn vectors(text: &str, sents: &[Sentence], title: Option<&str>) -> Vec<Vector> {
         }
         c
     };
-    let mut all: Vec<HashMap<u32, f64>> = sents.iter().map(|s| counts(s.text(text))).collect();
+    let mut all: Vec<BTreeMap<u32, f64>> = sents.iter().map(|s| counts(s.text(text))).collect();
     // The lead: the first paragraph's first sentences.
     let lead: Vec<&str> = sents
         .iter()
@@ -234,7 +236,7 @@ fn lexrank(rows: &[Vector]) -> Vec<f64> {
     }
     let mut links: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
     for i in 0..n {
-        let mut dots: HashMap<usize, f64> = HashMap::new();
+        let mut dots: BTreeMap<usize, f64> = BTreeMap::new();
         for (t, x) in &rows[i] {
             for &j in &postings[t] {
                 if j > i {

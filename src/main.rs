@@ -87,7 +87,8 @@ struct ArticleArgs {
     #[arg(long, value_enum, default_value_t = StyleArg::Paragraph)]
     style: StyleArg,
     /// How an article longer than one window is read: its sentences that matter,
-    /// chosen over all of it, in one prompt; or every part summarized, then combined.
+    /// chosen over all of it, summarized stretch by stretch; or every part
+    /// summarized, then the parts' summaries combined.
     #[arg(long, value_enum, default_value_t = LongArg::Excerpts)]
     long: LongArg,
     /// Also translate each whole article, paragraph by paragraph.

@@ -268,15 +268,21 @@ fn negated(text: &str) -> bool {
 }
 
 /// Whether `text` says with a negating prefix what `negating` says with "not":
-/// "impossible" for "not possible", "unable" for "not able".
+/// "impossible" for "not possible", "unable" for "not able". Only the word right
+/// after the negation counts ("inside" is no "not side").
 fn negates_by_prefix(text: &str, negating: &str) -> bool {
-    let plain: HashSet<String> = words(negating).iter().map(|w| fold(w.text)).collect();
+    let negating = words(negating);
+    let negated: HashSet<String> = negating
+        .windows(2)
+        .filter(|w| negated(w[0].text))
+        .map(|w| fold(w[1].text))
+        .collect();
     words(text).iter().any(|w| {
         let f = fold(w.text);
-        ["un", "in", "im", "il", "ir", "dis", "non", "non-"]
+        ["un", "in", "im", "il", "ir", "dis", "non"]
             .iter()
             .filter_map(|p| f.strip_prefix(p))
-            .any(|rest| rest.len() >= 3 && plain.contains(rest))
+            .any(|rest| rest.len() >= 3 && negated.contains(rest))
     })
 }
 
@@ -441,6 +447,11 @@ mod tests {
         let m = compare(
             "The rescue was not possible.",
             "The rescue was independent.",
+        );
+        assert!(m.problems.iter().any(|p| p.contains("negation")), "{m:?}");
+        let m = compare(
+            "The gun was not found by the side door.",
+            "The gun was found inside.",
         );
         assert!(m.problems.iter().any(|p| p.contains("negation")), "{m:?}");
     }

@@ -68,8 +68,8 @@ pub struct TranslationChecks {
     /// Each translated sentence with its own checks, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sentences: Vec<SentenceCheck>,
-    /// Rounds of candidates: 1, greedy answers only; each more, one sampled
-    /// candidate for every sentence that had none passing yet.
+    /// Most candidates one sentence had: 1, greedy answers only; each more, one
+    /// sampled candidate, asked while none of the sentence's passed.
     pub attempts: u32,
 }
 

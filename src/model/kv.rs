@@ -167,11 +167,12 @@ impl KvCache {
         if (layers, nkv, hd) != (c.n_layer, c.n_kv_head, c.head_dim) || len == 0 {
             return None;
         }
-        let mut kv = KvCache::new(c, len).ok()?;
-        let per_layer = 2 * 2 * nkv * hd * kv.capacity;
+        // The size first: a damaged length must not allocate.
+        let per_layer = 2 * 2 * nkv * hd * len.next_multiple_of(64);
         if bytes.len() != 16 + layers * per_layer {
             return None;
         }
+        let mut kv = KvCache::new(c, len).ok()?;
         let mut at = 16;
         for l in &mut kv.layers {
             for x in l.k.iter_mut().chain(l.v.iter_mut()) {

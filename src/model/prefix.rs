@@ -117,7 +117,10 @@ impl PrefixStore {
         let dir = match std::env::var_os("ABRIDGE_PREFIX_STORE") {
             Some(v) if v == "0" || v.is_empty() => return None,
             Some(v) => PathBuf::from(v),
-            None => super::resolve::models_dir().parent()?.join("prefixes"),
+            None => PathBuf::from(std::env::var_os("HOME")?)
+                .join(".cache")
+                .join("abridge")
+                .join("prefixes"),
         };
         Self::in_dir(dir, model)
     }
@@ -171,9 +174,19 @@ impl PrefixStore {
         self.dir.join(format!("{hex}.kv"))
     }
 
-    /// The stored KV of `tokens`, if any (a damaged file counts as none).
+    /// The stored KV of `tokens`, if any. A damaged file counts as none and is
+    /// removed, so the next run writes it again.
     pub fn load(&self, tokens: &[u32], c: &Config) -> Option<KvCache> {
-        let bytes = std::fs::read(self.path(tokens)).ok()?;
+        let path = self.path(tokens);
+        let bytes = std::fs::read(&path).ok()?;
+        let kv = Self::decode(&bytes, tokens, c);
+        if kv.is_none() {
+            let _ = std::fs::remove_file(&path);
+        }
+        kv
+    }
+
+    fn decode(bytes: &[u8], tokens: &[u32], c: &Config) -> Option<KvCache> {
         let rest = bytes.strip_prefix(MAGIC)?;
         let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
         let stored = rest.get(4..4 + 4 * n)?;
@@ -182,8 +195,11 @@ impl PrefixStore {
                 .chunks_exact(4)
                 .zip(tokens)
                 .all(|(b, t)| b == t.to_le_bytes());
+        if !same {
+            return None;
+        }
         let kv = KvCache::from_bytes(rest.get(4 + 4 * n..)?, c)?;
-        (same && kv.len() == n).then_some(kv)
+        (kv.len() == n).then_some(kv)
     }
 
     /// Keeps the KV of `tokens` unless kept already. Failing to write loses
@@ -200,7 +216,9 @@ impl PrefixStore {
         }
         bytes.extend_from_slice(&kv.to_bytes());
         // Written aside, then renamed: a reader (another shard) sees all or nothing.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{write}", std::process::id()));
         let written = std::fs::create_dir_all(&self.dir)
             .and_then(|()| std::fs::write(&tmp, &bytes))
             .and_then(|()| std::fs::rename(&tmp, &path));
@@ -276,5 +294,9 @@ mod tests {
         let bytes = std::fs::read(&file).unwrap();
         std::fs::write(&file, &bytes[..bytes.len() - 1]).unwrap();
         assert!(store.load(&head, config).is_none());
+        assert!(
+            !file.exists(),
+            "a damaged file is removed, to be written again"
+        );
     }
 }

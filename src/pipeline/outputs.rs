@@ -622,6 +622,9 @@ fn code_sha256() -> String {
         include_str!("../check/acronym.rs"),
         include_str!("verify.rs"),
         include_str!("../excerpt.rs"),
+        include_str!("mod.rs"),
+        include_str!("runner.rs"),
+        include_str!("../model/generate.rs"),
         include_str!("../render/article.rs"),
         include_str!("../render/markdown.rs"),
     ];

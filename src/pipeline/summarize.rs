@@ -1,6 +1,7 @@
-//! Map-reduce summarization with checks: an article longer than the window is cut
-//! into chunks, each chunk is summarized, and the partial summaries are combined (in
-//! rounds, while they are still too long) into one summary. The summary is then
+//! Summarization with checks. An article longer than the window is read from its
+//! excerpts ([`crate::excerpt`]), summarized stretch by stretch; or, with
+//! [`LongArticles::MapReduce`], cut into chunks, each chunk summarized, and the
+//! partial summaries combined (in rounds, while they are still too long). The summary is then
 //! checked: an answer that is not about the article (or obeyed orders written in it)
 //! is asked again with those orders withheld, and one with sentences the article does
 //! not support is asked again to stick to the article; what still fails is flagged.
@@ -186,7 +187,8 @@ struct Draft {
 }
 
 /// Everything up to the final summary step, done once and reused by its retries:
-/// the text the last prompt summarizes (the article, or its parts' summaries).
+/// the text the last prompt summarizes (the article, or its parts' summaries), or
+/// a long article's excerpts in stretches.
 struct Plan {
     input: String,
     source: Source,
@@ -219,9 +221,19 @@ impl Plan {
                 stretches: Vec::new(),
             });
         }
-        if spec.long == LongArticles::Excerpts {
-            let groups = spec.sentences.clamp(1, 5);
-            let e = excerpts(text, None, budget.min(EXCERPT_TOKENS), groups, tokenizer)?;
+        let groups = spec.sentences.clamp(1, 5);
+        let e = match spec.long {
+            LongArticles::Excerpts => Some(excerpts(
+                text,
+                None,
+                budget.min(EXCERPT_TOKENS),
+                groups,
+                tokenizer,
+            )?),
+            LongArticles::MapReduce => None,
+        };
+        // No sentence fits the budget (a text without sentence ends): map-reduce.
+        if let Some(e) = e.filter(|e| !e.kept.is_empty()) {
             let note = format!(
                 "the article is longer than one window ({} parts): the summary was written \
                  from {} of its {} sentences ({} tokens), chosen over all of it, in {} \
@@ -344,21 +356,29 @@ impl Plan {
     /// kept. A stretch that answers with more keeps its first (the model writes
     /// the most important first), and `hold_count` holds the total to the count.
     fn finish_stretches(&self, runner: &Runner, spec: &SummarySpec, retry: Retry) -> Result<Draft> {
-        let each = SummarySpec {
-            sentences: spec.sentences.div_ceil(self.stretches.len()),
-            style: Style::Paragraph,
-            ..spec.clone()
-        };
+        // The sentences shared out, the earlier stretches taking any remainder.
+        let (n, k) = (spec.sentences, self.stretches.len());
+        let share = |i: usize| n / k + usize::from(i < n % k);
         let drafts = self
             .stretches
             .par_iter()
-            .map(|t| summary(runner, t, Source::Excerpts, &each, retry, None))
-            .collect::<Result<Vec<Draft>>>()?;
+            .enumerate()
+            .filter(|(i, _)| share(*i) > 0)
+            .map(|(i, t)| {
+                let each = SummarySpec {
+                    sentences: share(i),
+                    style: Style::Paragraph,
+                    ..spec.clone()
+                };
+                let draft = summary(runner, t, Source::Excerpts, &each, retry, None)?;
+                Ok((share(i), draft))
+            })
+            .collect::<Result<Vec<(usize, Draft)>>>()?;
         let mut units = Vec::new();
         let mut warnings = Vec::new();
         let mut cut_off = false;
-        for d in drafts {
-            units.extend(d.units.into_iter().take(each.sentences));
+        for (share, d) in drafts {
+            units.extend(d.units.into_iter().take(share));
             warnings.extend(d.warnings);
             cut_off |= d.cut_off;
         }

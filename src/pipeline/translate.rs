@@ -283,7 +283,6 @@ impl<'a> Work<'a> {
         let all: Vec<usize> = (0..self.jobs.len()).collect();
         self.candidates(runner, &all, None)?;
         let passes = |c: &Candidate| c.fatal().is_none() && c.doubt().is_none();
-        let mut rounds = 1;
         for (k, temperature) in TEMPERATURES.iter().enumerate() {
             let failing: Vec<usize> = (0..self.jobs.len())
                 .filter(|&j| !self.jobs[j].candidates.iter().any(passes))
@@ -296,11 +295,8 @@ impl<'a> Work<'a> {
                 seed: 1 + k as u64,
             };
             self.candidates(runner, &failing, Some(sample))?;
-            rounds += 1;
         }
-        Ok((0..self.langs.len())
-            .map(|l| self.assemble(l, rounds))
-            .collect())
+        Ok((0..self.langs.len()).map(|l| self.assemble(l)).collect())
     }
 
     /// One more candidate for each of `jobs` (greedy, or sampled), translated and
@@ -360,7 +356,7 @@ impl<'a> Work<'a> {
     }
 
     /// One language's translation from its units' best candidates.
-    fn assemble(&self, l: usize, rounds: u32) -> Translation {
+    fn assemble(&self, l: usize) -> Translation {
         let lang = self.langs[l].as_str();
         let language = language_name(lang).unwrap_or(lang);
         let mut paragraphs: Vec<Vec<&str>> = vec![Vec::new(); self.paragraphs];
@@ -447,7 +443,14 @@ impl<'a> Work<'a> {
                 Check::failed(format!("doubtful meaning: {}", meaning_doubts.join(", ")))
             }),
             meaning_score: Some((mean * 1000.0).round() / 1000.0),
-            attempts: rounds,
+            // This language's own: the other languages' rounds are not its.
+            attempts: self
+                .jobs
+                .iter()
+                .filter(|j| j.lang == l)
+                .map(|j| j.candidates.len() as u32)
+                .max()
+                .unwrap_or(1),
             sentences,
         };
         // What fails the language outright.

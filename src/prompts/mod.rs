@@ -47,7 +47,8 @@ pub enum Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LongArticles {
-    /// Its sentences that matter, chosen over the whole article, read in one prompt.
+    /// Its sentences that matter, chosen over the whole article, summarized in
+    /// consecutive stretches, a share of the sentences each ([`crate::excerpt`]).
     #[default]
     Excerpts,
     /// Every part summarized, then the parts' summaries combined.
