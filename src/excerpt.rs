@@ -19,8 +19,9 @@ use crate::check::terms::{content_key, words};
 use crate::chunk::{sentences, Sentence, TokenCount};
 use crate::error::Result;
 
-/// Parts the article is cut into, each given its share of the budget.
-const PARTS: usize = 5;
+/// Parts the article is cut into, each given its share of the budget (and the
+/// most stretches its excerpts are summarized in).
+pub const PARTS: usize = 5;
 /// Share of the budget the lead may take.
 const LEAD_SHARE: f64 = 0.15;
 /// Sentences this similar to one already taken add nothing.

@@ -221,7 +221,7 @@ impl Plan {
                 stretches: Vec::new(),
             });
         }
-        let groups = spec.sentences.clamp(1, 5);
+        let groups = spec.sentences.clamp(1, crate::excerpt::PARTS);
         let e = match spec.long {
             LongArticles::Excerpts => Some(excerpts(
                 text,
@@ -273,21 +273,16 @@ impl Plan {
                 })
                 .collect()
         };
-        let parts_cut = |n: usize| -> Vec<Warning> {
-            (n > 0)
-                .then(|| {
-                    Warning::new(
-                        WarningKind::PartsCut,
-                        format!(
-                            "{n} partial summaries stopped at the {}-token limit",
-                            runner.limit(answer)
-                        ),
-                    )
-                })
-                .into_iter()
-                .collect()
+        let warnings = || match cut_parts.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => Vec::new(),
+            n => vec![Warning::new(
+                WarningKind::PartsCut,
+                format!(
+                    "{n} partial summaries (map-reduce) stopped at the {}-token limit",
+                    runner.limit(answer)
+                ),
+            )],
         };
-        let warnings = || parts_cut(cut_parts.load(std::sync::atomic::Ordering::Relaxed));
         let mut parts = summarize_all(
             chunks.iter().map(|c| c.text.as_str()).collect(),
             Source::Part,
