@@ -471,6 +471,7 @@ fn run(command: Command) -> Result<()> {
             warnings.extend(done.summary.warnings.iter().map(|w| w.message.clone()));
             let (tokens_in, tokens_out) = runner.tokens();
             tracing::info!("{tokens_in} prompt tokens read, {tokens_out} generated");
+            tracing::info!("generation: {}", scheduler.stats);
             if json {
                 let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
                 value["input"] = article.input.clone().into();

@@ -336,6 +336,42 @@ impl<'m> Sequence<'m> {
         Ok(text)
     }
 
+    /// Up to `max` tokens the answer may go on with, copied from the prompt
+    /// ([`super::lookup`]), to be checked by [`Self::accept_drafted`]. Empty
+    /// unless the picking is greedy without a repeat penalty (only then is a
+    /// checked draft exactly what one-at-a-time decoding gives).
+    pub fn draft(&self, max: usize) -> Vec<u32> {
+        let exact = self.opts.temperature <= 0.0 && self.opts.repeat_penalty == 1.0;
+        // the last picked token is fed too, and each checked row picks one
+        let room = self.max_new.saturating_sub(self.ids.len() + 1);
+        if !exact || self.is_prefilling() || self.ids.is_empty() || room == 0 {
+            return Vec::new();
+        }
+        let history: Vec<u32> = self.prompt.iter().chain(&self.ids).copied().collect();
+        super::lookup::draft(&history, max.min(room))
+    }
+
+    /// Picks tokens from the logits of a checked draft ([`Transformer::verify`]
+    /// over the last picked token and `draft`, (rows, vocab)) while the
+    /// draft holds, and drops the cache rows past the last one used. Returns
+    /// the text and how many of the draft's tokens were kept.
+    ///
+    /// [`Transformer::verify`]: super::transformer::Transformer::verify
+    pub fn accept_drafted(&mut self, logits: &Tensor, draft: &[u32]) -> Result<(String, usize)> {
+        let start = self.cache.len() - (draft.len() + 1);
+        let mut text = String::new();
+        let mut rows = 0;
+        for i in 0..=draft.len() {
+            text.push_str(&self.accept(&logits.get(i)?)?);
+            rows = i + 1;
+            if self.is_done() || i == draft.len() || self.last_token() != draft[i] {
+                break;
+            }
+        }
+        self.cache.truncate(start + rows);
+        Ok((text, rows - 1))
+    }
+
     /// The generation, and the text still held back for streaming.
     pub fn finish(mut self) -> (String, Generation) {
         let stop = self.stop.unwrap_or(StopReason::MaxTokens);

@@ -635,14 +635,14 @@ struct Row<'a> {
 /// probabilities rounded to f16 for the weighted sum of f16 values.
 /// `q`: (t, heads, hd) rows for positions pos..pos+t (already in the
 /// cache); returns the (t, heads * hd) output.
+/// `batched` sums the q·k dots in llama.cpp's batched (prompt) order.
 pub fn attention(
     q: &[f32],
     cache: &LayerCache,
-    n_head: usize,
-    pos: usize,
-    t: usize,
+    (n_head, pos, t): (usize, usize, usize),
     window: Option<usize>,
     kq_scale: f32,
+    batched: bool,
 ) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if simd::available() {
@@ -650,13 +650,13 @@ pub fn attention(
             // SAFETY (both): the features were detected.
             &|c, h, span, k, v| unsafe { simd::widen_head(c, h, span, k, v) },
             &|row, r, out| unsafe { simd::attend(row, r, out) },
-            (q, cache, n_head, pos, t, window, kq_scale),
+            (q, cache, n_head, pos, t, window, kq_scale, batched),
         );
     }
     attention_with(
         &widen_head::<Soft>,
         &attend::<Soft>,
-        (q, cache, n_head, pos, t, window, kq_scale),
+        (q, cache, n_head, pos, t, window, kq_scale, batched),
     )
 }
 
@@ -667,7 +667,7 @@ type AttendFn = dyn Fn(&Row, usize, &mut [f32]) + Sync;
 fn attention_with(
     widen: &WidenFn,
     attend: &AttendFn,
-    (q, cache, n_head, pos, t, window, kq_scale): (
+    (q, cache, n_head, pos, t, window, kq_scale, batched): (
         &[f32],
         &LayerCache,
         usize,
@@ -675,6 +675,7 @@ fn attention_with(
         usize,
         Option<usize>,
         f32,
+        bool,
     ),
 ) -> Vec<f32> {
     let (hd, nkv) = (cache.head_dim, cache.n_kv_head);
@@ -709,7 +710,7 @@ fn attention_with(
             pos,
             window,
             kq_scale,
-            batched: t > 1,
+            batched,
         };
         out.par_chunks_mut(hd)
             .enumerate()
@@ -881,8 +882,9 @@ mod tests {
             (3, 5, None),
         ] {
             let q = &q[..rows * heads * hd];
-            let args = (q, &cache, heads, pos, rows, window, 0.125);
-            let got = attention(q, &cache, heads, pos, rows, window, 0.125);
+            let batched = rows > 1;
+            let args = (q, &cache, heads, pos, rows, window, 0.125, batched);
+            let got = attention(q, &cache, (heads, pos, rows), window, 0.125, batched);
             let soft = attention_with(&widen_head::<Soft>, &attend::<Soft>, args);
             let bits = |x: &[f32]| x.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&soft), "pos {pos} rows {rows}");
@@ -905,7 +907,7 @@ mod tests {
             .collect();
         cache.append(&k, &v, 0, t);
         for window in [None, Some(2)] {
-            let out = attention(&q, &cache, 1, 0, t, window, 0.125);
+            let out = attention(&q, &cache, (1, 0, t), window, 0.125, true);
             for i in 0..t {
                 let lo = window.map_or(0, |w| (i + 1).saturating_sub(w));
                 let s: Vec<f64> = (lo..=i)

@@ -61,6 +61,18 @@ impl LayerCache {
         }
     }
 
+    /// Zeroes positions from..to, as a new cache holds them.
+    fn zero(&mut self, from: usize, to: usize) {
+        let (hd, cap) = (self.head_dim, self.capacity);
+        for h in 0..self.n_kv_head {
+            self.k[(h * cap + from) * hd..(h * cap + to) * hd].fill(0);
+            for d in 0..hd {
+                let row = (h * hd + d) * cap;
+                self.v[row + from..row + to].fill(0);
+            }
+        }
+    }
+
     /// The same positions 0..len in a cache of (at least) `capacity`.
     fn resized(&self, capacity: usize, len: usize) -> Self {
         let mut new = Self::new(self.n_kv_head, self.head_dim, capacity);
@@ -108,6 +120,18 @@ impl KvCache {
 
     pub fn clear(&mut self) {
         self.len = 0;
+    }
+
+    /// Keeps positions 0..len (drafted tokens past them were not kept). The
+    /// dropped positions are zeroed: attention reads whole 64-position chunks,
+    /// and the padding must be what a cache that never held them holds.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            for l in &mut self.layers {
+                l.zero(len, self.len);
+            }
+            self.len = len;
+        }
     }
 
     /// The positions held, in a cache of their own size: a prompt prefix to reuse.

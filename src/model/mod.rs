@@ -5,6 +5,7 @@ mod ggml;
 pub mod gguf;
 mod kv;
 pub mod linear;
+pub mod lookup;
 pub mod prefix;
 pub mod resolve;
 pub mod scheduler;

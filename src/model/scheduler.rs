@@ -28,6 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::generate::{GenerateOptions, Generation, Sequence};
+use super::lookup::DraftPolicy;
 use super::prefix::{PrefixCache, PrefixStore};
 use super::Model;
 use crate::error::{Error, Result};
@@ -43,6 +44,9 @@ pub struct SchedulerOptions {
     pub prefix_cache: usize,
     /// Keep prompt heads on disk between runs ([`PrefixStore`]).
     pub prefix_store: bool,
+    /// Tokens drafted from the prompt per step when one sequence decodes
+    /// alone (0: off; `$ABRIDGE_DRAFT` sets the default); see [`super::lookup`].
+    pub draft: usize,
 }
 
 impl Default for SchedulerOptions {
@@ -52,9 +56,16 @@ impl Default for SchedulerOptions {
             kv_budget: 4 << 30,
             prefix_cache: 512 << 20,
             prefix_store: true,
+            draft: std::env::var("ABRIDGE_DRAFT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DRAFT),
         }
     }
 }
+
+/// Drafted tokens per step by default: see `scripts/bench-lookup.sh`.
+pub const DRAFT: usize = 8;
 
 /// What a requester hears about its generation.
 pub enum Event {
@@ -82,6 +93,28 @@ pub struct Stats {
     pub decode_steps: AtomicU64,
     /// Sum over decode steps of the sequences in them (fill = rows / steps).
     pub decode_rows: AtomicU64,
+    /// Tokens drafted from prompts, and how many of them the model agreed with.
+    pub drafted_tokens: AtomicU64,
+    pub kept_drafts: AtomicU64,
+}
+
+/// One line for logs: tokens read, reused, generated, batch fill and drafts.
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        write!(
+            f,
+            "{} prompt tokens ({} of them reused from the prefix cache), {} generated \
+             in {} decode steps, batch {:.1}, {} of {} drafted tokens kept",
+            n(&self.prompt_tokens),
+            n(&self.cached_tokens),
+            n(&self.generated_tokens),
+            n(&self.decode_steps),
+            self.batch_fill(),
+            n(&self.kept_drafts),
+            n(&self.drafted_tokens),
+        )
+    }
 }
 
 impl Stats {
@@ -259,6 +292,7 @@ impl<'m> Worker<'m> {
         let mut queue: VecDeque<Request> = VecDeque::new();
         let mut active: Vec<Active<'m>> = Vec::new();
         let mut prefixes = PrefixCache::new(self.options.prefix_cache);
+        let mut drafts = DraftPolicy::new(self.options.draft);
         let store = (self.options.prefix_store && self.options.prefix_cache > 0)
             .then(|| PrefixStore::for_model(self.model))
             .flatten();
@@ -287,7 +321,7 @@ impl<'m> Worker<'m> {
                 per_position,
             );
             let step = catch_unwind(AssertUnwindSafe(|| {
-                self.step(&mut active, &mut prefixes, store.as_ref())
+                self.step(&mut active, &mut prefixes, store.as_ref(), &mut drafts)
             }));
             let failure = match step {
                 Ok(Ok(())) => None,
@@ -380,6 +414,7 @@ impl<'m> Worker<'m> {
         active: &mut [Active<'m>],
         prefixes: &mut PrefixCache,
         store: Option<&PrefixStore>,
+        drafts: &mut DraftPolicy,
     ) -> Result<()> {
         let weights = &self.model.weights;
         let mut prefilling = active.iter_mut().find(|a| a.seq.is_prefilling());
@@ -414,27 +449,77 @@ impl<'m> Worker<'m> {
             }
         }
         // Past its prompt and not finished: its last picked token is the next input.
-        let decoding: Vec<&mut Active<'m>> = active
+        let mut decoding: Vec<&mut Active<'m>> = active
             .iter_mut()
             .filter(|a| !a.seq.is_prefilling() && !a.seq.is_done() && !a.gone)
             .collect();
         if decoding.is_empty() {
             return Ok(());
         }
+        // A sequence decoding alone may check a draft instead; while drafts do
+        // not pay, the draft's first token is still compared with the pick.
+        let mut peeked = None;
+        if let [alone] = &mut decoding[..] {
+            let mut draft = alone.seq.draft(drafts.max());
+            peeked = draft.first().copied();
+            draft.truncate(drafts.length());
+            if !draft.is_empty() {
+                return self.check_draft(alone, &draft, drafts);
+            }
+        }
         let ids: Vec<u32> = decoding.iter().map(|a| a.seq.last_token()).collect();
-        let mut decoding = decoding;
+        let started = Instant::now();
         let logits = {
             let mut caches: Vec<&mut super::transformer::KvCache> =
                 decoding.iter_mut().map(|a| &mut a.seq.cache).collect();
             weights.decode(&ids, &mut caches)?
         };
+        if ids.len() == 1 {
+            drafts.decoded(started.elapsed().as_secs_f64());
+        }
         self.stats.decode_steps.fetch_add(1, Ordering::Relaxed);
         self.stats
             .decode_rows
             .fetch_add(ids.len() as u64, Ordering::Relaxed);
         for (b, a) in decoding.into_iter().enumerate() {
+            let before = a.seq.generated();
             self.accept(a, &logits.get(b)?);
+            if let Some(token) = peeked.filter(|_| a.seq.generated() > before) {
+                drafts.peeked(a.seq.last_token() == token);
+            }
         }
+        Ok(())
+    }
+
+    /// One pass over the last picked token and a draft of the tokens after it;
+    /// keeps the draft up to its first token the model would not have picked.
+    /// A sequence decoding alone reads the weights for one row either way, so
+    /// the drafted rows come nearly free where decode waits on memory
+    /// (`drafts` learns what they cost here).
+    fn check_draft(
+        &self,
+        a: &mut Active<'m>,
+        draft: &[u32],
+        drafts: &mut DraftPolicy,
+    ) -> Result<()> {
+        let ids: Vec<u32> = std::iter::once(a.seq.last_token())
+            .chain(draft.iter().copied())
+            .collect();
+        let started = Instant::now();
+        let logits = self.model.weights.verify(&ids, &mut a.seq.cache)?;
+        let seconds = started.elapsed().as_secs_f64();
+        self.stats.decode_steps.fetch_add(1, Ordering::Relaxed);
+        self.stats.decode_rows.fetch_add(1, Ordering::Relaxed);
+        let before = a.seq.generated();
+        let picked = a.seq.accept_drafted(&logits, draft).map(|(text, kept)| {
+            let s = &self.stats;
+            s.drafted_tokens
+                .fetch_add(draft.len() as u64, Ordering::Relaxed);
+            s.kept_drafts.fetch_add(kept as u64, Ordering::Relaxed);
+            drafts.checked(draft.len(), kept, seconds, a.seq.is_done());
+            text
+        });
+        self.deliver(a, before, picked);
         Ok(())
     }
 
@@ -469,7 +554,14 @@ impl<'m> Worker<'m> {
     /// has gone away or an error ends the sequence.
     fn accept(&self, a: &mut Active<'m>, logits: &candle_core::Tensor) {
         let before = a.seq.generated();
-        match a.seq.accept(logits) {
+        let picked = a.seq.accept(logits);
+        self.deliver(a, before, picked);
+    }
+
+    /// Streams the text of tokens picked since `before`, or ends the sequence
+    /// with the error that picking them met.
+    fn deliver(&self, a: &mut Active<'m>, before: usize, picked: Result<String>) {
+        match picked {
             Ok(text) => {
                 let new = (a.seq.generated() - before) as u64;
                 self.stats
@@ -566,6 +658,43 @@ mod tests {
             if batch > 1 {
                 assert!(s.stats.batch_fill() > 1.5, "{}", s.stats.batch_fill());
             }
+        }
+    }
+
+    /// Drafts checked in one pass give the tokens of one-at-a-time decoding,
+    /// whether the model keeps all, some or none of a draft.
+    #[test]
+    fn drafted_answers_are_the_one_at_a_time_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(&dir);
+        // prompts that repeat themselves, so their answers' tails recur in them
+        let prompts: Vec<Vec<u32>> = (0..6u32)
+            .map(|i| (0..40).map(|j| 3 + (j * (i + 1)) % (5 + i)).collect())
+            .collect();
+        let alone: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| m.generate(p, &opts(24), &mut |_| {}).unwrap().ids)
+            .collect();
+        for draft in [1, 3, 8] {
+            let options = SchedulerOptions {
+                batch: 1,
+                draft,
+                ..Default::default()
+            };
+            let s = Scheduler::start(m.clone(), options).unwrap();
+            let got: Vec<Vec<u32>> = prompts
+                .iter()
+                .map(|p| s.generate(p.clone(), vec![], opts(24), &mut |_| {}))
+                .map(|g| g.unwrap().ids)
+                .collect();
+            assert_eq!(got, alone, "draft {draft}");
+            let drafted = s.stats.drafted_tokens.load(Ordering::Relaxed);
+            let kept = s.stats.kept_drafts.load(Ordering::Relaxed);
+            eprintln!("draft {draft}: drafted {drafted}, kept {kept}");
+            assert!(
+                drafted > kept && kept > 0,
+                "draft {draft}: {kept} of {drafted}"
+            );
         }
     }
 

@@ -346,8 +346,19 @@ impl Transformer {
         if ids.is_empty() {
             return Err(Error::Context("nothing to run: no tokens".into()));
         }
-        let logits = self.run(ids, &mut [cache], Rows::Sequence)?;
+        let logits = self.run(ids, &mut [cache], Pass::Prompt)?;
         Ok(logits.flatten_all()?)
+    }
+
+    /// Runs `ids` at positions `cache.len()..` of one sequence, each row
+    /// computed exactly as a one-row decode step would compute it, and returns
+    /// every row's logits, (rows, vocab): drafted tokens checked in one pass.
+    /// The caller truncates the cache to the rows it keeps.
+    pub fn verify(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        if ids.is_empty() {
+            return Err(Error::Context("nothing to run: no tokens".into()));
+        }
+        self.run(ids, &mut [cache], Pass::Verify)
     }
 
     /// One decode step of several sequences at once: `ids[b]` is appended to
@@ -361,23 +372,22 @@ impl Transformer {
                 caches.len()
             )));
         }
-        self.run(ids, caches, Rows::Independent)
+        self.run(ids, caches, Pass::Decode)
     }
 
-    /// The forward pass over the rows of one sequence (`Rows::Sequence`, one
-    /// cache) or one row per sequence (`Rows::Independent`); the logits of each
-    /// sequence's last row, (sequences, vocab).
-    fn run(&self, ids: &[u32], caches: &mut [&mut KvCache], rows: Rows) -> Result<Tensor> {
+    /// The forward pass of `pass`; the logits of each sequence's last row,
+    /// (sequences, vocab), or of every row when verifying.
+    fn run(&self, ids: &[u32], caches: &mut [&mut KvCache], pass: Pass) -> Result<Tensor> {
         let c = &self.config;
         // The matmuls' f32 order for these rows: see `Config::prompt_order`.
-        let mm = match rows {
-            Rows::Sequence | Rows::Prompt => c.prompt_order(),
-            Rows::Independent => Rows::Independent,
+        let mm = match pass {
+            Pass::Prompt => c.prompt_order(),
+            Pass::Decode | Pass::Verify => Rows::Independent,
         };
         // (first row, rows, position) of each sequence
-        let spans: Vec<(usize, usize, usize)> = match rows {
-            Rows::Sequence | Rows::Prompt => vec![(0, ids.len(), caches[0].len)],
-            Rows::Independent => caches
+        let spans: Vec<(usize, usize, usize)> = match pass {
+            Pass::Prompt | Pass::Verify => vec![(0, ids.len(), caches[0].len)],
+            Pass::Decode => caches
                 .iter()
                 .enumerate()
                 .map(|(b, k)| (b, 1, k.len))
@@ -404,7 +414,7 @@ impl Transformer {
             let rope = &ropes.iter().find(|(b, _)| *b == layer.rope_base).unwrap().1;
 
             let h = layer.attn_norm.forward(&x)?;
-            let a = self.attention(layer, li, &h, rope, caches, &spans, mm)?;
+            let a = self.attention(layer, li, &h, rope, caches, &spans, (mm, pass))?;
             let a = match &layer.post_attn_norm {
                 Some(n) => n.forward(&a)?,
                 None => a,
@@ -435,10 +445,13 @@ impl Transformer {
         for (cache, &(_, t, _)) in caches.iter_mut().zip(&spans) {
             cache.len += t;
         }
-        let last: Vec<u32> = spans
-            .iter()
-            .map(|&(r0, t, _)| (r0 + t - 1) as u32)
-            .collect();
+        let last: Vec<u32> = match pass {
+            Pass::Verify => (0..ids.len() as u32).collect(),
+            Pass::Prompt | Pass::Decode => spans
+                .iter()
+                .map(|&(r0, t, _)| (r0 + t - 1) as u32)
+                .collect(),
+        };
         let last = x.squeeze(0)?.index_select(&Tensor::new(last, &dev)?, 0)?;
         let logits = self
             .lm_head
@@ -468,7 +481,7 @@ impl Transformer {
         ropes: &[Rope],
         caches: &mut [&mut KvCache],
         spans: &[(usize, usize, usize)],
-        rows: Rows,
+        (rows, pass): (Rows, Pass),
     ) -> Result<Tensor> {
         let c = &self.config;
         let (_, n, _) = x.dims3()?;
@@ -503,20 +516,34 @@ impl Transformer {
             }
             let cache = &mut cache.layers[li];
             cache.append(k, v, pos, t);
+            // A prompt's rows sum in llama.cpp's batched order; checked
+            // drafts sum as the decode steps they stand for.
+            let batched = pass == Pass::Prompt && t > 1;
             out.extend(ggml::attention(
                 q,
                 cache,
-                nh,
-                pos,
-                t,
+                (nh, pos, t),
                 layer.window,
                 kq_scale,
+                batched,
             ));
         }
         layer
             .wo
             .forward_rows(&Tensor::from_vec(out, (1, n, nh * hd), &Device::Cpu)?, rows)
     }
+}
+
+/// What a forward pass runs, which fixes its f32 order and the logits it returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Consecutive positions of one sequence in the prompt order; the last row's logits.
+    Prompt,
+    /// One row per sequence; each row's logits.
+    Decode,
+    /// Consecutive positions of one sequence, each row as `Decode` computes
+    /// it; every row's logits.
+    Verify,
 }
 
 /// Rotary embedding tables for a run of positions, computed as ggml does:

@@ -475,18 +475,7 @@ pub fn digest(
             s.spawn(worker);
         }
     });
-    {
-        use std::sync::atomic::Ordering::Relaxed;
-        let s = &scheduler.stats;
-        tracing::info!(
-            "generation: {} prompt tokens ({} of them reused from the prefix cache), {} generated, \
-             batch {:.1}",
-            s.prompt_tokens.load(Relaxed),
-            s.cached_tokens.load(Relaxed),
-            s.generated_tokens.load(Relaxed),
-            s.batch_fill()
-        );
-    }
+    tracing::info!("generation: {}", scheduler.stats);
     drop(scheduler);
     if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
