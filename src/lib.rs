@@ -5,6 +5,7 @@
 
 pub mod article;
 pub mod bench;
+pub mod brief;
 pub mod check;
 pub mod chunk;
 pub mod error;

@@ -222,6 +222,19 @@ enum Command {
         /// or JOB_COMPLETION_INDEX.
         #[arg(long, value_name = "N")]
         shard_count: Option<usize>,
+        /// Then write the desk brief (`abridge brief`) into the folder; a shard
+        /// leaves it to `abridge brief` after `abridge merge`.
+        #[arg(long)]
+        brief: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Write the desk brief of a finished digest folder DIR (brief.md and
+    /// brief.json): near-duplicates merged, related articles grouped into
+    /// stories with a cited summary each, ranked by how much of the night they cover.
+    Brief {
+        /// The digest's --out folder (after `abridge merge` for a sharded run).
+        dir: PathBuf,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -383,7 +396,7 @@ impl Command {
             Command::Serve { .. } => "a request to the server".to_string(),
             Command::Models => "the model list".to_string(),
             Command::Read { inputs } => format!("{} inputs", inputs.len()),
-            Command::Merge { dir } => dir.display().to_string(),
+            Command::Merge { dir } | Command::Brief { dir, .. } => dir.display().to_string(),
         }
     }
 }
@@ -564,6 +577,10 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Brief { dir, model } => {
+            let model = load(&model.model)?;
+            write_brief(&model, &dir)
+        }
         Command::Merge { dir } => {
             let report = pipeline::merge::merge(&dir)?;
             eprintln!(
@@ -627,6 +644,27 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
+/// `abridge brief DIR`, also run by `digest --brief`.
+fn write_brief(model: &Model, dir: &Path) -> Result<()> {
+    let scheduler = Scheduler::start(model.clone(), SchedulerOptions::default())?;
+    let window = pipeline::DEFAULT_WINDOW.min(model.context_length());
+    let runner = Runner::new(&scheduler, window);
+    let written = abridge::brief::brief(&runner, dir)
+        .with_context(|| format!("cannot write the brief of {}", dir.display()))?;
+    let b = &written.brief;
+    eprintln!(
+        "abridge: brief of {} articles: {} stories, {} other articles, {} near-duplicates \
+         folded in; wrote {} and {}",
+        b.articles,
+        b.stories.len(),
+        b.others.len(),
+        b.duplicates,
+        written.markdown.display(),
+        written.json.display()
+    );
+    Ok(())
+}
+
 /// Exit 0 when every article is done, 1 when some failed (the rest are written),
 /// 2 when the run could not start (no model, bad options, unwritable folder, another
 /// run writing into it), 128 + the signal when SIGINT or SIGTERM stopped it.
@@ -641,6 +679,7 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
         force,
         shard,
         shard_count,
+        brief,
         model,
     } = command
     else {
@@ -674,7 +713,11 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
             interrupt,
             shard,
         };
-        Ok(pipeline::digest(&model, &inputs, &opts, &reporter)?)
+        let report = pipeline::digest(&model, &inputs, &opts, &reporter)?;
+        if brief && report.shard.is_none() {
+            write_brief(&model, report.index.parent().unwrap_or(Path::new(".")))?;
+        }
+        Ok(report)
     };
     let result = run();
     reporter.finish();

@@ -580,6 +580,36 @@ fn shards_run_apart_merge_into_what_one_process_writes() {
     let mut again = merged_outputs(&out);
     resumed_as_done(&mut again);
     assert_eq!(again, merged_outputs(&single));
+
+    // The desk brief of the merged run is the one-process run's (`digest --brief`,
+    // here resuming the finished run, then the brief).
+    let o = run(digest(hf.path(), &[&inputs], &single, &tiny()).arg("--brief"));
+    assert!(stderr(&o).contains("brief of 7 articles"), "{}", stderr(&o));
+    let o = run(abridge(hf.path())
+        .args(["brief", "--model", "tiny"])
+        .arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for file in ["brief.md", "brief.json"] {
+        let read = |dir: &Path| std::fs::read_to_string(dir.join(file)).unwrap();
+        assert_eq!(read(&out), read(&single), "{file}");
+    }
+    // copies of one text (the inputs repeat the feed's texts) are one entry each,
+    // the others listed under it
+    let bodies: std::collections::BTreeSet<String> = std::fs::read_dir(&inputs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter_map(|t| Some(t.split_once("\n\n")?.1.to_string()))
+        .collect();
+    let brief: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("brief.json")).unwrap()).unwrap();
+    assert_eq!(brief["articles"], 7);
+    assert_eq!(brief["duplicates"], 7 - bodies.len(), "{brief:#}");
+    let md = std::fs::read_to_string(out.join("brief.md")).unwrap();
+    assert!(
+        md.lines()
+            .any(|l| l.contains("(also in: ") && l.contains("[Same title](same-title-")),
+        "{md}"
+    );
 }
 
 #[test]

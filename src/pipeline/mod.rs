@@ -627,6 +627,7 @@ fn run_article(
                 seconds,
                 key: Some(doc.meta.key.clone()),
                 input_sha256: Some(article.input_sha256.clone()),
+                fingerprint: Some(crate::brief::Fingerprint::of(&article.text)),
             };
             Done::Written(Box::new(doc), entry)
         }
@@ -719,6 +720,7 @@ fn failed_entry(input: &str, id: &str, reason: String, warnings: Vec<String>) ->
         seconds: 0.0,
         key: None,
         input_sha256: None,
+        fingerprint: None,
     }
 }
 

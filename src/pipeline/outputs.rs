@@ -241,6 +241,9 @@ pub(super) fn reusable(
     let front = render::parse_front_matter(&md)?;
     (front.key == key).then(|| ManifestEntry {
         status: Status::Skipped,
+        // a manifest from before fingerprints gets one now
+        fingerprint: (old.fingerprint.clone())
+            .or_else(|| Some(crate::brief::Fingerprint::of(&article.text))),
         ..old.clone()
     })
 }
@@ -764,6 +767,7 @@ pub(super) mod tests {
             seconds: 1.5,
             key: Some(key.into()),
             input_sha256: Some("00ff".into()),
+            fingerprint: None,
         }
     }
 

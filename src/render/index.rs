@@ -19,7 +19,7 @@ pub struct IndexInfo {
 
 /// `name` percent-encoded for a link target: all but unreserved URI characters, so a
 /// file name can neither close the link nor point elsewhere.
-fn link_target(name: &str) -> String {
+pub(crate) fn link_target(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -156,6 +156,7 @@ mod tests {
             seconds: 0.0,
             key: None,
             input_sha256: None,
+            fingerprint: None,
         }
     }
 

@@ -64,6 +64,9 @@ pub struct ManifestEntry {
     pub key: Option<String>,
     #[serde(default)]
     pub input_sha256: Option<String>,
+    /// The article text's sketch, for `abridge brief` (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<crate::brief::Fingerprint>,
 }
 
 impl ManifestEntry {
@@ -169,6 +172,7 @@ mod tests {
             seconds: 1.5,
             key: Some("k1".into()),
             input_sha256: Some("00ff".into()),
+            fingerprint: Some(crate::brief::Fingerprint::of("Rates rose again.")),
         }
     }
 

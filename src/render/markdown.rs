@@ -20,7 +20,7 @@ fn is_invisible_control(c: char) -> bool {
 
 /// `text` as inline markdown on one line (a heading, link text, a list item): markup
 /// characters are backslash-escaped so the text shows as written.
-pub(super) fn escape_inline(text: &str) -> String {
+pub(crate) fn escape_inline(text: &str) -> String {
     let line = one_line(text);
     let mut out = String::with_capacity(line.len());
     let mut prev = None;

@@ -1,0 +1,353 @@
+//! The desk brief: a finished digest folder as a front page. Near-duplicate
+//! articles (one wire story in several outlets, an update) become one entry;
+//! related articles are grouped into stories, each with a headline and a
+//! summary the model writes from the articles' summaries, every sentence
+//! citing the articles it comes from; stories are ranked by how much of the
+//! night they cover, and single articles follow under "Other articles".
+//!
+//! It reads only the folder's `manifest.jsonl` (each line carries the
+//! article's [`Fingerprint`]), so it works as well on a merged sharded run,
+//! and its output depends only on the set of articles: not on their order in
+//! the manifest, nor on `--jobs` or `--batch`.
+
+pub mod fingerprint;
+pub mod group;
+mod page;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use fingerprint::Fingerprint;
+
+use crate::check::source::SourceIndex;
+use crate::error::{Error, Result};
+use crate::pipeline::runner::{Ask, Runner, Writes};
+use crate::prompts::{Prompt, Retry, Source, Style, SummaryAsk};
+use crate::render::{ManifestEntry, Status};
+
+/// Sentences of a story's summary.
+const STORY_SENTENCES: usize = 3;
+/// Summaries a story's summary is written from at most (its best-ranked
+/// entries): the rest are listed, not read.
+const STORY_READS: usize = 8;
+
+/// One article of the brief, with the near-duplicates it stands for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub id: String,
+    pub title: String,
+    /// Its markdown file in the digest folder.
+    pub output: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    pub summary: String,
+    /// The other versions of the same story text (wire copies, updates).
+    pub also_in: Vec<Link>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Link {
+    pub id: String,
+    pub title: String,
+    pub output: String,
+}
+
+/// A sentence of a story's summary and the articles (ids) it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cited {
+    pub sentence: String,
+    pub articles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Story {
+    pub headline: String,
+    pub summary: Vec<Cited>,
+    pub items: Vec<Item>,
+    /// Articles it covers, near-duplicates included, and their outlets.
+    pub articles: usize,
+    pub outlets: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Brief {
+    /// Articles read (summarized ones; failures are left out).
+    pub articles: usize,
+    /// Articles folded into another as its near-duplicate.
+    pub duplicates: usize,
+    pub stories: Vec<Story>,
+    /// Articles with no related article, newest first.
+    pub others: Vec<Item>,
+}
+
+/// Stories as groups of entries (each group's items: a lead entry and its
+/// near-duplicates), ranked; before the model writes anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub articles: usize,
+    pub stories: Vec<Vec<Item>>,
+}
+
+/// The summarized entries of a manifest, grouped and ranked (no model).
+pub fn plan(entries: &[ManifestEntry]) -> Plan {
+    let mut done: Vec<&ManifestEntry> = entries
+        .iter()
+        .filter(|e| matches!(e.status, Status::Ok | Status::Skipped))
+        .filter(|e| e.summary.as_deref().is_some_and(|s| !s.trim().is_empty()))
+        .filter(|e| e.output.is_some())
+        .collect();
+    // the set decides, not the order it was written in (shards, --jobs)
+    done.sort_by(|a, b| (&a.id, &a.input).cmp(&(&b.id, &b.input)));
+    done.dedup_by(|a, b| a.id == b.id && a.input == b.input);
+    let prints: Vec<Fingerprint> = done.iter().map(|e| fingerprint(e)).collect();
+    let refs: Vec<&Fingerprint> = prints.iter().collect();
+    let dups = group::duplicates(&refs);
+    let groups = group::stories(&refs, &dups);
+    let dup_of = |i: usize, j: usize| dups.binary_search(&(i.min(j), i.max(j))).is_ok();
+    let mut stories: Vec<Vec<Item>> = groups
+        .iter()
+        .map(|members| {
+            // near-duplicate sets inside the story, each led by its fullest text
+            let mut left: Vec<usize> = members.clone();
+            let mut items = Vec::new();
+            while let Some(&first) = left.first() {
+                let set: Vec<usize> = left
+                    .iter()
+                    .copied()
+                    .filter(|&j| j == first || dup_of(first, j))
+                    .collect();
+                left.retain(|j| !set.contains(j));
+                let lead = *set
+                    .iter()
+                    .max_by(|&&a, &&b| prints[a].shingles.cmp(&prints[b].shingles).then(b.cmp(&a)))
+                    .expect("a set has its first member");
+                let mut item = item(done[lead]);
+                item.also_in = set
+                    .iter()
+                    .filter(|&&j| j != lead)
+                    .map(|&j| link(done[j]))
+                    .collect();
+                items.push(item);
+            }
+            items.sort_by(newest_first);
+            items
+        })
+        .collect();
+    stories.sort_by(|a, b| {
+        let weight = |s: &Vec<Item>| (s.len(), outlets(s));
+        weight(b)
+            .cmp(&weight(a))
+            .then_with(|| newest(b).cmp(&newest(a)))
+            .then_with(|| a[0].id.cmp(&b[0].id))
+    });
+    Plan {
+        articles: done.len(),
+        stories,
+    }
+}
+
+/// The entry's sketch, or for a manifest from before sketches, one of its title
+/// and summary (near-duplicates then show only as equal summaries).
+fn fingerprint(e: &ManifestEntry) -> Fingerprint {
+    e.fingerprint.clone().unwrap_or_else(|| {
+        let title = e.title.as_deref().unwrap_or_default();
+        Fingerprint::of(&format!(
+            "{title}\n{}",
+            e.summary.as_deref().unwrap_or_default()
+        ))
+    })
+}
+
+fn item(e: &ManifestEntry) -> Item {
+    Item {
+        id: e.id.clone(),
+        title: e.title.clone().unwrap_or_else(|| e.id.clone()),
+        output: e.output.clone().unwrap_or_default(),
+        site: e.about.site.clone(),
+        published: e.about.published.clone(),
+        summary: e.summary.clone().unwrap_or_default(),
+        also_in: Vec::new(),
+    }
+}
+
+fn link(e: &ManifestEntry) -> Link {
+    Link {
+        id: e.id.clone(),
+        title: e.title.clone().unwrap_or_else(|| e.id.clone()),
+        output: e.output.clone().unwrap_or_default(),
+    }
+}
+
+/// Distinct outlets of a story's items and their copies (unknown: one each).
+fn outlets(items: &[Item]) -> usize {
+    let named: BTreeSet<&str> = items.iter().filter_map(|i| i.site.as_deref()).collect();
+    named.len() + items.iter().filter(|i| i.site.is_none()).count()
+}
+
+fn newest(items: &[Item]) -> Option<&str> {
+    items.iter().filter_map(|i| i.published.as_deref()).max()
+}
+
+fn newest_first(a: &Item, b: &Item) -> std::cmp::Ordering {
+    b.published.cmp(&a.published).then_with(|| a.id.cmp(&b.id))
+}
+
+/// Writes each story's headline and summary with the model and cites, for
+/// each sentence, the articles whose summaries hold it. A sentence no
+/// article's summary holds is left out; a story left with no sentence, or a
+/// headline the model could not write, falls back to its lead article's.
+pub fn compose(runner: &Runner, plan: Plan) -> Result<Brief> {
+    let (stories, singles): (Vec<Vec<Item>>, Vec<Vec<Item>>) =
+        plan.stories.into_iter().partition(|s| s.len() > 1);
+    let duplicates = stories
+        .iter()
+        .chain(&singles)
+        .flatten()
+        .map(|i| i.also_in.len())
+        .sum();
+    let mut out = Vec::new();
+    for items in stories {
+        out.push(write_story(runner, items)?);
+    }
+    let mut others: Vec<Item> = singles.into_iter().flatten().collect();
+    others.sort_by(newest_first);
+    Ok(Brief {
+        articles: plan.articles,
+        duplicates,
+        stories: out,
+        others,
+    })
+}
+
+fn write_story(runner: &Runner, items: Vec<Item>) -> Result<Story> {
+    let chat = runner.model.is_chat();
+    let read = &items[..items.len().min(STORY_READS)];
+    let reports: String = read
+        .iter()
+        .map(|i| format!("- {}", i.summary.trim()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ask = SummaryAsk {
+        source: Source::Reports,
+        sentences: STORY_SENTENCES,
+        style: Style::Paragraph,
+        retry: Retry::First,
+    };
+    let prompt = Prompt::summary_of(&reports, &ask, chat);
+    let answer = runner.answer_one(
+        &Ask::new(prompt, runner.limit(40 * STORY_SENTENCES), Writes::Text)
+            .sentences(Some(STORY_SENTENCES + 1)),
+    )?;
+    let sentences: Vec<String> = crate::chunk::sentences(&answer.text)
+        .iter()
+        .map(|s| s.text(&answer.text).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .take(STORY_SENTENCES + 1)
+        .collect();
+    let mut summary = cite(&sentences, &items);
+    if summary.is_empty() {
+        summary.push(Cited {
+            sentence: items[0].summary.trim().to_string(),
+            articles: vec![items[0].id.clone()],
+        });
+    }
+    let told: String = summary
+        .iter()
+        .map(|c| c.sentence.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let headline = runner
+        .answer_one(&Ask::new(
+            Prompt::headline(&told, chat),
+            runner.limit(24),
+            Writes::Text,
+        ))?
+        .text;
+    let headline = clean_headline(&headline).unwrap_or_else(|| items[0].title.clone());
+    let articles = items.iter().map(|i| 1 + i.also_in.len()).sum();
+    let outlets = outlets(&items);
+    Ok(Story {
+        headline,
+        summary,
+        items,
+        articles,
+        outlets,
+    })
+}
+
+/// Each sentence with the articles it comes from, as a summary sentence cites
+/// article sentences: grounded against the items' summaries, one paragraph
+/// each, the cited sentences' paragraphs naming the articles. A sentence no
+/// summary supports (a name or number none has, too little of it covered) is
+/// left out.
+fn cite(sentences: &[String], items: &[Item]) -> Vec<Cited> {
+    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text: Vec<String> = items.iter().map(|i| one_line(&i.summary)).collect();
+    let index = SourceIndex::new(&text.join("\n\n"));
+    crate::check::ground::ground(sentences, &index)
+        .into_iter()
+        .filter(|support| support.supported)
+        .map(|support| {
+            let mut articles: Vec<String> = Vec::new();
+            for source in &support.sources {
+                let id = &items[source.paragraph - 1].id;
+                if !articles.contains(id) {
+                    articles.push(id.clone());
+                }
+            }
+            Cited {
+                sentence: support.sentence,
+                articles,
+            }
+        })
+        .collect()
+}
+
+/// The headline's first line without markdown, quotes or a "Headline:" label.
+fn clean_headline(answer: &str) -> Option<String> {
+    let line = answer.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let line = line.trim_start_matches('#').trim();
+    let line = line
+        .strip_prefix("Headline:")
+        .or_else(|| line.strip_prefix("headline:"))
+        .unwrap_or(line)
+        .trim()
+        .trim_matches(|c| matches!(c, '"' | '*' | '\u{201c}' | '\u{201d}'))
+        .trim();
+    (!line.is_empty()).then(|| line.to_string())
+}
+
+/// Where `abridge brief` writes: `brief.md` and `brief.json` in the folder.
+pub struct Written {
+    pub markdown: PathBuf,
+    pub json: PathBuf,
+    pub brief: Brief,
+}
+
+/// Reads `dir`'s manifest, writes the brief beside it.
+pub fn brief(runner: &Runner, dir: &Path) -> Result<Written> {
+    let manifest = dir.join("manifest.jsonl");
+    if !manifest.is_file() {
+        return Err(Error::Input(format!(
+            "{}: no manifest.jsonl here; point `abridge brief` at a finished digest folder \
+             (after `abridge merge` for a sharded run)",
+            dir.display()
+        )));
+    }
+    let entries = crate::render::read_manifest(&manifest)?;
+    let brief = compose(runner, plan(&entries))?;
+    let markdown = dir.join("brief.md");
+    let json = dir.join("brief.json");
+    crate::render::write_atomic(&markdown, page::markdown(&brief).as_bytes())?;
+    let text = serde_json::to_string_pretty(&brief).expect("a brief serializes") + "\n";
+    crate::render::write_atomic(&json, text.as_bytes())?;
+    Ok(Written {
+        markdown,
+        json,
+        brief,
+    })
+}
