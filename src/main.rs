@@ -284,6 +284,9 @@ enum Command {
         /// state it (about 1 s per sentence on 2 cores).
         #[arg(long)]
         no_verify: bool,
+        /// Show this digest folder's brief and articles at /digest/ (read-only).
+        #[arg(long, value_name = "DIR")]
+        digest: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -800,6 +803,7 @@ fn serve(command: Command) -> Result<()> {
         deadline,
         context,
         no_verify,
+        digest,
         model,
     } = command
     else {
@@ -830,6 +834,7 @@ fn serve(command: Command) -> Result<()> {
         deadline: (deadline > 0).then(|| std::time::Duration::from_secs(deadline)),
         window: context,
         verify: !no_verify,
+        digest,
     };
     // One line on stdout a supervisor (or a test) can wait for, with the real port.
     abridge::serve::run(opts, |addr| {

@@ -512,3 +512,85 @@ fn the_page_marks_unsupported_sentences_and_keeps_the_key_for_the_session() {
 
     save_screenshot(&page, "page-support.png", "support strength");
 }
+
+/// `serve --digest DIR` shows the folder's brief (here one `abridge brief` wrote
+/// for a digest of the tiny model), and its links open the articles.
+#[test]
+fn the_server_shows_a_digest_brief_and_its_articles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inputs, out) = (tmp.path().join("in"), tmp.path().join("out"));
+    std::fs::create_dir_all(&inputs).unwrap();
+    let feed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/brief/articles.jsonl"
+    ))
+    .unwrap();
+    // two copies of one wire story, two reports of one event, one more
+    let picked = ["lee-116", "lee-120", "lee-001", "lee-009", "lee-012"];
+    for line in feed.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_str().unwrap();
+        if picked.contains(&id) {
+            std::fs::write(
+                inputs.join(format!("{id}.txt")),
+                v["text"].as_str().unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    let hf = tempfile::tempdir().unwrap();
+    let o = common::run(
+        common::abridge(hf.path())
+            .args([
+                "--threads",
+                "2",
+                "digest",
+                "--model",
+                "tiny",
+                "--sentences",
+                "1",
+                "--brief",
+            ])
+            .arg(&inputs)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let dir = out.to_str().unwrap();
+    let server = Server::start(&["--digest", dir]);
+    let page = Session::start();
+    page.goto(&server.url("/digest/"));
+    let headings = page.run("return [...document.querySelectorAll('h2')].map(h => h.textContent)");
+    let headings: Vec<&str> = headings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert!(
+        headings.iter().any(|h| h.starts_with("1. ")),
+        "{headings:?}"
+    );
+    assert_eq!(headings.last(), Some(&"Other articles"), "{headings:?}");
+    let copies = page.run("return document.body.textContent.includes('(also in: ')");
+    assert_eq!(copies, Value::Bool(true), "the two copies are one entry");
+    save_screenshot(&page, "brief-page.png", "the brief");
+    // an article's link opens its page, rendered, without its front matter
+    let href = page.run("return document.querySelector('main li a').getAttribute('href')");
+    page.click("main li a");
+    page.wait_for(
+        "the article page",
+        "return location.pathname.endsWith('.md') && document.querySelector('main h1') !== null",
+        Duration::from_secs(20),
+    );
+    let path = page.run("return location.pathname");
+    assert_eq!(
+        path,
+        Value::String(format!("/digest/{}", href.as_str().unwrap()))
+    );
+    let text = page.run("return document.body.textContent");
+    assert!(
+        !text.as_str().unwrap().contains("key:"),
+        "front matter shown: {text}"
+    );
+}

@@ -4,24 +4,28 @@
 use std::fmt::Write;
 
 use super::{Brief, Item};
-use crate::render::{escape_inline as escape, link_target as link};
+use crate::render::{escape_inline as escape, link_target as link, plural};
 
 pub fn markdown(b: &Brief) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Brief\n\n{} articles: {} stories, {} other articles; {} near-duplicates folded in.\n",
-        b.articles,
-        b.stories.len(),
-        b.others.len(),
-        b.duplicates
+        "# Brief\n\n{}: {}, {}; {} folded in.\n",
+        plural(b.articles, "article"),
+        match b.stories.len() {
+            1 => "1 story".to_string(),
+            n => format!("{n} stories"),
+        },
+        plural(b.others.len(), "other article"),
+        plural(b.duplicates, "near-duplicate")
     );
     for (n, story) in b.stories.iter().enumerate() {
         let _ = writeln!(out, "## {}. {}\n", n + 1, escape(&story.headline));
         let _ = writeln!(
             out,
-            "*{} articles from {} outlets*\n",
-            story.articles, story.outlets
+            "*{} from {}*\n",
+            plural(story.articles, "article"),
+            plural(story.outlets, "outlet")
         );
         // citations are the story's article numbers, linked to the articles
         let number = |id: &str| story.items.iter().position(|i| i.id == id).map(|p| p + 1);

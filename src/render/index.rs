@@ -30,7 +30,7 @@ pub(crate) fn link_target(name: &str) -> String {
         .collect()
 }
 
-fn plural(n: usize, word: &str) -> String {
+pub(crate) fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 

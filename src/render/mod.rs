@@ -16,7 +16,7 @@ pub use article::{
     render_article, render_results, ArticleDoc, ArticleMeta, TranslationDoc,
 };
 pub use atomic::{remove_stale_temps, remove_stale_temps_of, write_atomic};
-pub(crate) use index::link_target;
+pub(crate) use index::{link_target, plural};
 pub use index::{render_index, IndexInfo};
 pub use manifest::{parse_manifest, read_manifest, render_manifest, ManifestEntry, Status};
 pub(crate) use markdown::escape_inline;

@@ -20,6 +20,7 @@
 
 mod api;
 mod conn;
+mod digest;
 mod limits;
 mod metrics;
 mod openai;
@@ -65,6 +66,8 @@ pub struct ServeOptions {
     /// Ask the model whether each summary sentence's cited sources state it
     /// (`--no-verify` turns it off for speed).
     pub verify: bool,
+    /// A digest folder whose brief and articles `/digest/` shows (`--digest`).
+    pub digest: Option<std::path::PathBuf>,
 }
 
 /// The model and its scheduler, once loaded.
@@ -210,6 +213,8 @@ fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
+        .route("/digest/", get(digest::brief))
+        .route("/digest/{name}", get(digest::file))
         .route("/health", get(api::health))
         .route("/metrics", get(metrics::render))
         .route("/v1/models", get(openai::models))
