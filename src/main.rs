@@ -118,15 +118,7 @@ struct ArticleArgs {
 impl ArticleArgs {
     fn options(&self) -> Result<pipeline::ArticleOptions> {
         anyhow::ensure!(self.sentences > 0, "--sentences must be at least 1");
-        let languages = self
-            .to
-            .iter()
-            .map(|l| {
-                lang::language_code(l).map(str::to_string).with_context(|| {
-                    format!("unknown language `{l}` in --to: give ISO 639-1 codes or English names (fr,de or French,German)")
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let languages = languages(&self.to)?;
         Ok(pipeline::ArticleOptions {
             languages,
             sentences: self.sentences,
@@ -235,6 +227,10 @@ enum Command {
     Brief {
         /// The digest's --out folder (after `abridge merge` for a sharded run).
         dir: PathBuf,
+        /// Languages to translate each story's headline and summary into, with
+        /// the article translations' checks: ISO codes or English names.
+        #[arg(long, value_delimiter = ',')]
+        to: Vec<String>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -442,6 +438,17 @@ fn init_threads(threads: Option<usize>) -> Result<()> {
         .context("cannot start the thread pool")
 }
 
+/// `--to`'s languages as ISO 639-1 codes.
+fn languages(to: &[String]) -> Result<Vec<String>> {
+    to.iter()
+        .map(|l| {
+            lang::language_code(l).map(str::to_string).with_context(|| {
+                format!("unknown language `{l}` in --to: give ISO 639-1 codes or English names (fr,de or French,German)")
+            })
+        })
+        .collect()
+}
+
 fn read_prompt_file(path: &std::path::Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read prompt file {}", path.display()))?;
@@ -580,9 +587,10 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Brief { dir, model } => {
+        Command::Brief { dir, to, model } => {
+            let langs = languages(&to)?;
             let model = load(&model.model)?;
-            write_brief(&model, &dir)
+            write_brief(&model, &dir, &langs)
         }
         Command::Merge { dir } => {
             let report = pipeline::merge::merge(&dir)?;
@@ -648,16 +656,16 @@ fn run(command: Command) -> Result<()> {
 }
 
 /// `abridge brief DIR`, also run by `digest --brief`.
-fn write_brief(model: &Model, dir: &Path) -> Result<()> {
+fn write_brief(model: &Model, dir: &Path, langs: &[String]) -> Result<()> {
     let scheduler = Scheduler::start(model.clone(), SchedulerOptions::default())?;
     let window = pipeline::DEFAULT_WINDOW.min(model.context_length());
     let runner = Runner::new(&scheduler, window);
-    let written = abridge::brief::brief(&runner, dir)
+    let written = abridge::brief::brief(&runner, dir, langs)
         .with_context(|| format!("cannot write the brief of {}", dir.display()))?;
     let b = &written.brief;
     eprintln!(
-        "abridge: brief of {} articles: {} stories, {} other articles, {} near-duplicates \
-         folded in; wrote {} and {}",
+        "abridge: brief of {} articles: stories {}, other articles {}, near-duplicates \
+         folded in {}; wrote {} and {}",
         b.articles,
         b.stories.len(),
         b.others.len(),
@@ -718,7 +726,8 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
         };
         let report = pipeline::digest(&model, &inputs, &opts, &reporter)?;
         if brief && report.shard.is_none() {
-            write_brief(&model, report.index.parent().unwrap_or(Path::new(".")))?;
+            let dir = report.index.parent().unwrap_or(Path::new("."));
+            write_brief(&model, dir, &opts.article.languages)?;
         }
         Ok(report)
     };

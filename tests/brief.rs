@@ -294,4 +294,36 @@ fn a_digest_becomes_stories_with_cited_summaries() {
         md.contains("## 1. ") && md.contains("## Other articles"),
         "{md}"
     );
+
+    // --to: each story in French, through the article translations' checks
+    // (the fast model, whose translations often fail them: a failure must say why)
+    let o = common::run(
+        common::abridge(hf.path())
+            .args(["--threads", "2", "brief", "--model", "fast", "--to", "fr"])
+            .arg(&out),
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let brief: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("brief.json")).unwrap()).unwrap();
+    let md = std::fs::read_to_string(out.join("brief.md")).unwrap();
+    for story in brief["stories"].as_array().unwrap() {
+        let fr = &story["translations"]["fr"];
+        let checks = &fr["checks"];
+        assert!(
+            checks["language"].is_object() && checks["meaning"].is_object(),
+            "{fr:#}"
+        );
+        match fr["summary"].as_str() {
+            Some(text) => {
+                for check in ["language", "numbers", "names"] {
+                    assert_eq!(checks[check]["passed"], true, "{check}: {fr:#}");
+                }
+                assert!(!text.is_empty() && md.contains("> **French** — *"), "{md}");
+            }
+            None => {
+                let why = fr["error"].as_str().unwrap_or_default();
+                assert!(!why.is_empty() && md.contains("*not published: "), "{fr:#}");
+            }
+        }
+    }
 }

@@ -63,10 +63,25 @@ pub struct Cited {
     pub articles: Vec<String>,
 }
 
+/// A story's headline and summary in another language, as checked as an
+/// article's translation; `text` is absent when it failed its checks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoryTranslation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub checks: crate::check::TranslationChecks,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Story {
     pub headline: String,
     pub summary: Vec<Cited>,
+    /// Language code -> the headline and summary in it (`--to`).
+    pub translations: std::collections::BTreeMap<String, StoryTranslation>,
     pub items: Vec<Item>,
     /// Articles it covers, near-duplicates included, and their outlets.
     pub articles: usize,
@@ -200,7 +215,7 @@ fn newest_first(a: &Item, b: &Item) -> std::cmp::Ordering {
 /// each sentence, the articles whose summaries hold it. A sentence no
 /// article's summary holds is left out; a story left with no sentence, or a
 /// headline the model could not write, falls back to its lead article's.
-pub fn compose(runner: &Runner, plan: Plan) -> Result<Brief> {
+pub fn compose(runner: &Runner, plan: Plan, langs: &[String]) -> Result<Brief> {
     let (stories, singles): (Vec<Vec<Item>>, Vec<Vec<Item>>) =
         plan.stories.into_iter().partition(|s| s.len() > 1);
     let duplicates = stories
@@ -211,7 +226,7 @@ pub fn compose(runner: &Runner, plan: Plan) -> Result<Brief> {
         .sum();
     let mut out = Vec::new();
     for items in stories {
-        out.push(write_story(runner, items)?);
+        out.push(write_story(runner, items, langs)?);
     }
     let mut others: Vec<Item> = singles.into_iter().flatten().collect();
     others.sort_by(newest_first);
@@ -223,7 +238,7 @@ pub fn compose(runner: &Runner, plan: Plan) -> Result<Brief> {
     })
 }
 
-fn write_story(runner: &Runner, items: Vec<Item>) -> Result<Story> {
+fn write_story(runner: &Runner, items: Vec<Item>, langs: &[String]) -> Result<Story> {
     let chat = runner.model.is_chat();
     let read = &items[..items.len().min(STORY_READS)];
     let reports: String = read
@@ -270,9 +285,31 @@ fn write_story(runner: &Runner, items: Vec<Item>) -> Result<Story> {
     let headline = clean_headline(&headline).unwrap_or_else(|| items[0].title.clone());
     let articles = items.iter().map(|i| 1 + i.also_in.len()).sum();
     let outlets = outlets(&items);
+    // the headline one paragraph, the summary the next: translated unit by unit
+    let english = format!("{headline}\n\n{told}");
+    let translations = crate::pipeline::translate::translate_from(runner, &english, None, langs)
+        .into_iter()
+        .map(|t| {
+            let (headline, summary, error) = match t.outcome {
+                Ok(text) => match text.split_once("\n\n") {
+                    Some((h, s)) => (Some(h.trim().to_string()), Some(s.trim().to_string()), None),
+                    None => (None, Some(text.trim().to_string()), None),
+                },
+                Err(why) => (None, None, Some(why)),
+            };
+            let translation = StoryTranslation {
+                headline,
+                summary,
+                error,
+                checks: t.checks,
+            };
+            (t.lang, translation)
+        })
+        .collect();
     Ok(Story {
         headline,
         summary,
+        translations,
         items,
         articles,
         outlets,
@@ -328,8 +365,9 @@ pub struct Written {
     pub brief: Brief,
 }
 
-/// Reads `dir`'s manifest, writes the brief beside it.
-pub fn brief(runner: &Runner, dir: &Path) -> Result<Written> {
+/// Reads `dir`'s manifest, writes the brief beside it, its stories also in
+/// `langs`.
+pub fn brief(runner: &Runner, dir: &Path, langs: &[String]) -> Result<Written> {
     let manifest = dir.join("manifest.jsonl");
     if !manifest.is_file() {
         return Err(Error::Input(format!(
@@ -339,7 +377,7 @@ pub fn brief(runner: &Runner, dir: &Path) -> Result<Written> {
         )));
     }
     let entries = crate::render::read_manifest(&manifest)?;
-    let brief = compose(runner, plan(&entries))?;
+    let brief = compose(runner, plan(&entries), langs)?;
     let markdown = dir.join("brief.md");
     let json = dir.join("brief.json");
     crate::render::write_atomic(&markdown, page::markdown(&brief).as_bytes())?;

@@ -45,6 +45,16 @@ pub fn markdown(b: &Brief) -> String {
             })
             .collect();
         let _ = writeln!(out, "{}\n", sentences.join(" "));
+        for (lang, t) in &story.translations {
+            let language = crate::lang::language_name(lang).unwrap_or(lang);
+            let line = match (&t.headline, &t.summary, &t.error) {
+                (Some(h), Some(s), _) => format!("*{}*: {}", escape(h), escape(s)),
+                (None, Some(s), _) => escape(s),
+                (_, _, Some(why)) => format!("*not published: {}*", escape(why)),
+                _ => continue,
+            };
+            let _ = writeln!(out, "> **{language}** — {line}\n");
+        }
         for (k, item) in story.items.iter().enumerate() {
             let _ = writeln!(out, "{}. {}", k + 1, entry(item));
         }
