@@ -725,9 +725,13 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
             shard,
         };
         let report = pipeline::digest(&model, &inputs, &opts, &reporter)?;
-        if brief && report.shard.is_none() {
+        // Not after an interrupt (the user asked to stop) nor for a shard (its
+        // brief waits for `merge`); a brief that fails loses no article.
+        if brief && report.shard.is_none() && report.interrupted.is_none() {
             let dir = report.index.parent().unwrap_or(Path::new("."));
-            write_brief(&model, dir, &opts.article.languages)?;
+            if let Err(e) = write_brief(&model, dir, &opts.article.languages) {
+                tracing::error!("{e:#}; the articles are written, `abridge brief` can retry");
+            }
         }
         Ok(report)
     };

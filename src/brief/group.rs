@@ -67,19 +67,9 @@ pub fn stories(prints: &[&Fingerprint], dups: &[(usize, usize)]) -> Vec<Vec<usiz
     stories_at(prints, dups, STORY)
 }
 
-/// Cosines under this are taken as 0: they cannot lift a group's mean to
-/// [`STORY`] on their own, and keeping them would keep nearly every pair.
-const FLOOR: f64 = 0.04;
-
-/// [`stories`] with another threshold (to measure the choice).
-pub fn stories_at(
-    prints: &[&Fingerprint],
-    dups: &[(usize, usize)],
-    threshold: f64,
-) -> Vec<Vec<usize>> {
-    let n = prints.len();
-    let pairs = similar_pairs(prints);
-    // groups start as the near-duplicate sets; each is named by its least member
+/// The near-duplicate sets of `n` articles: connected by `dups` (a copy of a
+/// copy is a copy), each set in index order, the sets by their first member.
+pub fn duplicate_sets(n: usize, dups: &[(usize, usize)]) -> Vec<Vec<usize>> {
     let mut leader: Vec<usize> = (0..n).collect();
     fn root(leader: &mut [usize], i: usize) -> usize {
         let mut r = i;
@@ -93,10 +83,36 @@ pub fn stories_at(
         let (a, b) = (root(&mut leader, i), root(&mut leader, j));
         leader[a.max(b)] = a.min(b);
     }
-    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut sets: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for i in 0..n {
         let r = root(&mut leader, i);
-        members.entry(r).or_default().push(i);
+        sets.entry(r).or_default().push(i);
+    }
+    sets.into_values().collect()
+}
+
+/// Cosines under this are taken as 0: they cannot lift a group's mean to
+/// [`STORY`] on their own, and keeping them would keep nearly every pair.
+const FLOOR: f64 = 0.04;
+
+/// [`stories`] with another threshold (to measure the choice).
+pub fn stories_at(
+    prints: &[&Fingerprint],
+    dups: &[(usize, usize)],
+    threshold: f64,
+) -> Vec<Vec<usize>> {
+    let n = prints.len();
+    let pairs = similar_pairs(prints);
+    // groups start as the near-duplicate sets; each is named by its least member
+    let mut members: BTreeMap<usize, Vec<usize>> = duplicate_sets(n, dups)
+        .into_iter()
+        .map(|set| (set[0], set))
+        .collect();
+    let mut leader: Vec<usize> = (0..n).collect();
+    for set in members.values() {
+        for &i in set {
+            leader[i] = set[0];
+        }
     }
     // summed cosines between groups, both ways; ordered maps, so sums are
     // added in one order on every run

@@ -122,24 +122,17 @@ pub fn plan(entries: &[ManifestEntry]) -> Plan {
     let refs: Vec<&Fingerprint> = prints.iter().collect();
     let dups = group::duplicates(&refs);
     let groups = group::stories(&refs, &dups);
-    let dup_of = |i: usize, j: usize| dups.binary_search(&(i.min(j), i.max(j))).is_ok();
+    let sets = group::duplicate_sets(done.len(), &dups);
     let mut stories: Vec<Vec<Item>> = groups
         .iter()
         .map(|members| {
             // near-duplicate sets inside the story, each led by its fullest text
-            let mut left: Vec<usize> = members.clone();
             let mut items = Vec::new();
-            while let Some(&first) = left.first() {
-                let set: Vec<usize> = left
-                    .iter()
-                    .copied()
-                    .filter(|&j| j == first || dup_of(first, j))
-                    .collect();
-                left.retain(|j| !set.contains(j));
+            for set in sets.iter().filter(|set| members.contains(&set[0])) {
                 let lead = *set
                     .iter()
                     .max_by(|&&a, &&b| prints[a].shingles.cmp(&prints[b].shingles).then(b.cmp(&a)))
-                    .expect("a set has its first member");
+                    .expect("a set has a member");
                 let mut item = item(done[lead]);
                 item.also_in = set
                     .iter()
@@ -322,24 +315,31 @@ fn write_story(runner: &Runner, items: Vec<Item>, langs: &[String]) -> Result<St
 /// summary supports (a name or number none has, too little of it covered) is
 /// left out.
 fn cite(sentences: &[String], items: &[Item]) -> Vec<Cited> {
-    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // one paragraph per item: markup the index would break into paragraphs
+    // of its own is defused first, so the index finds exactly these
+    let one_line = |s: &str| {
+        let s = crate::check::inject::defuse_markup(s);
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     let text: Vec<String> = items.iter().map(|i| one_line(&i.summary)).collect();
     let index = SourceIndex::new(&text.join("\n\n"));
     crate::check::ground::ground(sentences, &index)
         .into_iter()
         .filter(|support| support.supported)
-        .map(|support| {
+        .filter_map(|support| {
             let mut articles: Vec<String> = Vec::new();
             for source in &support.sources {
-                let id = &items[source.paragraph - 1].id;
-                if !articles.contains(id) {
-                    articles.push(id.clone());
+                let Some(item) = source.paragraph.checked_sub(1).and_then(|p| items.get(p)) else {
+                    continue;
+                };
+                if !articles.contains(&item.id) {
+                    articles.push(item.id.clone());
                 }
             }
-            Cited {
+            (!articles.is_empty()).then_some(Cited {
                 sentence: support.sentence,
                 articles,
-            }
+            })
         })
         .collect()
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{Brief, Item};
-use crate::render::{escape_inline as escape, link_target as link, plural};
+use crate::render::{escape_inline as escape, link_target as link, paragraph_start, plural};
 
 pub fn markdown(b: &Brief) -> String {
     let mut out = String::new();
@@ -44,7 +44,7 @@ pub fn markdown(b: &Brief) -> String {
                 format!("{} {refs}", escape(&c.sentence))
             })
             .collect();
-        let _ = writeln!(out, "{}\n", sentences.join(" "));
+        let _ = writeln!(out, "{}\n", paragraph_start(&sentences.join(" ")));
         for (lang, t) in &story.translations {
             let language = crate::lang::language_name(lang).unwrap_or(lang);
             let line = match (&t.headline, &t.summary, &t.error) {

@@ -144,6 +144,8 @@ pub struct Sequence<'m> {
     stop: Option<StopReason>,
     started: Instant,
     prompt_seconds: f64,
+    /// A checked draft computes each row exactly as a decode step would.
+    drafts_exact: bool,
 }
 
 impl<'m> Sequence<'m> {
@@ -205,6 +207,7 @@ impl<'m> Sequence<'m> {
             stop: None,
             started: Instant::now(),
             prompt_seconds: 0.0,
+            drafts_exact: model.weights.rows_independent(),
         })
     }
 
@@ -338,10 +341,12 @@ impl<'m> Sequence<'m> {
 
     /// Up to `max` tokens the answer may go on with, copied from the prompt
     /// ([`super::lookup`]), to be checked by [`Self::accept_drafted`]. Empty
-    /// unless the picking is greedy without a repeat penalty (only then is a
-    /// checked draft exactly what one-at-a-time decoding gives).
+    /// unless the picking is greedy without a repeat penalty and every
+    /// projection runs on our kernels (only then is a checked draft exactly
+    /// what one-at-a-time decoding gives).
     pub fn draft(&self, max: usize) -> Vec<u32> {
-        let exact = self.opts.temperature <= 0.0 && self.opts.repeat_penalty == 1.0;
+        let exact =
+            self.drafts_exact && self.opts.temperature <= 0.0 && self.opts.repeat_penalty == 1.0;
         // the last picked token is fed too, and each checked row picks one
         let room = self.max_new.saturating_sub(self.ids.len() + 1);
         if !exact || self.is_prefilling() || self.ids.is_empty() || room == 0 {

@@ -71,6 +71,11 @@ impl QLinear {
         }
     }
 
+    /// Whether it runs on abridge's kernels (not candle's fallback).
+    pub fn is_ours(&self) -> bool {
+        matches!(self.weight, Weight::Ours(_))
+    }
+
     /// `x`: (.., in) -> (.., out), its rows the positions of one sequence.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_rows(x, Rows::Sequence)

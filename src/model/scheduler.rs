@@ -47,6 +47,9 @@ pub struct SchedulerOptions {
     /// Tokens drafted from the prompt per step when one sequence decodes
     /// alone (0: off; `$ABRIDGE_DRAFT` sets the default); see [`super::lookup`].
     pub draft: usize,
+    /// Draft lengths follow measured costs and agreement ([`DraftPolicy`]);
+    /// off, every draft is as long as `draft` allows (tests, comparisons).
+    pub adaptive_drafts: bool,
 }
 
 impl Default for SchedulerOptions {
@@ -60,6 +63,7 @@ impl Default for SchedulerOptions {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DRAFT),
+            adaptive_drafts: true,
         }
     }
 }
@@ -292,7 +296,10 @@ impl<'m> Worker<'m> {
         let mut queue: VecDeque<Request> = VecDeque::new();
         let mut active: Vec<Active<'m>> = Vec::new();
         let mut prefixes = PrefixCache::new(self.options.prefix_cache);
-        let mut drafts = DraftPolicy::new(self.options.draft);
+        let mut drafts = match self.options.adaptive_drafts {
+            true => DraftPolicy::new(self.options.draft),
+            false => DraftPolicy::fixed(self.options.draft),
+        };
         let store = (self.options.prefix_store && self.options.prefix_cache > 0)
             .then(|| PrefixStore::for_model(self.model))
             .flatten();
@@ -679,6 +686,7 @@ mod tests {
             let options = SchedulerOptions {
                 batch: 1,
                 draft,
+                adaptive_drafts: false,
                 ..Default::default()
             };
             let s = Scheduler::start(m.clone(), options).unwrap();

@@ -312,15 +312,26 @@ impl Transformer {
         })
     }
 
+    /// Whether every projection runs on abridge's kernels, whose rows are
+    /// computed one by one whatever their number: candle's fallback (float
+    /// weights, `ABRIDGE_KERNELS=candle`) may sum a row differently in a
+    /// larger matmul, so a checked draft would not be exactly a decode step.
+    pub fn rows_independent(&self) -> bool {
+        self.linears().all(QLinear::is_ours)
+    }
+
+    fn linears(&self) -> impl Iterator<Item = &QLinear> {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+            .chain([&self.lm_head])
+    }
+
     /// What one position's forward costs in its matmuls: multiply-adds, bytes of
     /// weights read, and how many of those bytes are used in place from the map.
     pub fn matmul_cost(&self) -> MatmulCost {
         let mut cost = MatmulCost::default();
-        let layers = self
-            .layers
-            .iter()
-            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]);
-        for linear in layers.chain([&self.lm_head]) {
+        for linear in self.linears() {
             let (bytes, mapped) = linear.weight_bytes();
             cost.params += linear.params();
             cost.bytes += bytes;

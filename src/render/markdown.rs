@@ -43,6 +43,20 @@ pub(crate) fn escape_inline(text: &str) -> String {
     out
 }
 
+/// Inline-escaped text ([`escape_inline`]) made safe to start a paragraph: a
+/// first character that would open a heading, quote, list item or setext
+/// underline is escaped too.
+pub(crate) fn paragraph_start(escaped: &str) -> String {
+    let digits = escaped.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 && escaped[digits..].starts_with(['.', ')']) {
+        return format!("{}\\{}", &escaped[..digits], &escaped[digits..]);
+    }
+    if escaped.starts_with(['#', '>', '-', '+', '=', '*']) {
+        return format!("\\{escaped}");
+    }
+    escaped.to_string()
+}
+
 /// Multi-line `text` as a markdown block: lines that would start a heading or a code
 /// fence are escaped (a fence would swallow every section after it), so are HTML and
 /// link reference definitions (`[S1]: https://...` would turn the document's citations
@@ -89,6 +103,19 @@ mod tests {
         assert_eq!(one_line(" a\nb\r\n\tc\0d\u{2028}e "), "a b c d e");
         assert_eq!(one_line("abc\u{202e}txt.exe"), "abctxt.exe");
         assert_eq!(one_line("שלום עולם"), "שלום עולם");
+    }
+
+    #[test]
+    fn a_paragraph_cannot_open_a_block() {
+        for (text, want) in [
+            ("# Breaking", "\\# Breaking"),
+            ("- a - b", "\\- a - b"),
+            ("> quoted", "\\> quoted"),
+            ("1. first", "1\\. first"),
+            ("2019 was", "2019 was"),
+        ] {
+            assert_eq!(paragraph_start(&escape_inline(text)), want, "{text}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use atomic::{remove_stale_temps, remove_stale_temps_of, write_atomic};
 pub(crate) use index::{link_target, plural};
 pub use index::{render_index, IndexInfo};
 pub use manifest::{parse_manifest, read_manifest, render_manifest, ManifestEntry, Status};
-pub(crate) use markdown::escape_inline;
+pub(crate) use markdown::{escape_inline, paragraph_start};
 pub use slug::{slugify, Slugs};
 
 /// File name of the digest index inside the output directory.
