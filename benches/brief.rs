@@ -5,10 +5,15 @@
 //! sequence, and one in ten is a copy of an earlier one with a sentence changed
 //! (a near-duplicate), so the sizes and vocabulary are real news's.
 //!
-//! `cargo bench --bench brief` (no model needed).
+//! `cargo bench --bench brief` (no model needed). With `ABRIDGE_BRIEF_EMBED=MODEL`
+//! (e.g. `fast`) it also compares story grouping on the labelled set by TF-IDF
+//! (what the brief uses) with grouping by the model's own embeddings (mean
+//! final hidden state of each article's prefill), both by the same average
+//! linkage over a range of thresholds.
 
 use std::time::Instant;
 
+use abridge::brief::eval::Labelled;
 use abridge::brief::{group, Fingerprint};
 
 fn cpu() -> String {
@@ -27,7 +32,48 @@ fn cpu() -> String {
     )
 }
 
+/// Story grouping of the labelled set by TF-IDF and by `model`'s embeddings.
+fn compare_embeddings(model: &str) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/brief");
+    let set = Labelled::read(std::path::Path::new(dir)).expect("the labelled set");
+    let model = abridge::model::Model::load(model).expect("the model loads");
+    let t = Instant::now();
+    let embeddings: Vec<Vec<f32>> = set
+        .texts
+        .iter()
+        .map(|text| {
+            let ids = model.tokenizer.encode(text, false).expect("tokens");
+            model.weights.embed(&ids).expect("embedding")
+        })
+        .collect();
+    let seconds = t.elapsed().as_secs_f64();
+    let prints: Vec<Fingerprint> = set.texts.iter().map(|t| Fingerprint::of(t)).collect();
+    let refs: Vec<&Fingerprint> = prints.iter().collect();
+    let dups = group::duplicates(&refs);
+    println!(
+        "\nstories on the labelled set ({} articles): TF-IDF beside {} embeddings \
+         ({} dimensions, {seconds:.1} s for all prefills)",
+        set.ids.len(),
+        model.name,
+        embeddings[0].len()
+    );
+    // the two similarities have their own scales: each gets its own range
+    println!("| threshold | TF-IDF precision / recall / ARI | threshold | embeddings precision / recall / ARI |");
+    println!("|---|---|---|---|");
+    let pairs = group::cosine_pairs(&embeddings);
+    let tfidf = [0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4];
+    let dense = [0.4, 0.5, 0.6, 0.65, 0.7, 0.8, 0.9];
+    for (t, e) in tfidf.into_iter().zip(dense) {
+        let (a, b, c) = set.score(&group::stories_at(&refs, &dups, t));
+        let (x, y, z) = set.score(&group::cluster(set.ids.len(), pairs.clone(), &dups, e));
+        println!("| {t} | {a:.3} / {b:.3} / {c:.3} | {e} | {x:.3} / {y:.3} / {z:.3} |");
+    }
+}
+
 fn main() {
+    if let Ok(model) = std::env::var("ABRIDGE_BRIEF_EMBED") {
+        compare_embeddings(&model);
+    }
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/brief/articles.jsonl"

@@ -2,101 +2,14 @@
 //! articles from the Lee corpus and Reuters-21578, README there), and the brief
 //! of a real digest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use abridge::brief::eval::{precision_recall, Labelled};
 use abridge::brief::{group, Fingerprint};
-
-struct Labelled {
-    ids: Vec<String>,
-    texts: Vec<String>,
-    duplicates: BTreeSet<(usize, usize)>,
-    /// story label per article
-    story: Vec<usize>,
-}
 
 fn labelled() -> Labelled {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/brief");
-    let (mut ids, mut texts) = (Vec::new(), Vec::new());
-    for line in std::fs::read_to_string(format!("{dir}/articles.jsonl"))
-        .unwrap()
-        .lines()
-    {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        ids.push(v["id"].as_str().unwrap().to_string());
-        texts.push(v["text"].as_str().unwrap().to_string());
-    }
-    let at: BTreeMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
-    let labels: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/labels.json")).unwrap())
-            .unwrap();
-    let duplicates = labels["duplicates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let (a, b) = (at[p[0].as_str().unwrap()], at[p[1].as_str().unwrap()]);
-            (a.min(b), a.max(b))
-        })
-        .collect();
-    let mut story = vec![usize::MAX; ids.len()];
-    for (s, st) in labels["stories"].as_array().unwrap().iter().enumerate() {
-        for id in st["ids"].as_array().unwrap() {
-            story[at[id.as_str().unwrap()]] = s;
-        }
-    }
-    assert!(
-        story.iter().all(|&s| s != usize::MAX),
-        "every article has a story"
-    );
-    Labelled {
-        ids,
-        texts,
-        duplicates,
-        story,
-    }
-}
-
-/// Pairs (i < j) given the same label.
-fn same_story(labels: &[usize]) -> BTreeSet<(usize, usize)> {
-    let n = labels.len();
-    (0..n)
-        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-        .filter(|&(i, j)| labels[i] == labels[j])
-        .collect()
-}
-
-fn precision_recall(
-    found: &BTreeSet<(usize, usize)>,
-    truth: &BTreeSet<(usize, usize)>,
-) -> (f64, f64) {
-    let hit = found.intersection(truth).count() as f64;
-    (
-        hit / found.len().max(1) as f64,
-        hit / truth.len().max(1) as f64,
-    )
-}
-
-/// Adjusted Rand index of two labelings (Hubert & Arabie 1985).
-fn adjusted_rand(a: &[usize], b: &[usize]) -> f64 {
-    let c2 = |n: usize| (n * n.saturating_sub(1)) as f64 / 2.0;
-    let mut table: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-    let (mut ra, mut rb): (BTreeMap<usize, usize>, BTreeMap<usize, usize>) = Default::default();
-    for (&x, &y) in a.iter().zip(b) {
-        *table.entry((x, y)).or_default() += 1;
-        *ra.entry(x).or_default() += 1;
-        *rb.entry(y).or_default() += 1;
-    }
-    let index: f64 = table.values().map(|&n| c2(n)).sum();
-    let (sa, sb): (f64, f64) = (
-        ra.values().map(|&n| c2(n)).sum(),
-        rb.values().map(|&n| c2(n)).sum(),
-    );
-    let expected = sa * sb / c2(a.len());
-    (index - expected) / ((sa + sb) / 2.0 - expected)
+    Labelled::read(std::path::Path::new(dir)).unwrap()
 }
 
 /// Duplicates and stories against the labels. The floors sit a little under
@@ -123,24 +36,14 @@ fn duplicates_and_stories_match_the_hand_labels() {
             prints[i].resemblance(&prints[j])
         );
     }
-    let score = |stories: &[Vec<usize>]| {
-        let mut got = vec![0; set.ids.len()];
-        for (s, members) in stories.iter().enumerate() {
-            for &i in members {
-                got[i] = s;
-            }
-        }
-        let (p, r) = precision_recall(&same_story(&got), &same_story(&set.story));
-        (p, r, adjusted_rand(&got, &set.story))
-    };
     for t in [0.08, 0.12, 0.16, 0.2, 0.25, 0.3] {
-        let (p, r, ari) = score(&group::stories_at(&refs, &dups, t));
+        let (p, r, ari) = set.score(&group::stories_at(&refs, &dups, t));
         eprintln!(
             "stories at {t}: pairwise precision {p:.3} recall {r:.3}, adjusted Rand {ari:.3}"
         );
     }
     let stories = group::stories(&refs, &dups);
-    let (sp, sr, ari) = score(&stories);
+    let (sp, sr, ari) = set.score(&stories);
     eprintln!(
         "duplicates: precision {dp:.3} recall {dr:.3} ({} found, {} labelled); stories: \
          pairwise precision {sp:.3} recall {sr:.3}, adjusted Rand {ari:.3} ({} groups, {} labelled)",

@@ -101,8 +101,19 @@ pub fn stories_at(
     dups: &[(usize, usize)],
     threshold: f64,
 ) -> Vec<Vec<usize>> {
-    let n = prints.len();
-    let pairs = similar_pairs(prints);
+    cluster(prints.len(), similar_pairs(prints), dups, threshold)
+}
+
+/// Average-linkage groups of `n` items from their similar pairs `(i, j,
+/// similarity)` (pairs not given count as 0), starting from the
+/// near-duplicate sets, while the best mean similarity between two groups
+/// reaches `threshold`; as [`stories`] returns them.
+pub fn cluster(
+    n: usize,
+    pairs: Vec<(usize, usize, f64)>,
+    dups: &[(usize, usize)],
+    threshold: f64,
+) -> Vec<Vec<usize>> {
     // groups start as the near-duplicate sets; each is named by its least member
     let mut members: BTreeMap<usize, Vec<usize>> = duplicate_sets(n, dups)
         .into_iter()
@@ -256,6 +267,33 @@ fn similar_pairs(prints: &[&Fingerprint]) -> Vec<(usize, usize, f64)> {
             },
         )
         .flatten_iter()
+        .collect()
+}
+
+/// Pairs (i < j) of dense vectors (embeddings) with their cosine, once the
+/// set's mean vector is taken away (a model's mean-pooled states all point
+/// much the same way), keeping those that reach [`FLOOR`].
+pub fn cosine_pairs(vectors: &[Vec<f32>]) -> Vec<(usize, usize, f64)> {
+    let n = vectors.len();
+    let d = vectors.first().map_or(0, Vec::len);
+    let mut mean = vec![0f64; d];
+    for v in vectors {
+        for (m, &x) in mean.iter_mut().zip(v) {
+            *m += x as f64 / n as f64;
+        }
+    }
+    let unit: Vec<Vec<f64>> = vectors
+        .iter()
+        .map(|v| {
+            let c: Vec<f64> = v.iter().zip(&mean).map(|(&x, m)| x as f64 - m).collect();
+            let norm = c.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            c.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .map(|(i, j)| (i, j, unit[i].iter().zip(&unit[j]).map(|(a, b)| a * b).sum()))
+        .filter(|&(_, _, c)| c >= FLOOR)
         .collect()
 }
 

@@ -10,6 +10,7 @@
 //! and its output depends only on the set of articles: not on their order in
 //! the manifest, nor on `--jobs` or `--batch`.
 
+pub mod eval;
 pub mod fingerprint;
 pub mod group;
 mod page;
@@ -29,8 +30,8 @@ use crate::render::{ManifestEntry, Status};
 
 /// Sentences of a story's summary.
 const STORY_SENTENCES: usize = 3;
-/// Summaries a story's summary is written from at most (its best-ranked
-/// entries): the rest are listed, not read.
+/// Summaries read in one prompt: a larger story is summarized in groups of
+/// this many, and the groups' summaries combined.
 const STORY_READS: usize = 8;
 
 /// One article of the brief, with the near-duplicates it stands for.
@@ -233,23 +234,39 @@ pub fn compose(runner: &Runner, plan: Plan, langs: &[String]) -> Result<Brief> {
 
 fn write_story(runner: &Runner, items: Vec<Item>, langs: &[String]) -> Result<Story> {
     let chat = runner.model.is_chat();
-    let read = &items[..items.len().min(STORY_READS)];
-    let reports: String = read
-        .iter()
-        .map(|i| format!("- {}", i.summary.trim()))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let ask = SummaryAsk {
-        source: Source::Reports,
-        sentences: STORY_SENTENCES,
-        style: Style::Paragraph,
-        retry: Retry::First,
+    let ask = |text: &str| {
+        let how = SummaryAsk {
+            source: Source::Reports,
+            sentences: STORY_SENTENCES,
+            style: Style::Paragraph,
+            retry: Retry::First,
+        };
+        Ask::new(
+            Prompt::summary_of(text, &how, chat),
+            runner.limit(40 * STORY_SENTENCES),
+            Writes::Text,
+        )
+        .sentences(Some(STORY_SENTENCES + 1))
     };
-    let prompt = Prompt::summary_of(&reports, &ask, chat);
-    let answer = runner.answer_one(
-        &Ask::new(prompt, runner.limit(40 * STORY_SENTENCES), Writes::Text)
-            .sentences(Some(STORY_SENTENCES + 1)),
-    )?;
+    let listed = |texts: &mut dyn Iterator<Item = &str>| -> String {
+        texts
+            .map(|t| format!("- {}", t.trim()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // a large story is read in groups whose summaries are then combined
+    // (map-reduce), so every article's summary is read and none is cut
+    let reports = if items.len() <= STORY_READS {
+        listed(&mut items.iter().map(|i| i.summary.as_str()))
+    } else {
+        let asks: Vec<Ask> = items
+            .chunks(STORY_READS)
+            .map(|group| ask(&listed(&mut group.iter().map(|i| i.summary.as_str()))))
+            .collect();
+        let partial = runner.answer_all(&asks)?;
+        listed(&mut partial.iter().map(|a| a.text.as_str()))
+    };
+    let answer = runner.answer_one(&ask(&reports))?;
     let sentences: Vec<String> = crate::chunk::sentences(&answer.text)
         .iter()
         .map(|s| s.text(&answer.text).trim().to_string())

@@ -372,6 +372,28 @@ impl Transformer {
         self.run(ids, &mut [cache], Pass::Verify)
     }
 
+    /// The mean of the final hidden states (after the output norm) of `ids`, a
+    /// text's embedding from the model's own prefill, read in prompt-sized
+    /// chunks. (For comparing story grouping by embeddings with TF-IDF.)
+    pub fn embed(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        if ids.is_empty() {
+            return Err(Error::Context("nothing to embed: no tokens".into()));
+        }
+        let mut cache = self.new_cache(ids.len())?;
+        let mut sum = vec![0f64; self.config.n_embd];
+        for chunk in ids.chunks(super::generate::PREFILL_CHUNK) {
+            let h: Vec<Vec<f32>> = self
+                .run(chunk, &mut [&mut cache], Pass::Hidden)?
+                .to_vec2()?;
+            for row in h {
+                for (s, x) in sum.iter_mut().zip(row) {
+                    *s += x as f64;
+                }
+            }
+        }
+        Ok(sum.iter().map(|s| (s / ids.len() as f64) as f32).collect())
+    }
+
     /// One decode step of several sequences at once: `ids[b]` is appended to
     /// `caches[b]`. Every weight is read once for the whole batch, and each row
     /// computes what it would alone. Returns the logits, shape (batch, vocab).
@@ -392,12 +414,12 @@ impl Transformer {
         let c = &self.config;
         // The matmuls' f32 order for these rows: see `Config::prompt_order`.
         let mm = match pass {
-            Pass::Prompt => c.prompt_order(),
+            Pass::Prompt | Pass::Hidden => c.prompt_order(),
             Pass::Decode | Pass::Verify => Rows::Independent,
         };
         // (first row, rows, position) of each sequence
         let spans: Vec<(usize, usize, usize)> = match pass {
-            Pass::Prompt | Pass::Verify => vec![(0, ids.len(), caches[0].len)],
+            Pass::Prompt | Pass::Verify | Pass::Hidden => vec![(0, ids.len(), caches[0].len)],
             Pass::Decode => caches
                 .iter()
                 .enumerate()
@@ -456,8 +478,11 @@ impl Transformer {
         for (cache, &(_, t, _)) in caches.iter_mut().zip(&spans) {
             cache.len += t;
         }
+        if pass == Pass::Hidden {
+            return self.output_norm.forward(&x.squeeze(0)?);
+        }
         let last: Vec<u32> = match pass {
-            Pass::Verify => (0..ids.len() as u32).collect(),
+            Pass::Verify | Pass::Hidden => (0..ids.len() as u32).collect(),
             Pass::Prompt | Pass::Decode => spans
                 .iter()
                 .map(|&(r0, t, _)| (r0 + t - 1) as u32)
@@ -529,7 +554,7 @@ impl Transformer {
             cache.append(k, v, pos, t);
             // A prompt's rows sum in llama.cpp's batched order; checked
             // drafts sum as the decode steps they stand for.
-            let batched = pass == Pass::Prompt && t > 1;
+            let batched = matches!(pass, Pass::Prompt | Pass::Hidden) && t > 1;
             out.extend(ggml::attention(
                 q,
                 cache,
@@ -555,6 +580,9 @@ enum Pass {
     /// Consecutive positions of one sequence, each row as `Decode` computes
     /// it; every row's logits.
     Verify,
+    /// Consecutive positions of one sequence in the prompt order; every row's
+    /// final hidden state (after the output norm), no logits.
+    Hidden,
 }
 
 /// Rotary embedding tables for a run of positions, computed as ggml does:
