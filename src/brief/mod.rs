@@ -406,3 +406,61 @@ pub fn brief(runner: &Runner, dir: &Path, langs: &[String]) -> Result<Written> {
         brief,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::{gguf_file::Value, GgmlDType};
+
+    use super::*;
+    use crate::model::scheduler::{Scheduler, SchedulerOptions};
+    use crate::model::synthetic::TinyGguf;
+    use crate::model::Model;
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n)
+            .map(|i| Item {
+                id: format!("a{i}"),
+                title: format!("Story {i}"),
+                output: format!("a{i}.md"),
+                site: None,
+                published: None,
+                summary: format!("Rates rose {i} times."),
+                also_in: Vec::new(),
+            })
+            .collect()
+    }
+
+    /// A story of more entries than one prompt reads is summarized in groups
+    /// whose summaries are combined: every entry is read, none is cut. (A tiny
+    /// synthetic model: what it writes is noise; the requests are counted.)
+    #[test]
+    fn a_large_story_is_read_in_groups_then_combined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        TinyGguf::llama_dims(64, 4, 2, 96, 2)
+            .set("llama.context_length", Value::U32(4096))
+            .weights(GgmlDType::Q8_0)
+            .write(&path)
+            .unwrap();
+        let model = Model::load_path("tiny".into(), path).unwrap();
+        let options = SchedulerOptions {
+            prefix_store: false,
+            ..Default::default()
+        };
+        let scheduler = Scheduler::start(model, options).unwrap();
+        let runner = Runner::new(&scheduler, 4096);
+        // the story's summary and headline, plus one summary per group of 8
+        for (n, asks) in [
+            (3, 2),
+            (STORY_READS, 2),
+            (STORY_READS + 2, 4),
+            (3 * STORY_READS, 5),
+        ] {
+            let before = runner.requests();
+            let story = write_story(&runner, items(n), &[]).unwrap();
+            assert_eq!(story.items.len(), n);
+            assert!(!story.summary.is_empty() && !story.headline.is_empty());
+            assert_eq!(runner.requests() - before, asks, "{n} entries");
+        }
+    }
+}

@@ -25,7 +25,8 @@ pub struct Runner<'m> {
     answer_cap: Option<usize>,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
-    /// Article id in the request log (`ABRIDGE_REQUEST_LOG`), and its requests so far.
+    /// Article id in the request log (`ABRIDGE_REQUEST_LOG`), and its requests
+    /// (generations asked for) so far.
     label: Option<String>,
     requests: AtomicU64,
     /// Hears each generation's text as it is decoded, and may stop the work.
@@ -309,6 +310,11 @@ impl<'m> Runner<'m> {
     }
 
     /// (prompt tokens, generated tokens) so far.
+    /// Generations asked for so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     pub fn tokens(&self) -> (u64, u64) {
         (
             self.tokens_in.load(Ordering::Relaxed),
@@ -341,8 +347,8 @@ impl Runner<'_> {
                 }
             }
         });
-        let Some(log) = log else { return };
         let seq = self.requests.fetch_add(1, Ordering::Relaxed);
+        let Some(log) = log else { return };
         let mut line = serde_json::json!({
             "article": self.label,
             "seq": seq,
