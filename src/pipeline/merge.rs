@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::outputs::{compact, OutputLock};
+use super::output::{compact, OutputLock};
 use super::shard::{Marker, Shard};
 use crate::error::{Error, Result};
 use crate::render::{self, ManifestEntry, Status, INDEX_FILE, MANIFEST_FILE};
@@ -198,9 +198,9 @@ fn read_marker(dir: &Path, shard: &Shard) -> Result<Marker> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::outputs::tests::entry;
     use super::super::shard::complete;
     use super::*;
+    use crate::pipeline::testing::entry;
     use crate::render::IndexInfo;
 
     /// A finished shard `index` of `count` in `dir` holding `entries` at `positions`.

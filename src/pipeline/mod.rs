@@ -3,13 +3,17 @@
 //! generations go to one [`Scheduler`], which batches them on the compute threads.
 //! Each article file is written atomically and recorded in the manifest as it
 //! finishes, so a killed run resumes where it stopped and a re-run skips what has not
-//! changed (the bookkeeping is in [`outputs`]).
+//! changed (the bookkeeping is in [`output`], the key in `key`).
 
+pub mod interrupt;
+mod key;
 pub mod merge;
-pub mod outputs;
+pub mod output;
 pub mod runner;
 pub mod shard;
 pub mod summarize;
+#[cfg(test)]
+mod testing;
 pub mod translate;
 pub mod verify;
 pub mod warning;
@@ -31,7 +35,10 @@ use crate::render::{
     self, ArticleDoc, ArticleMeta, IndexInfo, ManifestEntry, Slugs, Status, TranslationDoc,
     INDEX_FILE, MANIFEST_FILE,
 };
-use outputs::{reusable, Done, Interrupt, OutputLock, Outputs, Settings};
+pub use interrupt::{signal_name, Interrupt};
+use key::Settings;
+pub use output::OutputLock;
+use output::{reusable, Done, Outputs};
 use runner::Runner;
 use shard::Shard;
 use summarize::{summarize, Summary, SummarySpec};
@@ -318,10 +325,10 @@ pub fn digest(
 
     let model_sha256 = file_sha256(&model.path)?;
     let settings = Settings::new(model, &model_sha256, opts, window);
-    let mut previous = outputs::read_previous(&opts.out.join(MANIFEST_FILE))?;
+    let mut previous = output::read_previous(&opts.out.join(MANIFEST_FILE))?;
     if opts.shard.is_some() {
         // The shard's own record wins over a merged or single-machine one.
-        previous.extend(outputs::read_previous(&opts.out.join(&manifest_file))?);
+        previous.extend(output::read_previous(&opts.out.join(&manifest_file))?);
     }
 
     // First pass: what each input needs, keeping entries and no texts. Outputs of
@@ -330,7 +337,7 @@ pub fn digest(
     let mut slugs = Slugs::default();
     // Shards see the same foreign files (other shards' outputs are the digest's),
     // so they still plan the same names.
-    for stem in outputs::foreign_stems(&opts.out, &previous)? {
+    for stem in output::foreign_stems(&opts.out, &previous)? {
         match plan.as_mut() {
             Some(plan) => plan.reserve(&stem),
             None => slugs.reserve(&stem),
@@ -371,7 +378,7 @@ pub fn digest(
                         slugs.reserve(output.strip_suffix(".md").unwrap_or(output));
                     });
                 if reused.is_none() {
-                    earlier.extend(outputs::earlier(&previous, &a, &opts.out).map(|e| (slot, e)));
+                    earlier.extend(output::earlier(&previous, &a, &opts.out).map(|e| (slot, e)));
                     // The text is dropped here: the second pass reads it again.
                     let job = Job {
                         slot,
@@ -774,7 +781,7 @@ mod tests {
         for name in ["a", "b"] {
             std::fs::write(inputs.join(format!("{name}.txt")), "Rates rose.").unwrap();
         }
-        let earlier = outputs::tests::entry("old.txt", Status::Ok, "k0");
+        let earlier = testing::entry("old.txt", Status::Ok, "k0");
         let manifest = render::render_manifest(std::slice::from_ref(&earlier));
         std::fs::write(out.join(MANIFEST_FILE), &manifest).unwrap();
         std::fs::write(out.join("old.txt.md"), "x").unwrap();
@@ -786,7 +793,7 @@ mod tests {
         let model = Model::load_path("tiny".into(), path).unwrap();
         let opts = DigestOptions {
             out: out.clone(),
-            ..outputs::tests::test_options()
+            ..testing::test_options()
         };
         opts.interrupt.raise(2);
 
@@ -811,7 +818,7 @@ mod tests {
         files.sort();
         assert_eq!(
             files,
-            [outputs::LOCK_FILE, INDEX_FILE, MANIFEST_FILE, "old.txt.md"]
+            [output::LOCK_FILE, INDEX_FILE, MANIFEST_FILE, "old.txt.md"]
         );
     }
 
