@@ -707,8 +707,8 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
             std::env::var(k).ok()
         })?;
         // Refused before the model loads; the digest takes the lock itself.
-        pipeline::outputs::OutputLock::check(&out, shard.as_ref())?;
-        let interrupt = pipeline::outputs::Interrupt::on_signals()
+        pipeline::OutputLock::check(&out, shard.as_ref())?;
+        let interrupt = pipeline::Interrupt::on_signals()
             .context("cannot set up SIGINT and SIGTERM handling")?;
         let model = load(&model.model)?;
         let opts = pipeline::DigestOptions {
@@ -765,7 +765,7 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
                 eprintln!(
                     "abridge: {what} interrupted by {} while reading the inputs ({} read); \
                      nothing was written: run the same command again",
-                    pipeline::outputs::signal_name(signal),
+                    pipeline::signal_name(signal),
                     report.unfinished,
                 );
                 return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
@@ -775,7 +775,7 @@ fn digest(command: Command, quiet: bool) -> ExitCode {
                     "abridge: {what} interrupted by {}: {} ok, {} skipped, {} failed, {} not \
                      done; {records} record what is done: run the same command again to \
                      resume",
-                    pipeline::outputs::signal_name(signal),
+                    pipeline::signal_name(signal),
                     report.ok,
                     report.skipped,
                     report.failed,

@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// Asks a running digest to stop: no new article is started, the ones in progress
+/// finish, the manifest and index are written from what is done. Set by SIGINT or
 /// SIGTERM with [`Interrupt::on_signals`], or by [`Interrupt::raise`].
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt {

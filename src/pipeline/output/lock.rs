@@ -131,8 +131,6 @@ fn busy(dir: &Path, shard: Option<&Shard>, lock: &mut File) -> Error {
     ))
 }
 
-/// Asks a running digest to stop: no new article is started, the ones in progress
-
 #[cfg(test)]
 mod tests {
     use super::*;
