@@ -488,25 +488,29 @@ fn run(command: Command) -> Result<()> {
             let runner = Runner::new(&scheduler, opts.window(&model))
                 .with_deadline(opts.deadline)
                 .with_answer_cap(opts.max_answer_tokens);
+            let started = std::time::Instant::now();
             let done = pipeline::process_article(&runner, &article, &opts)
                 .with_context(|| format!("cannot summarize {}", article.input))?;
-            let mut warnings = article.warnings.clone();
-            warnings.extend(done.summary.warnings.iter().map(|w| w.message.clone()));
-            let (tokens_in, tokens_out) = runner.tokens();
-            tracing::info!("{tokens_in} prompt tokens read, {tokens_out} generated");
+            let tokens = runner.tokens();
+            tracing::info!("{} prompt tokens read, {} generated", tokens.0, tokens.1);
             tracing::info!("generation: {}", scheduler.stats);
+            let seconds = started.elapsed().as_secs_f64();
+            let result = pipeline::ArticleResult::new(
+                &article,
+                done,
+                opts.style,
+                &model.name,
+                tokens,
+                seconds,
+            );
             if json {
-                let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
-                value["input"] = article.input.clone().into();
-                value["title"] = article.title.clone().into();
-                value["model"] = model.name.clone().into();
-                println!("{value}");
+                println!("{}", result.to_json());
             } else {
                 print!(
                     "{}",
-                    render::plain_summary(&done.summary.text, &done.summary.support, opts.style)
+                    render::plain_summary(&result.summary, &result.support, opts.style)
                 );
-                for t in &done.translations {
+                for t in &result.done.translations {
                     let name = lang::language_name(&t.lang).unwrap_or(&t.lang);
                     match &t.outcome {
                         Ok(text) => {
@@ -515,7 +519,7 @@ fn run(command: Command) -> Result<()> {
                         Err(reason) => println!("\n{name}: translation failed: {reason}"),
                     }
                 }
-                for w in &warnings {
+                for w in &result.warnings {
                     tracing::warn!("{w}");
                 }
             }

@@ -9,6 +9,7 @@ pub mod interrupt;
 mod key;
 pub mod merge;
 pub mod output;
+pub mod result;
 pub mod runner;
 pub mod shard;
 pub mod summarize;
@@ -31,14 +32,12 @@ use crate::error::{Error, Result};
 use crate::model::scheduler::{Scheduler, SchedulerOptions};
 use crate::model::Model;
 use crate::prompts::{LongArticles, Style};
-use crate::render::{
-    self, ArticleDoc, ArticleMeta, IndexInfo, ManifestEntry, Slugs, Status, TranslationDoc,
-    INDEX_FILE, MANIFEST_FILE,
-};
+use crate::render::{self, IndexInfo, ManifestEntry, Slugs, Status, INDEX_FILE, MANIFEST_FILE};
 pub use interrupt::{signal_name, Interrupt};
 use key::Settings;
 pub use output::OutputLock;
 use output::{reusable, Done, Outputs};
+pub use result::ArticleResult;
 use runner::Runner;
 use shard::Shard;
 use summarize::{summarize, Summary, SummarySpec};
@@ -112,54 +111,6 @@ pub struct Processed {
     pub summary: Summary,
     pub translations: Vec<Translation>,
     pub full_translations: Vec<Translation>,
-}
-
-impl Processed {
-    /// The result fields of a manifest line that `summarize --json` and the server
-    /// give: summary, chunks, support, translations, checks, and the given warnings
-    /// and token counts (callers add who and what it was about).
-    pub fn to_json(&self, warnings: &[String], tokens: (u64, u64)) -> serde_json::Value {
-        let translations: std::collections::BTreeMap<_, _> = self
-            .translations
-            .iter()
-            .filter_map(|t| Some((t.lang.clone(), t.outcome.clone().ok()?)))
-            .collect();
-        let checks: std::collections::BTreeMap<_, _> = self
-            .translations
-            .iter()
-            .map(|t| (t.lang.clone(), t.checks.clone()))
-            .collect();
-        serde_json::json!({
-            "summary": self.summary.text,
-            "chunks": self.summary.chunks,
-            "article_sentences": self.summary.article_sentences,
-            "support": self.summary.support,
-            "translations": translations,
-            "checks": checks,
-            "warnings": warnings,
-            "tokens_in": tokens.0,
-            "tokens_out": tokens.1,
-        })
-    }
-
-    /// The summary (with its sources) and the translations as an article file
-    /// lays them out, model text escaped the same way: what an editor copies.
-    pub fn to_markdown(&self, style: Style) -> String {
-        let mut warnings = Vec::new(); // the caller reports them
-        let mut docs = |ts: &[Translation]| -> Vec<TranslationDoc> {
-            ts.iter()
-                .map(|t| translation_doc(t.clone(), &mut warnings))
-                .collect()
-        };
-        render::render_results(&ArticleDoc {
-            meta: Default::default(),
-            summary: self.summary.text.clone(),
-            style,
-            support: self.summary.support.clone(),
-            translations: docs(&self.translations),
-            full_translations: docs(&self.full_translations),
-        })
-    }
 }
 
 /// Summarizes an article, checks and grounds the summary, and translates it (and,
@@ -592,51 +543,26 @@ fn run_article(
     settings: &Settings,
 ) -> Done {
     let started = Instant::now();
+    let opts = &settings.opts.article;
     let runner = Runner::new(scheduler, window)
-        .with_deadline(settings.opts.article.deadline)
-        .with_answer_cap(settings.opts.article.max_answer_tokens)
+        .with_deadline(opts.deadline)
+        .with_answer_cap(opts.max_answer_tokens)
         .with_label(article.id.clone());
-    let result = catch_unwind(AssertUnwindSafe(|| article_doc(&runner, article, settings)))
+    let result = catch_unwind(AssertUnwindSafe(|| process_article(&runner, article, opts)))
         .unwrap_or_else(|panic| {
             let what = crate::error::panic_message(&*panic);
             Err(Error::Model(format!("internal error: {what}")))
         });
     let seconds = started.elapsed().as_secs_f64();
-    let (tokens_in, tokens_out) = runner.tokens();
+    let tokens = runner.tokens();
     match result {
-        Ok(mut doc) => {
-            doc.meta.seconds = seconds;
-            doc.meta.tokens_in = tokens_in;
-            doc.meta.tokens_out = tokens_out;
-            let entry = ManifestEntry {
-                input: article.input.clone(),
-                id: article.id.clone(),
-                status: Status::Ok,
-                error: None,
-                output: Some(output.to_string()),
-                title: Some(article.title.clone()),
-                about: article.about.clone(),
-                summary: Some(doc.summary.clone()),
-                translations: doc
-                    .translations
-                    .iter()
-                    .filter_map(|t| Some((t.lang.clone(), t.text.clone()?)))
-                    .collect(),
-                support: doc.support.clone(),
-                checks: doc
-                    .translations
-                    .iter()
-                    .map(|t| (t.lang.clone(), t.checks.clone()))
-                    .collect(),
-                warnings: doc.meta.warnings.clone(),
-                tokens_in,
-                tokens_out,
-                seconds,
-                key: Some(doc.meta.key.clone()),
-                input_sha256: Some(article.input_sha256.clone()),
-                fingerprint: Some(crate::brief::Fingerprint::of(&article.text)),
-            };
-            Done::Written(Box::new(doc), entry)
+        Ok(done) => {
+            let key = settings.key(article);
+            let result =
+                ArticleResult::new(article, done, opts.style, settings.model, tokens, seconds);
+            let doc = result.doc(&key, settings.model_sha256, &opts.languages);
+            let fingerprint = crate::brief::Fingerprint::of(&article.text);
+            Done::Written(Box::new(doc), result.entry(output, &key, fingerprint))
         }
         Err(e) => {
             let mut entry = failed_entry(
@@ -647,64 +573,11 @@ fn run_article(
             );
             entry.title = Some(article.title.clone());
             entry.about = article.about.clone();
-            entry.tokens_in = tokens_in;
-            entry.tokens_out = tokens_out;
+            (entry.tokens_in, entry.tokens_out) = tokens;
             entry.seconds = seconds;
             entry.input_sha256 = Some(article.input_sha256.clone());
             Done::Failed(entry)
         }
-    }
-}
-
-fn article_doc(runner: &Runner, article: &Article, settings: &Settings) -> Result<ArticleDoc> {
-    let opts = &settings.opts.article;
-    let done = process_article(runner, article, opts)?;
-    let mut warnings = article.warnings.clone();
-    warnings.extend(done.summary.warnings.iter().map(|w| w.message.clone()));
-    let mut docs = |ts: Vec<Translation>| -> Vec<TranslationDoc> {
-        ts.into_iter()
-            .map(|t| translation_doc(t, &mut warnings))
-            .collect()
-    };
-    let translations = docs(done.translations);
-    let full_translations = docs(done.full_translations);
-    Ok(ArticleDoc {
-        meta: ArticleMeta {
-            title: article.title.clone(),
-            source: article.input.clone(),
-            about: article.about.clone(),
-            input_sha256: article.input_sha256.clone(),
-            model: settings.model.to_string(),
-            model_sha256: settings.model_sha256.to_string(),
-            languages: opts.languages.clone(),
-            chunks: done.summary.chunks,
-            // Filled in once the article is done.
-            tokens_in: 0,
-            tokens_out: 0,
-            seconds: 0.0,
-            key: settings.key(article),
-            warnings,
-        },
-        summary: done.summary.text,
-        style: opts.style,
-        support: done.summary.support,
-        translations,
-        full_translations,
-    })
-}
-
-fn translation_doc(t: Translation, warnings: &mut Vec<String>) -> TranslationDoc {
-    warnings.extend(t.warning.iter().cloned());
-    warnings.extend(t.failure());
-    let (text, error) = match t.outcome {
-        Ok(text) => (Some(text), None),
-        Err(reason) => (None, Some(reason)),
-    };
-    TranslationDoc {
-        lang: t.lang,
-        text,
-        error,
-        checks: t.checks,
     }
 }
 

@@ -24,9 +24,11 @@ use super::{model_name, Engine, Shared};
 use crate::article::{read_source_bytes, Format as Kind, Source};
 use crate::check::SourceIndex;
 use crate::lang;
+use crate::pipeline::result::{input_warnings, translation_warnings};
 use crate::pipeline::runner::{Runner, Watcher, Writes};
 use crate::pipeline::translate::Translation;
-use crate::pipeline::warning::{Warning, WarningKind};
+use crate::pipeline::warning::Warning;
+use crate::pipeline::ArticleResult;
 use crate::pipeline::{self, ArticleOptions, Step};
 use crate::prompts::{LongArticles, Style};
 
@@ -430,28 +432,6 @@ fn translation_json(t: &Translation) -> Value {
     })
 }
 
-/// What a translation warns of, with its kind: a note on one published, or why it
-/// was not (the same sentences `warnings` lists as text).
-fn translation_warnings(t: &Translation) -> Vec<Warning> {
-    let mut out: Vec<Warning> = t
-        .warning
-        .iter()
-        .map(|w| Warning::new(WarningKind::TranslationNote, w.clone()).about_lang(&t.lang))
-        .collect();
-    if let Some(message) = t.failure() {
-        out.push(Warning::new(WarningKind::TranslationFailed, message).about_lang(&t.lang));
-    }
-    out
-}
-
-/// The article's (reading) warnings with their kind.
-fn input_warnings(warnings: &[String]) -> Vec<Warning> {
-    warnings
-        .iter()
-        .map(|w| Warning::new(WarningKind::Input, w.clone()))
-        .collect()
-}
-
 /// Warnings as the API has always listed them (`warnings`, text) and with their
 /// kinds (`warning_details`), for a client to word them for its reader.
 fn warning_fields(details: &[Warning]) -> (Vec<String>, &[Warning]) {
@@ -523,18 +503,13 @@ pub async fn summarize(
                     Step::Translation(t) => watch.send("translation", translation_json(t)),
                     Step::FullTranslation(_) => {}
                 });
-            let (tokens_in, tokens_out) = runner.tokens();
+            let tokens = runner.tokens();
             let done = result?;
-            let mut details = input_warnings(&article.warnings);
-            details.extend(done.summary.warnings.iter().cloned());
-            details.extend(done.translations.iter().flat_map(translation_warnings));
-            let (warnings, details) = warning_fields(&details);
-            let mut value = done.to_json(&warnings, (tokens_in, tokens_out));
-            value["warning_details"] = json!(details);
-            value["markdown"] = done.to_markdown(opts.style).into();
-            value["title"] = article.title.clone().into();
-            value["model"] = engine.name.clone().into();
-            value["seconds"] = started.elapsed().as_secs_f64().into();
+            let seconds = started.elapsed().as_secs_f64();
+            let result =
+                ArticleResult::new(&article, done, opts.style, &engine.name, tokens, seconds);
+            let mut value = result.to_json();
+            value["markdown"] = result.to_markdown().into();
             Ok(value)
         },
     );
