@@ -47,10 +47,20 @@ pub struct Model {
 
 impl Model {
     /// Resolves `spec` (path or `OWNER/REPO:FILE[@REV]`) and loads it.
+    /// Loads the model `spec` names (see [`ModelSpec`]), logging how long it took.
     pub fn load(spec: &str) -> Result<Self> {
+        let t = std::time::Instant::now();
         let parsed = ModelSpec::parse(spec)?;
         let path = parsed.resolve()?;
-        Self::load_path(parsed.to_string(), path)
+        let model = Self::load_path(parsed.to_string(), path)?;
+        tracing::info!(
+            "loaded {} ({}, {}) in {:.1}s",
+            model.name,
+            model.architecture,
+            model.quantization,
+            t.elapsed().as_secs_f64()
+        );
+        Ok(model)
     }
 
     pub fn load_path(name: String, path: PathBuf) -> Result<Self> {

@@ -43,6 +43,15 @@ pub struct ArticleOptions {
     pub max_answer_tokens: Option<usize>,
 }
 
+/// The working window on `model`: `requested` tokens, else [`DEFAULT_WINDOW`], at
+/// most the model's context. Every front door sizes its generations with this; the
+/// summary's and the translation's chunk budgets are cut from it by their steps.
+pub fn window(model: &Model, requested: Option<usize>) -> usize {
+    requested
+        .unwrap_or(DEFAULT_WINDOW)
+        .min(model.context_length())
+}
+
 /// A long feature is 10-20k tokens; 50k leaves room for a report while bounding
 /// what one article can cost (map-reduce time grows with it).
 pub const DEFAULT_MAX_ARTICLE_TOKENS: usize = 50_000;
@@ -50,9 +59,7 @@ pub const DEFAULT_MAX_ARTICLE_TOKENS: usize = 50_000;
 impl ArticleOptions {
     /// The working window on `model`.
     pub fn window(&self, model: &Model) -> usize {
-        self.window
-            .unwrap_or(DEFAULT_WINDOW)
-            .min(model.context_length())
+        window(model, self.window)
     }
 }
 

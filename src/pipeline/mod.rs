@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 pub use article::{
-    check_length, process_article, process_article_with, ArticleOptions, Processed, Step,
+    check_length, process_article, process_article_with, window, ArticleOptions, Processed, Step,
     DEFAULT_MAX_ARTICLE_TOKENS, DEFAULT_WINDOW,
 };
 pub use digest::{digest, DigestOptions, DigestReport, Progress, Silent};

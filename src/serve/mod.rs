@@ -163,21 +163,9 @@ async fn serve(opts: ServeOptions, on_listening: impl FnOnce(SocketAddr)) -> Res
 }
 
 fn load(state: &AppState) -> Result<()> {
-    let t = std::time::Instant::now();
     let model = Model::load(&state.opts.model)?;
-    let window = state
-        .opts
-        .window
-        .unwrap_or(crate::pipeline::DEFAULT_WINDOW)
-        .min(model.context_length());
+    let window = crate::pipeline::window(&model, state.opts.window);
     let scheduler = Scheduler::start(model.clone(), state.opts.scheduler)?;
-    tracing::info!(
-        "loaded {} ({}, {}) in {:.1}s",
-        model.name,
-        model.architecture,
-        model.quantization,
-        t.elapsed().as_secs_f64()
-    );
     let _ = state.engine.set(Engine {
         name: model_name(&model.name).to_string(),
         model,
