@@ -16,21 +16,7 @@ use std::time::Instant;
 use abridge::brief::eval::Labelled;
 use abridge::brief::{group, Fingerprint};
 
-fn cpu() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_once(':'))
-            .map_or(String::new(), |(_, v)| v.trim().to_string())
-    };
-    format!(
-        "{} (family {}, model {})",
-        field("model name"),
-        field("cpu family"),
-        field("model\t")
-    )
-}
+use abridge::bench::cpu;
 
 /// Story grouping of the labelled set by TF-IDF and by `model`'s embeddings.
 fn compare_embeddings(model: &str) {

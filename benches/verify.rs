@@ -13,21 +13,7 @@ use abridge::model::Model;
 use abridge::pipeline::runner::Runner;
 use abridge::pipeline::verify::check_claims;
 
-fn cpu() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_once(':'))
-            .map_or(String::new(), |(_, v)| v.trim().to_string())
-    };
-    format!(
-        "{} (family {}, model {})",
-        field("model name"),
-        field("cpu family"),
-        field("model\t")
-    )
-}
+use abridge::bench::cpu;
 
 fn main() -> anyhow::Result<()> {
     let spec = std::env::var("ABRIDGE_VERIFY_MODEL").unwrap_or_else(|_| "default".into());

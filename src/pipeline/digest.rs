@@ -453,26 +453,7 @@ fn run_article(
 }
 
 fn failed_entry(input: &str, id: &str, reason: String, warnings: Vec<String>) -> ManifestEntry {
-    ManifestEntry {
-        input: input.to_string(),
-        id: id.to_string(),
-        status: Status::Failed,
-        error: Some(reason),
-        output: None,
-        title: None,
-        about: Default::default(),
-        summary: None,
-        translations: Default::default(),
-        support: Vec::new(),
-        checks: Default::default(),
-        warnings,
-        tokens_in: 0,
-        tokens_out: 0,
-        seconds: 0.0,
-        key: None,
-        input_sha256: None,
-        fingerprint: None,
-    }
+    ManifestEntry::failed(input, id, reason, warnings)
 }
 
 #[cfg(test)]

@@ -135,28 +135,12 @@ pub fn render_index(info: &IndexInfo, entries: &[ManifestEntry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn entry(input: &str, status: Status) -> ManifestEntry {
         ManifestEntry {
-            input: input.into(),
-            id: input.into(),
             status,
             error: None,
-            output: None,
-            title: None,
-            about: Default::default(),
-            summary: None,
-            translations: BTreeMap::new(),
-            support: vec![],
-            checks: BTreeMap::new(),
-            warnings: vec![],
-            tokens_in: 0,
-            tokens_out: 0,
-            seconds: 0.0,
-            key: None,
-            input_sha256: None,
-            fingerprint: None,
+            ..ManifestEntry::failed(input, input, String::new(), vec![])
         }
     }
 

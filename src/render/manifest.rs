@@ -70,6 +70,32 @@ pub struct ManifestEntry {
 }
 
 impl ManifestEntry {
+    /// The line of an input that failed (or was refused when read) for `reason`.
+    pub fn failed(input: &str, id: &str, reason: String, warnings: Vec<String>) -> Self {
+        ManifestEntry {
+            input: input.to_string(),
+            id: id.to_string(),
+            status: Status::Failed,
+            error: Some(reason),
+            output: None,
+            title: None,
+            about: Default::default(),
+            summary: None,
+            translations: Default::default(),
+            support: Vec::new(),
+            checks: Default::default(),
+            warnings,
+            tokens_in: 0,
+            tokens_out: 0,
+            seconds: 0.0,
+            key: None,
+            input_sha256: None,
+            fingerprint: None,
+        }
+    }
+}
+
+impl ManifestEntry {
     /// Why it failed, naming the input once (readers' reasons usually name it).
     pub fn failure(&self) -> String {
         let reason = self.error.as_deref().unwrap_or("unknown error");
