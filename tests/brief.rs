@@ -77,29 +77,9 @@ fn a_digest_becomes_stories_with_cited_summaries() {
     let hf = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let (inputs, out) = (tmp.path().join("in"), tmp.path().join("out"));
-    std::fs::create_dir_all(&inputs).unwrap();
-    let set = labelled();
     let picked = ["lee-001", "lee-009", "lee-118", "lee-136", "lee-012"];
-    for id in picked {
-        let i = set.ids.iter().position(|x| x == id).unwrap();
-        std::fs::write(inputs.join(format!("{id}.txt")), &set.texts[i]).unwrap();
-    }
-    let o = common::run(
-        common::abridge(hf.path())
-            .args([
-                "--threads",
-                "2",
-                "digest",
-                "--model",
-                "fast",
-                "--sentences",
-                "2",
-            ])
-            .arg(&inputs)
-            .arg("--out")
-            .arg(&out),
-    );
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::write_brief_articles(&inputs, &picked);
+    common::digest(hf.path(), "fast", "2", &[], &inputs, &out);
     let o = common::run(
         common::abridge(hf.path())
             .args(["--threads", "2", "brief", "--model", "default"])

@@ -519,43 +519,11 @@ fn the_page_marks_unsupported_sentences_and_keeps_the_key_for_the_session() {
 fn the_server_shows_a_digest_brief_and_its_articles() {
     let tmp = tempfile::tempdir().unwrap();
     let (inputs, out) = (tmp.path().join("in"), tmp.path().join("out"));
-    std::fs::create_dir_all(&inputs).unwrap();
-    let feed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/brief/articles.jsonl"
-    ))
-    .unwrap();
     // two copies of one wire story, two reports of one event, one more
     let picked = ["lee-116", "lee-120", "lee-001", "lee-009", "lee-012"];
-    for line in feed.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        let id = v["id"].as_str().unwrap();
-        if picked.contains(&id) {
-            std::fs::write(
-                inputs.join(format!("{id}.txt")),
-                v["text"].as_str().unwrap(),
-            )
-            .unwrap();
-        }
-    }
+    common::write_brief_articles(&inputs, &picked);
     let hf = tempfile::tempdir().unwrap();
-    let o = common::run(
-        common::abridge(hf.path())
-            .args([
-                "--threads",
-                "2",
-                "digest",
-                "--model",
-                "tiny",
-                "--sentences",
-                "1",
-                "--brief",
-            ])
-            .arg(&inputs)
-            .arg("--out")
-            .arg(&out),
-    );
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::digest(hf.path(), "tiny", "1", &["--brief"], &inputs, &out);
     let dir = out.to_str().unwrap();
     let server = Server::start(&["--digest", dir]);
     let page = Session::start();

@@ -90,3 +90,44 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Writes the brief fixture's articles `ids` (of `tests/fixtures/brief`) into `dir`
+/// as `<id>.txt`, creating it.
+pub fn write_brief_articles(dir: &Path, ids: &[&str]) {
+    let set = abridge::brief::eval::Labelled::read(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/brief"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    for id in ids {
+        let i = set.ids.iter().position(|x| x == id).unwrap();
+        std::fs::write(dir.join(format!("{id}.txt")), &set.texts[i]).unwrap();
+    }
+}
+
+/// `abridge --threads 2 digest --model MODEL --sentences N EXTRA.. INPUTS --out OUT`,
+/// which must succeed.
+pub fn digest(
+    hf_home: &Path,
+    model: &str,
+    sentences: &str,
+    extra: &[&str],
+    inputs: &Path,
+    out: &Path,
+) {
+    let o = run(abridge(hf_home)
+        .args([
+            "--threads",
+            "2",
+            "digest",
+            "--model",
+            model,
+            "--sentences",
+            sentences,
+        ])
+        .args(extra)
+        .arg(inputs)
+        .arg("--out")
+        .arg(out));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
