@@ -70,7 +70,7 @@ fn main() {
         .flat_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let text = v["text"].as_str().unwrap().to_string();
-            abridge::chunk::sentences(&text)
+            abridge::sentence::sentences(&text)
                 .iter()
                 .map(|s| s.text(&text).trim().to_string())
                 .collect::<Vec<_>>()
@@ -88,7 +88,7 @@ fn main() {
     for i in 0..10_000 {
         if i % 10 == 9 {
             let source = texts[next(i)].clone();
-            let mut copy: Vec<String> = abridge::chunk::sentences(&source)
+            let mut copy: Vec<String> = abridge::sentence::sentences(&source)
                 .iter()
                 .map(|s| s.text(&source).to_string())
                 .collect();

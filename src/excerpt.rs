@@ -16,8 +16,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::check::terms::{content_key, words};
-use crate::chunk::{sentences, Sentence, TokenCount};
+use crate::chunk::TokenCount;
 use crate::error::Result;
+use crate::sentence::{sentences, Sentence};
 
 /// Parts the article is cut into, each given its share of the budget (and the
 /// most stretches its excerpts are summarized in).
@@ -38,7 +39,7 @@ pub struct Excerpts {
     /// The same cut into `groups` consecutive stretches of the article, in order
     /// (a stretch with nothing kept is left out).
     pub parts: Vec<String>,
-    /// Indices of the kept sentences in [`crate::chunk::sentences`] of the article.
+    /// Indices of the kept sentences in [`crate::sentence::sentences`] of the article.
     pub kept: Vec<usize>,
     /// Tokens of `text`.
     pub tokens: usize,

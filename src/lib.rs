@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod prompts;
 pub mod render;
+pub mod sentence;
 #[cfg(feature = "serve")]
 pub mod serve;
 

@@ -412,7 +412,7 @@ fn long_inputs_refused_raw_and_excerpted_or_map_reduced_as_articles() {
     assert!(v["summary"].as_str().unwrap().contains("S-400"), "{v}");
     let article = v["article_sentences"].as_u64().unwrap();
     assert!(
-        article >= abridge::chunk::sentences(&text).len() as u64,
+        article >= abridge::sentence::sentences(&text).len() as u64,
         "{v}"
     );
     for s in v["support"].as_array().unwrap() {

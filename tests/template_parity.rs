@@ -5,8 +5,9 @@
 mod common;
 
 use abridge::model::chat_tokens;
-use abridge::model::template::{ChatTemplate, Message, PromptFormat};
+use abridge::model::template::{ChatTemplate, PromptFormat};
 use abridge::model::tokenizer::TextTokenizer;
+use abridge::model::Message;
 use abridge::prompts;
 use candle_core::quantized::gguf_file;
 

@@ -4,7 +4,8 @@
 //! panics are not.
 #![no_main]
 
-use abridge::model::template::{ChatTemplate, Message};
+use abridge::model::template::ChatTemplate;
+use abridge::model::Message;
 use abridge_fuzz::chat_templates;
 use libfuzzer_sys::fuzz_target;
 

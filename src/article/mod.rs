@@ -18,7 +18,7 @@ mod text;
 
 use std::borrow::Cow;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{Encoding, UTF_8};
@@ -95,10 +95,6 @@ impl Article {
             )));
         }
         first.map_err(|r| Error::Input(r.reason))
-    }
-
-    pub fn source_path(&self) -> Option<PathBuf> {
-        (self.source != STDIN_NAME).then(|| PathBuf::from(&self.source))
     }
 }
 

@@ -267,7 +267,7 @@ fn write_story(runner: &Runner, items: Vec<Item>, langs: &[String]) -> Result<St
         listed(&mut partial.iter().map(|a| a.text.as_str()))
     };
     let answer = runner.answer_one(&ask(&reports))?;
-    let sentences: Vec<String> = crate::chunk::sentences(&answer.text)
+    let sentences: Vec<String> = crate::sentence::sentences(&answer.text)
         .iter()
         .map(|s| s.text(&answer.text).trim().to_string())
         .filter(|s| !s.is_empty())

@@ -6,8 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::acronym::ArticleSpellings;
-pub use super::inject::defuse_markup;
-use super::inject::reads_as_orders;
+use super::inject::{defuse_markup, reads_as_orders};
 use super::terms::{content_key, fold, names, number_values, words};
 use crate::prompts::WITHHELD;
 
@@ -47,11 +46,11 @@ pub struct SourceIndex {
 
 impl SourceIndex {
     pub fn new(text: &str) -> Self {
-        let text = &super::inject::defuse_markup(text);
+        let text = &defuse_markup(text);
         let mut sentences = Vec::new();
         let paragraphs = text.split("\n\n").map(str::trim).filter(|p| !p.is_empty());
         for (p, paragraph) in paragraphs.enumerate() {
-            for s in crate::chunk::sentences(paragraph) {
+            for s in crate::sentence::sentences(paragraph) {
                 let t = s.text(paragraph).trim();
                 if t.is_empty() {
                     continue;
@@ -215,6 +214,29 @@ mod tests {
         assert_eq!(ns, [(1, 1), (2, 1), (3, 2), (4, 2)]);
         assert_eq!(index.orders, [false, false, true, false]);
         assert!(index.has_orders());
+    }
+
+    /// The articles of tests/fixtures/injection: what the model is shown keeps the
+    /// news and loses the orders (`tests/cli.rs` checks the summaries).
+    #[test]
+    fn the_injection_fixtures_lose_their_orders_only() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/injection");
+        for (file, kept, withheld, orders) in [
+            ("plain-orders.txt", "Families queue outside", "PWNED", 1),
+            ("chat-markup.txt", "Hotels in Port Alder", "pirate", 2),
+            ("french-order.txt", "Patients had previously", "fermé", 1),
+            ("editors-note.txt", "Environmental groups", "arrested", 1),
+            ("fake-system.txt", "The judges praised", "nominal", 3),
+        ] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let index = SourceIndex::new(&text);
+            let shown = index.without_orders();
+            assert!(
+                shown.contains(kept) && !shown.contains(withheld),
+                "{file}: {shown}"
+            );
+            assert_eq!(index.order_numbers().len(), orders, "{file}");
+        }
     }
 
     #[test]

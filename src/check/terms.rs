@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
+use strsim::levenshtein;
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -21,7 +22,7 @@ pub struct Word<'a> {
 /// The words (UAX #29) of `text`, marking each sentence's first word.
 pub fn words(text: &str) -> Vec<Word<'_>> {
     let mut out = Vec::new();
-    for sentence in crate::chunk::sentences(text) {
+    for sentence in crate::sentence::sentences(text) {
         let s = sentence.text(text);
         let base = s.as_ptr() as usize - text.as_ptr() as usize;
         for (i, (at, w)) in s.unicode_word_indices().enumerate() {
@@ -149,7 +150,7 @@ pub fn like_name(english: &str, other: &str) -> bool {
         return true;
     }
     let (a, b) = (sound(english), sound(other));
-    a.len() >= 3 && (edit_distance(&a, &b) <= 1 || (b.starts_with(&a) && b.len() <= a.len() + 2))
+    a.len() >= 3 && (levenshtein(&a, &b) <= 1 || (b.starts_with(&a) && b.len() <= a.len() + 2))
 }
 
 /// Whether a keyed English name and a keyed word of a translation name the same
@@ -164,8 +165,8 @@ pub fn same_name(english: &str, other: &str) -> bool {
     // Three consonants or fewer say little ("Sydney" and "Sidon"): a short name
     // must also be close in letters.
     let (x, y) = (spelled(english), spelled(&other));
-    let close = a.len() >= 4 || edit_distance(&x, &y) <= (x.chars().count() / 3).max(1);
-    a.len() >= 2 && close && (a == b || (a.len() >= 5 && edit_distance(&a, &b) <= 1))
+    let close = a.len() >= 4 || levenshtein(&x, &y) <= (x.chars().count() / 3).max(1);
+    a.len() >= 2 && close && (a == b || (a.len() >= 5 && levenshtein(&a, &b) <= 1))
 }
 
 /// A folded title abbreviation written out ("gov" -> "governor"), so that a round
@@ -479,23 +480,7 @@ pub fn similar(a: &str, b: &str) -> bool {
     if common >= 4 && common + 1 >= shorter {
         return true;
     }
-    shorter >= 5 && la.abs_diff(lb) <= 2 && edit_distance(a, b) <= shorter / 4
-}
-
-/// Levenshtein distance over chars.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
+    shorter >= 5 && la.abs_diff(lb) <= 2 && levenshtein(a, b) <= shorter / 4
 }
 
 #[cfg(test)]

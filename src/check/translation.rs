@@ -625,7 +625,7 @@ pub fn english_sentences(translated: &str, lang: &str) -> Vec<String> {
     if lang == "en" {
         return Vec::new();
     }
-    crate::chunk::sentences(translated)
+    crate::sentence::sentences(translated)
         .iter()
         .map(|s| s.text(translated).trim())
         .filter(|s| s.split_whitespace().count() >= 6)

@@ -486,7 +486,7 @@ impl StopText {
 
 /// Where the first `n` sentences of `text` end, once a further one has begun.
 fn sentences_end(text: &str, n: usize) -> Option<usize> {
-    let sentences = crate::chunk::sentences(text);
+    let sentences = crate::sentence::sentences(text);
     (sentences.len() > n && n > 0).then(|| sentences[n - 1].range.end)
 }
 

@@ -7,6 +7,7 @@ mod kv;
 pub mod linear;
 pub mod lookup;
 pub mod prefix;
+mod prompt;
 pub mod resolve;
 pub mod scheduler;
 #[doc(hidden)]
@@ -21,14 +22,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::prompts::Prompt;
 use gguf::Gguf;
 use resolve::ModelSpec;
-use template::{ChatTemplate, Message, PromptFormat, Segment};
+use template::{ChatTemplate, PromptFormat, Segment};
 use tokenizer::TextTokenizer;
 use transformer::Transformer;
 
 pub use generate::{GenerateOptions, Generation, StopReason};
+pub use prompt::{Message, Prompt};
 
 /// A loaded model: weights (shared, read-only), tokenizer and prompt format.
 /// Clone it to hand it to another worker; each generation has its own KV cache.

@@ -11,11 +11,12 @@ use rayon::prelude::*;
 use super::runner::{Ask, Runner, Writes};
 use super::warning::{Warning, WarningKind};
 use crate::check::{ground, off_article, SentenceSupport, SourceIndex};
-use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
+use crate::chunk::{chunk, chunk_budget, ChunkOptions};
 use crate::error::{Error, Result};
 use crate::excerpt::excerpts;
 use crate::model::Model;
 use crate::prompts::{LongArticles, Prompt, Retry, Source, Style, SummaryAsk};
+use crate::sentence::sentences;
 
 #[derive(Debug, Clone)]
 pub struct SummarySpec {

@@ -20,10 +20,11 @@ use super::runner::{Answer, Ask, Runner, Sample, Writes};
 use crate::check::meaning::{compare, Meaning};
 use crate::check::translation::{english_sentences, glossary, missing_numbers};
 use crate::check::{check_names_read_back, Check, SentenceCheck, TranslationChecks};
-use crate::chunk::{chunk, chunk_budget, sentences, ChunkOptions};
+use crate::chunk::{chunk, chunk_budget, ChunkOptions};
 use crate::error::{Error, Result};
 use crate::lang::{check_language, language_name, LanguageCheck};
 use crate::prompts::{unfence, Prompt, UnitAsk};
+use crate::sentence::sentences;
 
 /// A translation into one language: the text, or why there is none.
 #[derive(Debug, Clone, PartialEq)]

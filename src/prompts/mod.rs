@@ -10,18 +10,8 @@
 pub mod examples;
 
 use crate::lang::language_name;
-use crate::model::template::Message;
-
-/// What to ask the model for one task: a conversation for chat models, or for base
-/// models a completion prompt and the strings that end its answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Prompt {
-    Chat(Vec<Message>),
-    Completion {
-        text: String,
-        stop: &'static [&'static str],
-    },
-}
+use crate::model::Message;
+pub use crate::model::Prompt;
 
 /// How a summary is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -110,6 +100,7 @@ const VERIFY_EXAMPLES: [(&str, &str, &str); 3] = [
 /// Stands where a sentence that reads as orders to the model was withheld.
 pub const WITHHELD: &str = "[removed]";
 
+/// The model's input type is [`crate::model::Prompt`]; what each task says is here.
 impl Prompt {
     /// A summary of `sentences` sentences of a whole article.
     pub fn summary(article: &str, sentences: usize, chat: bool) -> Self {
@@ -269,14 +260,6 @@ impl Prompt {
             Message::system(SYSTEM),
             cacheable(head, "summary", summary, task),
         ])
-    }
-
-    /// Strings that end the answer (none for chat: end-of-turn tokens do that).
-    pub fn stop(&self) -> &'static [&'static str] {
-        match self {
-            Prompt::Chat(_) => &[],
-            Prompt::Completion { stop, .. } => stop,
-        }
     }
 }
 

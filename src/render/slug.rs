@@ -9,69 +9,38 @@ const FALLBACK: &str = "article";
 /// Names the digest itself uses for `index.md` and `manifest.jsonl`.
 const RESERVED: &[&str] = &["index", "manifest"];
 
-/// ASCII spellings of lowercase Latin letters with diacritics (Latin-1 and Latin
-/// Extended-A, plus Romanian comma-below letters): what a reader would type for them.
-const FOLDS: &[(&str, &str)] = &[
-    ("àáâãäåāăąǎ", "a"),
-    ("æ", "ae"),
-    ("çćĉċč", "c"),
-    ("ďđð", "d"),
-    ("èéêëēĕėęě", "e"),
-    ("ĝğġģ", "g"),
-    ("ĥħ", "h"),
-    ("ìíîïĩīĭįıǐ", "i"),
-    ("ĳ", "ij"),
-    ("ĵ", "j"),
-    ("ķĸ", "k"),
-    ("ĺļľŀł", "l"),
-    ("ñńņňŉ", "n"),
-    ("ŋ", "ng"),
-    ("òóôõöøōŏőǒ", "o"),
-    ("œ", "oe"),
-    ("ŕŗř", "r"),
-    ("śŝşšșſ", "s"),
-    ("ß", "ss"),
-    ("ţťŧț", "t"),
-    ("þ", "th"),
-    ("ùúûüũūŭůűųǔ", "u"),
-    ("ŵ", "w"),
-    ("ýÿŷ", "y"),
-    ("źżž", "z"),
-];
-
-fn fold(c: char) -> Option<&'static str> {
-    FOLDS
-        .iter()
-        .find(|(letters, _)| letters.contains(c))
-        .map(|&(_, ascii)| ascii)
-}
-
 /// The slug of `text`, or `None` when nothing of it survives.
 fn slug_of(text: &str) -> Option<String> {
     let mut slug = String::new();
     // A separator is only written before the next kept character: no leading, trailing
     // or doubled `-`.
     let mut pending_dash = false;
-    for c in text.chars().flat_map(char::to_lowercase) {
-        let mut buf = [0u8; 4];
-        let piece: &str = match c {
-            'a'..='z' | '0'..='9' => c.encode_utf8(&mut buf),
-            // Combining marks (decomposed accents) and apostrophes belong to the word:
-            // "don't" -> "dont", not "don-t".
-            '\u{300}'..='\u{36f}' | '\'' | '’' | 'ʼ' => continue,
-            _ => match fold(c) {
-                Some(ascii) => ascii,
-                None => {
-                    pending_dash = true;
-                    continue;
-                }
-            },
+    for c in text.chars() {
+        // Letters of any script in ASCII, as a reader would type them ("é" -> "e",
+        // "ß" -> "ss", "Москва" -> "Moskva", "北京" -> "Bei Jing "); emoji and other
+        // symbols separate words.
+        let ascii = match c {
+            _ if c.is_ascii() => None,
+            // Combining marks (decomposed accents) belong to their letter.
+            '\u{300}'..='\u{36f}' => continue,
+            _ if c.is_alphanumeric() => deunicode::deunicode_char(c),
+            _ => None,
         };
-        if pending_dash && !slug.is_empty() {
-            slug.push('-');
+        let mut buf = [0u8; 4];
+        for a in ascii.unwrap_or_else(|| c.encode_utf8(&mut buf)).chars() {
+            match a.to_ascii_lowercase() {
+                a @ ('a'..='z' | '0'..='9') => {
+                    if pending_dash && !slug.is_empty() {
+                        slug.push('-');
+                    }
+                    pending_dash = false;
+                    slug.push(a);
+                }
+                // Apostrophes belong to the word: "don't" -> "dont", not "don-t".
+                '\'' | '’' | 'ʼ' => {}
+                _ => pending_dash = true,
+            }
         }
-        pending_dash = false;
-        slug.push_str(piece);
         if slug.len() > MAX_LEN {
             break;
         }
@@ -223,8 +192,20 @@ mod tests {
         assert_eq!(slugify("Cafe\u{301} crème"), "cafe-creme");
         assert_eq!(slugify("Don't panic"), "dont-panic");
         assert_eq!(slugify("  --Rates  rise -- again--  "), "rates-rise-again");
-        assert_eq!(slugify("Hello مرحبا world"), "hello-world");
         assert_eq!(slugify("ẞ"), "ss");
+    }
+
+    /// Titles in other scripts get readable names, not the fallback.
+    #[test]
+    fn other_scripts_are_transliterated() {
+        assert_eq!(
+            slugify("Москва объявила о новых санкциях"),
+            "moskva-obiavila-o-novykh-sanktsiiakh"
+        );
+        assert_eq!(slugify("北京欢迎你"), "bei-jing-huan-ying-ni");
+        assert_eq!(slugify("Hello مرحبا world"), "hello-mrhb-world");
+        assert_eq!(slugify("Αθήνα 2004"), "athena-2004");
+        assert_eq!(slugify("😀 Rates rise 🎉"), "rates-rise");
     }
 
     #[test]

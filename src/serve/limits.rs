@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
 
 use super::stream::ApiError;
 use super::Shared;
@@ -201,10 +202,10 @@ pub async fn authorize(State(state): State<Shared>, request: Request, next: Next
     }
 }
 
-/// Compares without stopping at the first difference, so timing does not tell
-/// how much of a guess was right.
+/// Compares in constant time, so timing does not tell how much of a guess was right
+/// (only whether its length was).
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

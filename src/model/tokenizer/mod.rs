@@ -303,10 +303,6 @@ impl TextTokenizer {
         self.eog.clone()
     }
 
-    pub fn is_eog(&self, id: u32) -> bool {
-        self.eog.binary_search(&id).is_ok()
-    }
-
     /// Bytes of the longest token's text. A token stands for at most that many
     /// bytes of input (byte-level BPE spells each byte with one or two, SentencePiece
     /// its space with three), so a text of `n` bytes has at least `n / this` tokens.

@@ -15,8 +15,8 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::template::Message;
 use crate::model::GenerateOptions;
+use crate::model::Message;
 use crate::serve::request::Fields;
 use crate::serve::stream::ApiError;
 
