@@ -1119,7 +1119,15 @@ fn a_full_queue_answers_429_and_a_client_that_leaves_frees_its_slot() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(s.metric("abridge_batch_active"), 0.0);
+    // The scheduler drops the cancelled generation at its next step, which may come
+    // a moment after the request's thread has given up its slot.
+    while s.metric("abridge_batch_active") > 0.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the cancelled generation is still in the batch"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // What the cancelled request made the model do is counted.
     assert!(s.metric("abridge_tokens_in_total") > 100.0);
     assert!(s.metric("abridge_tokens_out_total") >= 1.0);
