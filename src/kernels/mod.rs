@@ -9,6 +9,12 @@
 //! references (`scalar`), and AVX2 / AVX-512 VNNI (`x86`) picked at run time,
 //! bit-identical to them. Work is split over output-column chunks on the
 //! global rayon pool.
+//!
+//! Also here: ggml's f32 vector arithmetic around the matmuls (`vec`:
+//! attention's dot products and softmax, SiLU), in software and on AVX2.
+//! [`Isa`] is the one place CPU features are detected: every
+//! `#[target_feature]` function of the crate is under `x86` and reached
+//! through it, so `ABRIDGE_KERNELS=scalar` turns all of them off.
 
 // The SIMD kernels are `unsafe fn`s (target features, raw block pointers); the
 // lint makes each one say in an explicit `unsafe {}` block, with a SAFETY note,
@@ -19,6 +25,7 @@ pub(crate) mod f16;
 pub mod peak;
 mod quantize;
 mod scalar;
+pub(crate) mod vec;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -369,29 +376,30 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
                     T::Q5_1 => Kernel::Tile(x86::$b32::chunk::<x86::Q5_1>, x86::quantize_q8),
                     T::Q8_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q8_0>, x86::quantize_q8),
                     T::Q4K => Kernel::TileK($q4k, x86::quantize_q8k),
-                    T::Q5K => Kernel::TileK(x86::$k::chunk::<{ x86::Q5K }>, x86::quantize_q8k),
+                    T::Q5K => Kernel::TileK(
+                        x86::kquant::tiles::$k::chunk::<{ x86::Q5K }>,
+                        x86::quantize_q8k,
+                    ),
                     T::Q6K => Kernel::TileK($q6k, x86::quantize_q8k),
                     _ => return None,
                 })
             };
         }
         match isa {
-            Isa::Avx512Vnni => {
-                tiles!(
-                    lanes512,
-                    true,
-                    k_avx512,
-                    x86::chunk_q4k_vnni,
-                    x86::chunk_q6k_vnni
-                )
-            }
+            Isa::Avx512Vnni => tiles!(
+                lanes512,
+                true,
+                avx512,
+                x86::chunk_q4k_vnni,
+                x86::chunk_q6k_vnni
+            ),
             // Q4_K, many rows: columns repacked on the fly (x86/packed.rs)
             Isa::Avx2 => tiles!(
-                avx2,
+                tile32,
                 false,
-                k_avx2,
+                avx2,
                 x86::chunk_q4k,
-                x86::k_avx2::chunk::<{ x86::Q6K }>
+                x86::kquant::tiles::avx2::chunk::<{ x86::Q6K }>
             ),
             Isa::Scalar => {}
         }
