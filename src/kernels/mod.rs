@@ -64,10 +64,11 @@ pub const FUSED_ROWS: usize = 8;
 /// Whether an (m-row) matmul of `dtype` weights fuses whole blocks.
 fn fused(dtype: GgmlDType, rows: Rows, m: usize) -> bool {
     use GgmlDType as T;
-    // Q5_0: SmolLM2's Q4_1 drifted to 1.006 from llama.cpp's logits on its
-    // translate fixture (the parity tolerance is 1.0), and no test model has
-    // Q4_0 or Q5_1 weights to check them on. Q6_K: one super-block sum per
-    // step is llama.cpp's own order for batches of 8+ rows.
+    // Q5_0 only: fused Q4_1 moved SmolLM2's logits up to 1.006 from
+    // llama.cpp's on its translate fixture (unfused they are llama.cpp's own,
+    // see tests/parity.rs), and no test model has Q4_0 or Q5_1 weights to
+    // check them on. Q6_K: one super-block sum per step is llama.cpp's own
+    // order for batches of 8+ rows.
     rows == Rows::Prompt && m >= FUSED_ROWS && matches!(dtype, T::Q5_0 | T::Q6K)
 }
 
@@ -148,6 +149,15 @@ pub fn matmul(
     matmul_with(Isa::detect(), dtype, w, n, k, x, y, rows).expect("`detect` picks an available ISA")
 }
 
+/// True with `ABRIDGE_PROMPT_ORDER=llama.cpp`: [`Rows::Prompt`] matmuls take
+/// llama.cpp's batched order ([`Rows::Sequence`]) instead of ours, so every
+/// test model's logits are llama.cpp's to the bit (`tests/parity.rs` checks
+/// the Qwen models so; Q4_K prompts run at about half the speed).
+fn llamacpp_prompt_order() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("ABRIDGE_PROMPT_ORDER").as_deref() == Ok("llama.cpp"))
+}
+
 /// The CPU lacks the instructions of the ISA [`matmul_with`] was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("this CPU cannot run the {0:?} kernels (it has {available:?}); pick one of those", available = Isa::available())]
@@ -204,6 +214,10 @@ pub fn matmul_many_with(
     if !isa.is_available() {
         return Err(UnsupportedIsa(isa));
     }
+    let rows = match rows {
+        Rows::Prompt if llamacpp_prompt_order() => Rows::Sequence,
+        rows => rows,
+    };
     let kernels: Vec<Kernel> = parts
         .iter()
         .map(|p| kernel(p.dtype, isa).unwrap_or_else(|| panic!("no kernel for {:?}", p.dtype)))
