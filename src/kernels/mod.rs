@@ -9,6 +9,12 @@
 //! references (`scalar`), and AVX2 / AVX-512 VNNI (`x86`) picked at run time,
 //! bit-identical to them. Work is split over output-column chunks on the
 //! global rayon pool.
+//!
+//! Also here: ggml's f32 vector arithmetic around the matmuls (`vec`:
+//! attention's dot products and softmax, SiLU), in software and on AVX2.
+//! [`Isa`] is the one place CPU features are detected: every
+//! `#[target_feature]` function of the crate is under `x86` and reached
+//! through it, so `ABRIDGE_KERNELS=scalar` turns all of them off.
 
 // The SIMD kernels are `unsafe fn`s (target features, raw block pointers); the
 // lint makes each one say in an explicit `unsafe {}` block, with a SAFETY note,
@@ -19,6 +25,7 @@ pub(crate) mod f16;
 pub mod peak;
 mod quantize;
 mod scalar;
+pub(crate) mod vec;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -57,10 +64,11 @@ pub const FUSED_ROWS: usize = 8;
 /// Whether an (m-row) matmul of `dtype` weights fuses whole blocks.
 fn fused(dtype: GgmlDType, rows: Rows, m: usize) -> bool {
     use GgmlDType as T;
-    // Q5_0: SmolLM2's Q4_1 drifted to 1.006 from llama.cpp's logits on its
-    // translate fixture (the parity tolerance is 1.0), and no test model has
-    // Q4_0 or Q5_1 weights to check them on. Q6_K: one super-block sum per
-    // step is llama.cpp's own order for batches of 8+ rows.
+    // Q5_0 only: fused Q4_1 moved SmolLM2's logits up to 1.006 from
+    // llama.cpp's on its translate fixture (unfused they are llama.cpp's own,
+    // see tests/parity.rs), and no test model has Q4_0 or Q5_1 weights to
+    // check them on. Q6_K: one super-block sum per step is llama.cpp's own
+    // order for batches of 8+ rows.
     rows == Rows::Prompt && m >= FUSED_ROWS && matches!(dtype, T::Q5_0 | T::Q6K)
 }
 
@@ -141,6 +149,15 @@ pub fn matmul(
     matmul_with(Isa::detect(), dtype, w, n, k, x, y, rows).expect("`detect` picks an available ISA")
 }
 
+/// True with `ABRIDGE_PROMPT_ORDER=llama.cpp`: [`Rows::Prompt`] matmuls take
+/// llama.cpp's batched order ([`Rows::Sequence`]) instead of ours, so every
+/// test model's logits are llama.cpp's to the bit (`tests/parity.rs` checks
+/// the Qwen models so; Q4_K prompts run at about half the speed).
+fn llamacpp_prompt_order() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("ABRIDGE_PROMPT_ORDER").as_deref() == Ok("llama.cpp"))
+}
+
 /// The CPU lacks the instructions of the ISA [`matmul_with`] was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("this CPU cannot run the {0:?} kernels (it has {available:?}); pick one of those", available = Isa::available())]
@@ -197,6 +214,10 @@ pub fn matmul_many_with(
     if !isa.is_available() {
         return Err(UnsupportedIsa(isa));
     }
+    let rows = match rows {
+        Rows::Prompt if llamacpp_prompt_order() => Rows::Sequence,
+        rows => rows,
+    };
     let kernels: Vec<Kernel> = parts
         .iter()
         .map(|p| kernel(p.dtype, isa).unwrap_or_else(|| panic!("no kernel for {:?}", p.dtype)))
@@ -369,29 +390,30 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
                     T::Q5_1 => Kernel::Tile(x86::$b32::chunk::<x86::Q5_1>, x86::quantize_q8),
                     T::Q8_0 => Kernel::Tile(x86::$b32::chunk::<x86::Q8_0>, x86::quantize_q8),
                     T::Q4K => Kernel::TileK($q4k, x86::quantize_q8k),
-                    T::Q5K => Kernel::TileK(x86::$k::chunk::<{ x86::Q5K }>, x86::quantize_q8k),
+                    T::Q5K => Kernel::TileK(
+                        x86::kquant::tiles::$k::chunk::<{ x86::Q5K }>,
+                        x86::quantize_q8k,
+                    ),
                     T::Q6K => Kernel::TileK($q6k, x86::quantize_q8k),
                     _ => return None,
                 })
             };
         }
         match isa {
-            Isa::Avx512Vnni => {
-                tiles!(
-                    lanes512,
-                    true,
-                    k_avx512,
-                    x86::chunk_q4k_vnni,
-                    x86::chunk_q6k_vnni
-                )
-            }
+            Isa::Avx512Vnni => tiles!(
+                lanes512,
+                true,
+                avx512,
+                x86::chunk_q4k_vnni,
+                x86::chunk_q6k_vnni
+            ),
             // Q4_K, many rows: columns repacked on the fly (x86/packed.rs)
             Isa::Avx2 => tiles!(
-                avx2,
+                tile32,
                 false,
-                k_avx2,
+                avx2,
                 x86::chunk_q4k,
-                x86::k_avx2::chunk::<{ x86::Q6K }>
+                x86::kquant::tiles::avx2::chunk::<{ x86::Q6K }>
             ),
             Isa::Scalar => {}
         }

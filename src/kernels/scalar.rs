@@ -26,8 +26,9 @@
 //! sum into one f32 accumulator instead of ggml's 8 lanes, so a kernel can
 //! keep 8 weight columns in the lanes of a vector (128 rows on 2 Zen 2
 //! threads: 2.6x the 8-lane kernel's throughput). It differs from llama.cpp
-//! in the last bits, within the parity tolerance; decode rows and gemma3 keep
-//! ggml's order. (Q4_1 fused drifted just past the tolerance on SmolLM2.)
+//! in the last bits, within the Qwen models' parity tolerance; decode rows
+//! and gemma3 keep ggml's order. (Fused Q4_1 moved SmolLM2's logits, which
+//! are otherwise llama.cpp's own, by up to 1.006.)
 //! Every ISA computes every order, so results do not depend on the CPU.
 
 use super::f16::read_f16;

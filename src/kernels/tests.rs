@@ -1,7 +1,7 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
-use super::f16::{f16_to_f32, f32_to_f16};
+use super::f16::{f16_to_f32, f32_to_f16, round_f16};
 use super::*;
 
 const TYPES: [GgmlDType; 8] = [
@@ -72,37 +72,85 @@ fn assert_bits(got: &[f32], want: &[f32], what: &str) {
     }
 }
 
+/// Every ISA there is, weakest first.
+const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni];
+
+/// Says on stderr what a test could not cover on this CPU. Written to the
+/// stream itself: `eprintln!` would be captured, and shown only on failure.
+pub(super) fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}");
+}
+
+/// The ISAs this CPU runs, for `test` to cover; the others are named as
+/// skipped (an AVX2 machine does not test the AVX-512 kernels).
+fn isas(test: &str) -> Vec<Isa> {
+    let available = Isa::available();
+    let missing: Vec<Isa> = ALL.into_iter().filter(|i| !available.contains(i)).collect();
+    if !missing.is_empty() {
+        skipped(&format!(
+            "{test}: the {missing:?} kernels (this CPU lacks their instructions)"
+        ));
+    }
+    available
+}
+
+/// Scales round as F16C (and so ggml) rounds them: pinned values, then every
+/// f16 and a wide range of f32s against the F16C instructions, through
+/// `half` (which uses them where the CPU has them) and its software form
+/// (`*_const`, what CPUs without F16C get).
 #[test]
 fn f16_conversions_round_trip_and_match_f16c() {
+    assert_eq!(round_f16(1.0), 1.0);
+    // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even
+    assert_eq!(round_f16(1.0 + 1.0 / 2048.0), 1.0);
+    assert_eq!(round_f16(1.0 + 3.0 / 2048.0), 1.0 + 2.0 / 1024.0);
+    assert_eq!(round_f16(65504.0), 65504.0);
+    assert_eq!(round_f16(65520.0), f32::INFINITY);
+    // subnormals step by 2^-24
+    assert_eq!(round_f16(3.4e-7), 6.0 / 16_777_216.0);
+    assert_eq!(round_f16(-1e-9), 0.0);
+    assert_eq!(f32_to_f16(1.0), 0x3c00);
+    assert_eq!(f32_to_f16(-2.5), 0xc100);
+    assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+    assert_eq!(f16_to_f32(0x7bff), 65504.0);
+    let soft_to_f16 = |f: f32| half::f16::from_f32_const(f).to_bits();
+    let soft_to_f32 = |h: u16| half::f16::from_bits(h).to_f32_const();
     for h in 0..=u16::MAX {
         let f = f16_to_f32(h);
         if !f.is_nan() {
             assert_eq!(f32_to_f16(f), h, "{h:#x} -> {f}");
+            assert_eq!(soft_to_f32(h), f, "{h:#x}");
+            assert_eq!(soft_to_f16(f), h, "{h:#x} -> {f}");
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("f16c") {
+    if Isa::Avx2.is_available() {
         use std::arch::x86_64::*;
         let mut rng = Rng(7);
         for i in 0..100_000 {
             // wide exponent range, subnormals and overflow included
             let f = rng.f() * 2f32.powi((i % 40) - 30);
-            // SAFETY: f16c detected above.
+            // SAFETY: F16C is part of `Isa::Avx2`, checked above.
             let hw = unsafe {
                 _mm_extract_epi16::<0>(_mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set1_ps(f)))
             } as u16;
             assert_eq!(f32_to_f16(f), hw, "{f}");
-            assert_eq!(f16_to_f32(hw), unsafe {
-                _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(hw as i16)))
-            });
+            assert_eq!(soft_to_f16(f), hw, "{f}");
+            // SAFETY: as above.
+            let wide = unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(hw as i16))) };
+            assert_eq!(f16_to_f32(hw), wide);
+            assert_eq!(soft_to_f32(hw), wide);
         }
+    } else {
+        skipped("f16 conversions against F16C (this CPU lacks it)");
     }
 }
 
 #[test]
 fn simd_matches_scalar_reference() {
     let mut rng = Rng(0x1234_5678_9abc_def1);
-    for isa in Isa::available().into_iter().skip(1) {
+    for isa in isas("simd_matches_scalar_reference").into_iter().skip(1) {
         for dtype in TYPES {
             // 32-element formats: block counts that aren't multiples of 4 too
             let ks: &[usize] = if dtype.block_size() == 32 {
@@ -169,7 +217,8 @@ fn matches_candle_qmatmul() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn simd_activation_quantization_is_bit_identical() {
-    if !Isa::available().contains(&Isa::Avx2) {
+    if !Isa::Avx2.is_available() {
+        skipped("the AVX2 Q8 quantization (this CPU lacks AVX2, FMA or F16C)");
         return;
     }
     let mut rng = Rng(99);
@@ -193,7 +242,8 @@ fn simd_activation_quantization_is_bit_identical() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn simd_q8k_quantization_is_bit_identical() {
-    if !Isa::available().contains(&Isa::Avx2) {
+    if !Isa::Avx2.is_available() {
+        skipped("the AVX2 Q8_K quantization (this CPU lacks AVX2, FMA or F16C)");
         return;
     }
     let mut rng = Rng(5);
@@ -253,14 +303,13 @@ fn activation_quantization_follows_ggml() {
 /// left as it was. (On a CPU with all of them there is nothing to refuse.)
 #[test]
 fn an_isa_the_cpu_lacks_is_refused_not_run() {
-    let all = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni];
     let available = Isa::available();
     assert!(available.contains(&Isa::Scalar));
     let (n, k) = (4, 32);
     let mut rng = Rng(7);
     let w = random_weights(&mut rng, GgmlDType::Q8_0, n, k);
     let x = rng.vec(k);
-    for isa in all {
+    for isa in ALL {
         let mut y = vec![f32::NAN; n];
         let got = matmul_with(isa, GgmlDType::Q8_0, &w, n, k, &x, &mut y, Rows::Sequence);
         if available.contains(&isa) {
@@ -280,11 +329,12 @@ fn an_isa_the_cpu_lacks_is_refused_not_run() {
 /// depend on the others in its batch.
 #[test]
 fn independent_rows_match_one_row_at_a_time() {
+    let isas = isas("independent_rows_match_one_row_at_a_time");
     let mut rng = Rng(0x5eed_1234);
     let (n, k) = (40, 512);
     for dtype in TYPES {
         let w = random_weights(&mut rng, dtype, n, k);
-        for isa in Isa::available() {
+        for &isa in &isas {
             for m in [1, 2, 3, 4, 5, 6, 8, 9, 16] {
                 let x = rng.vec(m * k);
                 let mut batch = vec![0f32; m * n];
@@ -305,6 +355,7 @@ fn independent_rows_match_one_row_at_a_time() {
 /// (column chunks then depend on m) and with odd super-block counts.
 #[test]
 fn independent_rows_match_one_row_on_model_shapes() {
+    let isas = isas("independent_rows_match_one_row_on_model_shapes");
     let mut rng = Rng(0xdec0de);
     let shapes = [
         (GgmlDType::Q5_0, 4864, 896),
@@ -319,7 +370,7 @@ fn independent_rows_match_one_row_on_model_shapes() {
         .unwrap();
     for (dtype, n, k) in shapes {
         let w = random_weights(&mut rng, dtype, n, k);
-        for isa in Isa::available() {
+        for &isa in &isas {
             for m in [2, 3, 5, 8] {
                 let x = rng.vec(m * k);
                 let mut batch = vec![0f32; m * n];
@@ -345,13 +396,14 @@ fn independent_rows_match_one_row_on_model_shapes() {
 /// it is the one-row result. Fused blocks stay close to ggml's 8 lanes.
 #[test]
 fn prompt_rows_do_not_depend_on_their_neighbours() {
+    let isas = isas("prompt_rows_do_not_depend_on_their_neighbours");
     use super::FUSED_ROWS;
     let mut rng = Rng(0x9e37_79b9);
     let (n, k, m) = (45, 768, 20);
     for dtype in TYPES {
         let w = random_weights(&mut rng, dtype, n, k);
         let x = rng.vec(m * k);
-        for isa in Isa::available() {
+        for &isa in &isas {
             // rows `from..to` of x as one matmul
             let run = |from: usize, to: usize, order: Rows| {
                 let mut y = vec![0f32; (to - from) * n];
@@ -403,7 +455,7 @@ fn many_matmuls_of_one_input_match_each_alone() {
         .num_threads(3)
         .build()
         .unwrap();
-    for isa in Isa::available() {
+    for isa in isas("many_matmuls_of_one_input_match_each_alone") {
         for (m, rows) in [
             (1, Rows::Independent),
             (3, Rows::Independent),

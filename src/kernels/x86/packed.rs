@@ -21,7 +21,14 @@
 //! u5 x i8 pairs add up in i16 (at most 31,496), and each block's whole sum
 //! is fused at once, the order `scalar::lanes32` computes with `fused`.
 
-use super::*;
+use std::arch::x86_64::*;
+
+use super::block32::{fifth_bits, read_f16, Block32};
+use super::kquant::unpack::k4_scales_mins;
+use super::kquant::{gemv, tiles, Q4K};
+use crate::kernels::quantize::{BlockQ8, BlockQ8K};
+use crate::kernels::scalar::Q4_K_BYTES;
+use crate::kernels::Job;
 
 /// Columns per packed group.
 const GROUP: usize = 8;
@@ -357,10 +364,10 @@ pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
     unsafe {
         // every row in the one-row order (below 4 rows a sequence has no GEMM group)
         if job.m < MIN_ROWS && (job.independent || job.m < 4) {
-            return super::gemv::avx2::chunk_q4k(job, c0, c1);
+            return gemv::avx2::chunk_q4k(job, c0, c1);
         }
         if job.m < MIN_ROWS {
-            return super::k_avx2::chunk::<{ Q4K }>(job, c0, c1);
+            return tiles::avx2::chunk::<{ Q4K }>(job, c0, c1);
         }
         groups(
             &SCRATCH_K,

@@ -4,12 +4,17 @@
 //! A 32-weight group's sum is then multiplied by its scale in i32 (exact, as
 //! in the parent), so results are bit-identical to every other Q4_K kernel.
 //!
-//! Why: the GGUF-layout VNNI tile (`k_avx512`) unpacks each super-block per
+//! Why: the GGUF-layout VNNI tile (`kquant::tiles::avx512`) unpacks each super-block per
 //! column and spends about as many instructions reshuffling as multiplying;
 //! on Zen 5, with full-width 512-bit pipes, it reached half of llama.cpp's
 //! repacked Q4_K in prefill.
 
+use candle_core::quantized::GgmlDType;
+
 use super::*;
+use crate::kernels::scalar::Q6_K_BYTES;
+use crate::kernels::x86::kquant::unpack::q6k_bytes;
+use crate::kernels::x86::kquant::Q6K;
 
 /// Columns per packed group: one per i32 lane of a 512-bit vector.
 const WIDE: usize = 16;
@@ -203,10 +208,10 @@ pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
         };
         // every row in the one-row order (below 4 rows a sequence has no GEMM group)
         if job.m < min_rows && (job.independent || job.m < 4) {
-            return crate::kernels::x86::gemv::avx512::chunk_q4k(job, c0, c1);
+            return gemv::avx512::chunk_q4k(job, c0, c1);
         }
         if job.m < min_rows {
-            return crate::kernels::x86::k_avx512::chunk::<{ Q4K }>(job, c0, c1);
+            return tiles::avx512::chunk::<{ Q4K }>(job, c0, c1);
         }
         groups(
             &SCRATCH,
@@ -332,7 +337,7 @@ pub unsafe fn chunk_q6k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
     // SAFETY: as this fn's contract; pointers stay within `job`'s slices.
     unsafe {
         if job.m < MIN_ROWS_VNNI || !job.batched_k(GgmlDType::Q6K, 0) {
-            return crate::kernels::x86::k_avx512::chunk::<{ Q6K }>(job, c0, c1);
+            return tiles::avx512::chunk::<{ Q6K }>(job, c0, c1);
         }
         groups(
             &SCRATCH_6,

@@ -2,18 +2,26 @@
 //! at a time in the GGUF layout, on AVX2 and AVX-512 VNNI.
 //!
 //! Why: the one-row order (llama.cpp's repacked GEMV) needs, per super-block
-//! and column, an exact integer sum, i.e. one horizontal sum. `k_isa`'s
-//! tiles pay it per column; here four columns' sums are reduced together,
+//! and column, an exact integer sum, i.e. one horizontal sum. The register
+//! tiles (`tiles`) pay it per column; here four columns' sums are reduced together,
 //! the scales of four super-blocks are unpacked in one vector instead of
 //! with scalar bit-twiddling, and the activations' group sums are taken
 //! once per row instead of per column. AVX-512 also broadcasts each 32-byte
 //! piece of nibbles into a 512-bit vector (low nibbles of a group pair in
 //! one half, high in the other, matching 64 contiguous activations) and
 //! places the group scales with `vpermw`. The f32 steps per column are
-//! `k_isa`'s (`scalar::dot_q4_k` without `batched`): results are
-//! bit-identical. Zen 5, 2 threads, m = 1: about 1.3-1.8x `k_avx512`'s tile.
+//! `tiles`' (`scalar::dot_q4_k` without `batched`): results are
+//! bit-identical. Zen 5, 2 threads, m = 1: about 1.3-1.8x `tiles::avx512`'s tile.
 
-use super::*;
+use std::arch::x86_64::*;
+
+use super::unpack::{scale_shuffle_k4, y8};
+use super::Q4K;
+use crate::kernels::quantize::BlockQ8K;
+use crate::kernels::scalar::Q4_K_BYTES;
+use crate::kernels::x86::hsum::hsum4x8;
+use crate::kernels::x86::prefetch;
+use crate::kernels::Job;
 
 /// Columns per tile.
 const COLS: usize = 4;
@@ -305,7 +313,7 @@ macro_rules! gemv_isa {
                         r0 += n;
                     }
                     if split < c1 {
-                        super::super::$fallback::chunk::<{ Q4K }>(job, split, c1);
+                        super::super::tiles::$fallback::chunk::<{ Q4K }>(job, split, c1);
                     }
                 }
             }
@@ -313,11 +321,11 @@ macro_rules! gemv_isa {
     };
 }
 
-gemv_isa!(avx2, "avx2,fma,f16c", head_avx2, sums_avx2, k_avx2);
+gemv_isa!(avx2, "avx2,fma,f16c", head_avx2, sums_avx2, avx2);
 gemv_isa!(
     avx512,
     "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni",
     head_avx512,
     sums_avx512,
-    k_avx512
+    avx512
 );
