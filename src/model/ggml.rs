@@ -404,4 +404,34 @@ mod tests {
             }
         }
     }
+
+    /// The ggml-order norms and activations against candle-nn's, a well-kept
+    /// implementation of the same formulas in another order: they agree to float
+    /// rounding (a formula error, a wrong epsilon or a swapped operand would not).
+    #[test]
+    fn norms_and_activations_agree_with_candle_nn() {
+        use candle_core::{Device, Tensor};
+        let n = 1536;
+        let x = values(n, 7);
+        let w = values(n, 11);
+        let up = values(n, 13);
+        let close = |ours: &[f32], theirs: &[f32], what: &str| {
+            for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+                let tolerance = 1e-5 * (1.0 + b.abs());
+                assert!((a - b).abs() <= tolerance, "{what}[{i}]: {a} vs candle-nn {b}");
+            }
+        };
+        let t = |v: &[f32]| Tensor::from_slice(v, (1, v.len()), &Device::Cpu).unwrap();
+        let out = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+
+        let mut ours = x.clone();
+        rms_norm(&mut ours, &w, 1e-6);
+        let theirs = candle_nn::ops::rms_norm(&t(&x), &t(&w).squeeze(0).unwrap(), 1e-6).unwrap();
+        close(&ours, &out(theirs), "rms_norm");
+
+        let mut ours = x.clone();
+        swiglu(&mut ours, &up, n);
+        let theirs = (candle_nn::ops::silu(&t(&x)).unwrap() * t(&up)).unwrap();
+        close(&ours, &out(theirs), "swiglu");
+    }
 }
