@@ -3,6 +3,8 @@
 
 use std::arch::x86_64::*;
 
+/// The sum of 8 f32 lanes as ggml's `hsum_float_8` adds them: the high half
+/// onto the low, then the upper pair onto the lower, then the last two.
 #[inline(always)]
 pub(super) unsafe fn hsum(x: __m256) -> f32 {
     // SAFETY: within this fn's contract: its pointers address whole blocks or

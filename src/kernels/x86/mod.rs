@@ -15,7 +15,8 @@
 //!   fused prompt order on every ISA (`chunk32`);
 //! - `quantize`: the activations' 8-bit quantization;
 //! - `vec`: ggml's f32 vector arithmetic around attention and the FFN;
-//! - `hsum`: horizontal sums shared by the kernels.
+//! - `hsum`: horizontal sums shared by the kernels;
+//! - `peak`: the calibration loops of `kernels::peak` (`abridge bench`).
 
 use std::arch::x86_64::*;
 
@@ -44,6 +45,7 @@ mod hsum;
 pub mod kquant;
 pub mod lanes512;
 mod packed;
+pub(super) mod peak;
 mod quantize;
 pub mod tile32;
 pub mod vec;
