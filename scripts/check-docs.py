@@ -18,7 +18,11 @@ for part in re.split(r"^## ", layout, flags=re.M)[1:]:
     head, _, body = part.partition("\n")
     m = re.match(r"(src/[\w/]*)", head)
     key = "src" if head.startswith("src/ (top") else (m.group(1).rstrip("/") if m else head)
-    sections[key] = set(re.findall(r"`([^`]+)`", body))
+    # The names a bullet lists: the backticked ones before its first ": ".
+    names = set()
+    for bullet in re.findall(r"^- (.*(?:\n  .*)*)", body, flags=re.M):
+        names.update(re.findall(r"`([^`]+)`", bullet.split(": ", 1)[0]))
+    sections[key] = names
 files = subprocess.run(
     ["git", "ls-files", "--cached", "--others", "--exclude-standard", "src"],
     capture_output=True, text=True, check=True,
