@@ -418,7 +418,10 @@ mod tests {
         let close = |ours: &[f32], theirs: &[f32], what: &str| {
             for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
                 let tolerance = 1e-5 * (1.0 + b.abs());
-                assert!((a - b).abs() <= tolerance, "{what}[{i}]: {a} vs candle-nn {b}");
+                assert!(
+                    (a - b).abs() <= tolerance,
+                    "{what}[{i}]: {a} vs candle-nn {b}"
+                );
             }
         };
         let t = |v: &[f32]| Tensor::from_slice(v, (1, v.len()), &Device::Cpu).unwrap();
