@@ -186,3 +186,18 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     }
     run(SiluMul(gate, up))
 }
+
+/// Test inputs over a wide range (±10), as attention and the FFN see them:
+/// a fixed xorshift sequence from `seed`.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x % 20_001) as f32 / 1000.0 - 10.0
+        })
+        .collect()
+}

@@ -288,20 +288,7 @@ impl OnLanes for Attend<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::vec::Soft;
-
-    /// Inputs for the SIMD/software comparisons: values over a wide range.
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x % 20_001) as f32 / 1000.0 - 10.0
-            })
-            .collect()
-    }
+    use crate::kernels::vec::{test_values as values, Soft};
 
     /// Whole vectors of 16 through ggml's `expf` (on the lanes `vec::run`
     /// picks), then the row's tail through libm's.

@@ -293,21 +293,8 @@ unsafe fn round_f16_all(xs: &mut [f32]) {
 mod tests {
     use super::*;
     use crate::kernels::tests::skipped;
-    use crate::kernels::vec::Soft;
+    use crate::kernels::vec::{test_values as values, Soft};
     use crate::kernels::Isa;
-
-    /// Inputs over a wide range (±10), as attention and the FFN see them.
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x % 20_001) as f32 / 1000.0 - 10.0
-            })
-            .collect()
-    }
 
     fn bits(x: &[f32]) -> Vec<u32> {
         x.iter().map(|x| x.to_bits()).collect()
