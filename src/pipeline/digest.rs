@@ -190,7 +190,12 @@ pub fn digest(
         };
         let entry = match item {
             Ok(article) => run_article(&scheduler, window, &article, &job.output, &settings),
-            Err(reason) => Done::Failed(failed_entry(&job.input, &job.id, reason, Vec::new())),
+            Err(reason) => Done::Failed(ManifestEntry::failed(
+                &job.input,
+                &job.id,
+                reason,
+                Vec::new(),
+            )),
         };
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         match state.publish(job.slot, entry) {
@@ -299,7 +304,7 @@ fn plan_run(
         let slot = entries.len();
         let planned = plan.as_deref().and_then(|p| p.name(slot));
         entries.push(match item {
-            Err(r) => Some(failed_entry(&r.input, &r.id, r.reason, Vec::new())),
+            Err(r) => Some(ManifestEntry::failed(&r.input, &r.id, r.reason, Vec::new())),
             Ok(a) => {
                 let reused = (!opts.force)
                     .then(|| reusable(previous, &a, &settings.key(&a), &opts.out))
@@ -436,7 +441,7 @@ fn run_article(
             Done::Written(Box::new(doc), result.entry(output, &key, fingerprint))
         }
         Err(e) => {
-            let mut entry = failed_entry(
+            let mut entry = ManifestEntry::failed(
                 &article.input,
                 &article.id,
                 e.to_string(),
@@ -450,10 +455,6 @@ fn run_article(
             Done::Failed(entry)
         }
     }
-}
-
-fn failed_entry(input: &str, id: &str, reason: String, warnings: Vec<String>) -> ManifestEntry {
-    ManifestEntry::failed(input, id, reason, warnings)
 }
 
 #[cfg(test)]
