@@ -22,6 +22,9 @@
 #   JOBS (abridge --jobs; default: abridge's)  PORT (llama-server's, default 8097)
 #   BATCH_FLAG (1: pass --batch; 0: don't, for an abridge without the flag;
 #              default: pass it when `abridge digest --help` lists it)
+#   ABRIDGE_BIN (an abridge binary to measure instead of this tree's build, e.g. a
+#               base commit's)  LLAMA (1; 0 skips the llama-server row, e.g. when
+#               a second abridge is measured against a run that had it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,12 +52,17 @@ case "$MODEL" in
 esac
 [ -f "$model_path" ] || { echo "bench-digest: $model_path missing: run scripts/fetch-models.sh" >&2; exit 1; }
 
+LLAMA=${LLAMA:-1}
 lee_jsonl "$work" "$N"
-server=$(llamacpp_server)
+if [ "$LLAMA" = 1 ]; then server=$(llamacpp_server); fi
 
-cargo build --release --quiet
 abridge="$work/abridge"
-cp target/release/abridge "$abridge"
+if [ -n "${ABRIDGE_BIN:-}" ]; then
+  cp "$ABRIDGE_BIN" "$abridge"
+else
+  cargo build --release --quiet
+  cp target/release/abridge "$abridge"
+fi
 
 if [ -z "${BATCH_FLAG:-}" ]; then
   if "$abridge" digest --help | grep -q -- '--batch'; then BATCH_FLAG=1; else BATCH_FLAG=0; fi
@@ -116,6 +124,8 @@ PY
 done
 
 # llama-server on the prompts of the --batch 1 run; a slot holds the longest request
+# (the block is not indented: its Python here-documents must start at column 0)
+if [ "$LLAMA" = 1 ]; then
 read -r need < <(python3 -c "
 import json, sys
 print(max([len(r['prompt']) + r['max_tokens'] for r in map(json.loads, open(sys.argv[1])) if r] or [0]))
@@ -154,6 +164,7 @@ r = json.load(open(sys.argv[1]))
 print(r['articles_ok'], r['wall_s'], r['tokens_in'], r['tokens_out'])
 " "$work/replay.json")
 rows+=("$(row "llama-server --parallel $PARALLEL" "$ok" "$N" "$wall" "$tin" "$tout" "$rss")")
+fi
 
 # Do the batched outputs say what --batch 1 wrote? Every file but the manifest,
 # without the front matter's timing line.
@@ -179,8 +190,8 @@ note=""
 if [ "$BATCH_FLAG" = 0 ]; then
   note="; --batch not passed (this abridge has no such flag): both abridge rows are the same program"
 fi
-echo "model $(basename "$model_path"), $N articles, summary + --to $LANGS, threads=$THREADS${JOBS:+, --jobs $JOBS}$note;" \
-  "llama-server replays the prompts of the --batch 1 run ($log), $PARALLEL in flight, -c $((PARALLEL * slot))"
+echo "abridge: ${ABRIDGE_BIN:-this tree} ($("$abridge" --version)); model $(basename "$model_path"), $N articles, summary + --to $LANGS, threads=$THREADS${JOBS:+, --jobs $JOBS}$note;" \
+  "$([ "$LLAMA" = 1 ] && echo "llama-server replays the prompts of the --batch 1 run ($log), $PARALLEL in flight, -c $((PARALLEL * slot))" || echo "no llama-server row (LLAMA=0)")"
 echo "outputs of --batch $BATCH against --batch 1: $same"
 # llama.cpp's threads wait for each other at every step: other work on the cores
 # (or running this under nice) slows it far more than abridge, so say how busy

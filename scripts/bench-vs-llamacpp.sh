@@ -11,6 +11,8 @@
 #
 #   THREADS (default 2)  REPS (default 3)  GEN (decode tokens, default 64)
 #   MODELS  (default: the three files scripts/fetch-models.sh provides)
+#   ABRIDGE_BIN (an abridge binary to measure instead of this tree's build, e.g. a
+#               base commit's, to compare two abridges against the same llama.cpp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +26,15 @@ MODELS=${MODELS:-"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf SmolLM2-135M-Instruct.
 . scripts/lib/llamacpp.sh
 venv=$(llamacpp_venv)
 
-cargo build --release --quiet
-abridge=target/release/abridge
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+if [ -n "${ABRIDGE_BIN:-}" ]; then
+  cp "$ABRIDGE_BIN" "$work/abridge"
+else
+  cargo build --release --quiet
+  cp target/release/abridge "$work/abridge"
+fi
+abridge=$work/abridge
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
@@ -82,4 +89,4 @@ print(f"| {m} | {f(a_pp):.1f} / {f(l_pp):.1f} ({f(a_pp)/f(l_pp):.2f}x) "
 PY
 done
 echo
-echo "threads=$THREADS reps=$REPS decode tokens=$GEN; medians; ratios are abridge / llama.cpp"
+echo "threads=$THREADS reps=$REPS decode tokens=$GEN; medians; ratios are abridge / llama.cpp; abridge: ${ABRIDGE_BIN:-this tree} ($("$abridge" --version))"
