@@ -165,20 +165,6 @@ struct Candidate {
 }
 
 impl Candidate {
-    /// `text`, the translation of `english` into `lang`, and `back`, its round trip,
-    /// checked.
-    fn checked(english: &str, text: String, back: String, lang: &str, cut: bool) -> Self {
-        Candidate {
-            meaning: compare(english, &back),
-            names: check_names_read_back(english, &text, &back, lang),
-            numbers: missing_numbers(english, &text, lang),
-            english: english_sentences(&text, lang).into_iter().next(),
-            back,
-            cut,
-            text,
-        }
-    }
-
     /// What rules it out of publication: an empty or cut answer, a lost number, a
     /// sentence left in English.
     fn fatal(&self) -> Option<String> {
@@ -437,7 +423,16 @@ impl<'a> Work<'a> {
             let job = &self.jobs[j];
             let lang = self.langs[job.lang].as_str();
             let english = &self.units[job.unit].text;
-            let candidate = Candidate::checked(english, text, clean(&back.text), lang, answer.cut);
+            let back = clean(&back.text);
+            let candidate = Candidate {
+                meaning: compare(english, &back),
+                names: check_names_read_back(english, &text, &back, lang),
+                back,
+                numbers: missing_numbers(english, &text, lang),
+                english: english_sentences(&text, lang).into_iter().next(),
+                cut: answer.cut,
+                text,
+            };
             self.jobs[j].candidates.push(candidate);
         }
         Ok(())
@@ -593,59 +588,5 @@ fn failed(lang: &str, reason: String, checks: TranslationChecks) -> Translation 
         outcome: Err(reason),
         warning: None,
         checks,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn candidate(english: &str, text: &str, back: &str) -> Candidate {
-        Candidate::checked(english, text.into(), back.into(), "de", false)
-    }
-
-    #[test]
-    fn a_repair_is_told_what_the_checks_found() {
-        let english = "Drug squad detectives arrested 10,000 people in Melbourne.";
-        let wrong = candidate(
-            english,
-            "Die Ermittler des Sanitätsdienstes nahmen in Melbourne 100 Menschen fest.",
-            "The medical service investigators arrested 100 people in Melbourne.",
-        );
-        let faults = wrong.faults();
-        assert!(
-            wrong.fatal().is_some() && wrong.doubt().is_some(),
-            "{faults:?}"
-        );
-        assert!(faults.iter().any(|f| f.contains("10,000")), "{faults:?}");
-        assert!(
-            faults
-                .iter()
-                .any(|f| f.contains("\"drug\"") || f.contains("\"Drug")),
-            "{faults:?}"
-        );
-        let right = candidate(
-            english,
-            "Ermittler des Drogendezernats nahmen in Melbourne 10.000 Menschen fest.",
-            "Drug squad detectives arrested 10,000 people in Melbourne.",
-        );
-        assert!(right.fatal().is_none() && right.doubt().is_none());
-        // The best so far is what a repair starts from.
-        let job = Job {
-            lang: 0,
-            unit: 0,
-            glossary: Vec::new(),
-            candidates: vec![wrong, right],
-        };
-        assert!(job.best().text.starts_with("Ermittler des Drogendezernats"));
-    }
-
-    #[test]
-    fn chat_models_repair_first_and_completion_models_sample() {
-        assert!(matches!(retries(true), [Retry::Repair, Retry::Sample(_)]));
-        assert!(matches!(
-            retries(false),
-            [Retry::Sample(a), Retry::Sample(b)] if a.temperature < b.temperature && a.seed != b.seed
-        ));
     }
 }
