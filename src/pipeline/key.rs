@@ -156,8 +156,7 @@ const RECIPE: Recipe = Recipe {
     // 2: ordinary news phrasings ("officials say just 30 were hurt") no longer read
     // as orders.
     checks: 2,
-    // 2: a failing sentence's first retry is a repair that is shown its faults.
-    steps: 2,
+    steps: 1,
     layout: 1,
 };
 
@@ -231,13 +230,6 @@ fn prompts_sha256(model: &Model, opts: &ArticleOptions) -> String {
             glossary: &glossary,
         };
         prompts.push(Prompt::translation_unit(&ask, chat));
-        prompts.extend(Prompt::translation_repair(
-            &ask,
-            PROBE,
-            PROBE,
-            &[PROBE.to_string()],
-            chat,
-        ));
         prompts.push(Prompt::back_translation(PROBE, language, chat));
     }
     let mut hasher = Sha256::new();

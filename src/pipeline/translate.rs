@@ -8,11 +8,8 @@
 //! 2. each translation is checked: numbers, names, no English left, and its meaning,
 //!    from a translation back into English ([`crate::check::meaning`]);
 //! 3. a sentence that fails gets more candidates, one a round until one passes (at
-//!    most two), checked the same way; the best is kept. The first is a repair: the
-//!    model is shown what the checks found (a lost term, a missing number, a name)
-//!    and asked again; the second is sampled at a low temperature with a fixed seed.
-//!    Both are deterministic. (A completion model, with no turn to repair in, gets
-//!    two samples.)
+//!    most two), sampled at rising temperatures with fixed seeds (the output stays
+//!    deterministic), checked the same way; the best is kept.
 //!
 //! A language is published when every sentence passed, or when one sentence of
 //! three or more is doubtful only on a name or its meaning: that sentence is marked.
@@ -73,33 +70,8 @@ impl Translation {
 /// only while no candidate passed.
 const CANDIDATES: usize = 3;
 
-/// How a candidate after the greedy one is made.
-#[derive(Clone, Copy)]
-enum Retry {
-    /// The best candidate so far, its faults shown, asked again (greedy).
-    Repair,
-    /// Sampled, at a low temperature so a candidate stays a translation.
-    Sample(Sample),
-}
-
-/// The rounds after the greedy one, for a chat model and for a completion model.
-fn retries(chat: bool) -> [Retry; CANDIDATES - 1] {
-    let low = Sample {
-        temperature: 0.3,
-        seed: 1,
-    };
-    if chat {
-        [Retry::Repair, Retry::Sample(low)]
-    } else {
-        [
-            Retry::Sample(low),
-            Retry::Sample(Sample {
-                temperature: 0.6,
-                seed: 2,
-            }),
-        ]
-    }
-}
+/// The samples' temperatures: low, so a candidate stays a translation.
+const TEMPERATURES: [f64; CANDIDATES - 1] = [0.3, 0.6];
 
 /// Translates `text` into `lang` (a code), keeping its paragraph breaks.
 pub fn translate(runner: &Runner, text: &str, lang: &str) -> Translation {
@@ -193,40 +165,6 @@ impl Candidate {
         (!why.is_empty()).then(|| why.join("; "))
     }
 
-    /// What the checks found wrong, in words the model can act on (a repair's
-    /// prompt shows them).
-    fn faults(&self) -> Vec<String> {
-        let mut faults = Vec::new();
-        if self.text.trim().is_empty() || self.cut {
-            faults.push("it is empty or unfinished".to_string());
-        }
-        if !self.numbers.is_empty() {
-            faults.push(format!("it leaves out {}", self.numbers.join(", ")));
-        }
-        if self.english.is_some() {
-            faults.push("part of it is still in English".to_string());
-        }
-        if let Some(detail) = self.names.detail.as_ref().filter(|_| !self.names.passed) {
-            faults.push(detail.clone());
-        }
-        if self.meaning.doubtful() {
-            if !self.meaning.lost.is_empty() {
-                let lost: Vec<String> = self
-                    .meaning
-                    .lost
-                    .iter()
-                    .map(|t| format!("\"{t}\""))
-                    .collect();
-                faults.push(format!("it loses or changes {}", lost.join(", ")));
-            }
-            faults.extend(self.meaning.problems.iter().cloned());
-        }
-        if faults.is_empty() {
-            faults.push("its meaning differs".to_string());
-        }
-        faults
-    }
-
     /// Best first: nothing fatal, then no doubt, then the higher meaning score; the
     /// earlier candidate (greedy first) on a tie.
     fn rank(&self) -> (bool, bool, bool, std::cmp::Reverse<u32>) {
@@ -245,18 +183,6 @@ struct Job {
     unit: usize,
     glossary: Vec<(String, String)>,
     candidates: Vec<Candidate>,
-}
-
-impl Job {
-    /// The best candidate so far (the earlier on a tie).
-    fn best(&self) -> &Candidate {
-        self.candidates
-            .iter()
-            .enumerate()
-            .min_by_key(|(i, c)| (c.rank(), *i))
-            .map(|(_, c)| c)
-            .expect("every job has a candidate")
-    }
 }
 
 /// Everything one call translates: the units, and a job per unit and language.
@@ -358,21 +284,30 @@ impl<'a> Work<'a> {
         let all: Vec<usize> = (0..self.jobs.len()).collect();
         self.candidates(runner, &all, None)?;
         let passes = |c: &Candidate| c.fatal().is_none() && c.doubt().is_none();
-        for retry in retries(self.chat) {
+        for (k, temperature) in TEMPERATURES.iter().enumerate() {
             let failing: Vec<usize> = (0..self.jobs.len())
                 .filter(|&j| !self.jobs[j].candidates.iter().any(passes))
                 .collect();
             if failing.is_empty() {
                 break;
             }
-            self.candidates(runner, &failing, Some(retry))?;
+            let sample = Sample {
+                temperature: *temperature,
+                seed: 1 + k as u64,
+            };
+            self.candidates(runner, &failing, Some(sample))?;
         }
         Ok((0..self.langs.len()).map(|l| self.assemble(l)).collect())
     }
 
-    /// One more candidate for each of `jobs` (greedy, or a retry), translated and
+    /// One more candidate for each of `jobs` (greedy, or sampled), translated and
     /// translated back in two batches, and checked.
-    fn candidates(&mut self, runner: &Runner, jobs: &[usize], retry: Option<Retry>) -> Result<()> {
+    fn candidates(
+        &mut self,
+        runner: &Runner,
+        jobs: &[usize],
+        sample: Option<Sample>,
+    ) -> Result<()> {
         let asks: Vec<Ask> = jobs
             .iter()
             .map(|&j| {
@@ -384,24 +319,7 @@ impl<'a> Work<'a> {
                     glossary: &job.glossary,
                 };
                 let writes = Writes::Translation(self.langs[job.lang].clone());
-                let (prompt, sample) = match retry {
-                    None => (Prompt::translation_unit(&ask, self.chat), None),
-                    Some(Retry::Sample(sample)) => {
-                        (Prompt::translation_unit(&ask, self.chat), Some(sample))
-                    }
-                    Some(Retry::Repair) => {
-                        let best = job.best();
-                        let prompt = Prompt::translation_repair(
-                            &ask,
-                            &best.text,
-                            &best.back,
-                            &best.faults(),
-                            self.chat,
-                        )
-                        .expect("repairs are only planned for chat models");
-                        (prompt, None)
-                    }
-                };
+                let prompt = Prompt::translation_unit(&ask, self.chat);
                 Ask::new(prompt, answer_tokens(unit.tokens), writes).sampled(sample)
             })
             .collect();
@@ -446,7 +364,12 @@ impl<'a> Work<'a> {
         let mut sentences = Vec::new();
         let mut fatal = Vec::new();
         for job in self.jobs.iter().filter(|j| j.lang == l) {
-            let best = job.best();
+            let (_, best) = job
+                .candidates
+                .iter()
+                .enumerate()
+                .min_by_key(|(i, c)| (c.rank(), *i))
+                .expect("every job has a candidate");
             paragraphs[self.units[job.unit].paragraph].push(&best.text);
             let failed = best.fatal();
             if let Some(why) = &failed {

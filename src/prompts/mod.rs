@@ -177,34 +177,6 @@ impl Prompt {
         Prompt::Chat(messages)
     }
 
-    /// A second try at `ask`'s sentence, for chat models: the first try's
-    /// conversation, its answer, and what the checks found wrong with it (`faults`,
-    /// e.g. a term the round trip lost), asked to be translated again. A specific
-    /// fault fixes what a random sample only may, and the conversation so far is
-    /// prefix-cached. `None` for a completion model (no turns to continue).
-    pub fn translation_repair(
-        ask: &UnitAsk,
-        previous: &str,
-        back: &str,
-        faults: &[String],
-        chat: bool,
-    ) -> Option<Self> {
-        let Prompt::Chat(mut messages) = Prompt::translation_unit(ask, chat) else {
-            return None;
-        };
-        let language = display_name(ask.lang);
-        messages.push(Message::assistant(previous));
-        messages.push(Message::user(format!(
-            "Translated back into English, your translation reads:\n{}\nIt does not say \
-             what the English sentence says: {}. Translate the English sentence again \
-             into {language}, with its exact meaning, every number and every name. \
-             Output only the {language} translation, without the markers.",
-            fenced("text", back),
-            faults.join("; ")
-        )));
-        Some(Prompt::Chat(messages))
-    }
-
     /// `text` in `lang` translated back into English, as literally as English allows:
     /// the round trip the meaning check compares with the source.
     pub fn back_translation(text: &str, lang: &str, chat: bool) -> Self {
