@@ -41,6 +41,7 @@ mkdir -p "$work"
 
 . scripts/lib/lee-corpus.sh
 . scripts/lib/llamacpp.sh
+. scripts/lib/abridge-bin.sh
 
 # The model file both engines load.
 models_dir="${ABRIDGE_MODELS:-$HOME/.cache/abridge/models}"
@@ -57,12 +58,7 @@ lee_jsonl "$work" "$N"
 if [ "$LLAMA" = 1 ]; then server=$(llamacpp_server); fi
 
 abridge="$work/abridge"
-if [ -n "${ABRIDGE_BIN:-}" ]; then
-  cp "$ABRIDGE_BIN" "$abridge"
-else
-  cargo build --release --quiet
-  cp target/release/abridge "$abridge"
-fi
+abridge_bin "$abridge"
 
 if [ -z "${BATCH_FLAG:-}" ]; then
   if "$abridge" digest --help | grep -q -- '--batch'; then BATCH_FLAG=1; else BATCH_FLAG=0; fi

@@ -24,17 +24,13 @@ models_dir="${ABRIDGE_MODELS:-$HOME/.cache/abridge/models}"
 MODELS=${MODELS:-"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-q4_k_m.gguf"}
 
 . scripts/lib/llamacpp.sh
+. scripts/lib/abridge-bin.sh
 venv=$(llamacpp_venv)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ -n "${ABRIDGE_BIN:-}" ]; then
-  cp "$ABRIDGE_BIN" "$work/abridge"
-else
-  cargo build --release --quiet
-  cp target/release/abridge "$work/abridge"
-fi
 abridge=$work/abridge
+abridge_bin "$abridge"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
