@@ -12,6 +12,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lang::{check_language, LanguageCheck};
+
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::gazetteer::{contains_phrase, gazetteer, Kind};
@@ -619,24 +621,56 @@ pub fn introduced_names(english: &str, translated: &str, lang: &str) -> Vec<Stri
     introduced
 }
 
-/// Sentences of `translated` still in English (six words or more, so that the
-/// identifier can tell): a translation that left part of its text untranslated.
-pub fn english_sentences(translated: &str, lang: &str) -> Vec<String> {
+/// Sentences of `translated` still in English: the identifier calls them English
+/// (six words or more, so that it can tell) and most of their words are words of
+/// the English source. The second test is what tells a sentence left untranslated
+/// from a short one the identifier misreads: "200 Kanonen fangen am Swan Hill ab."
+/// reads as English to whatlang (its names and number are English-looking), but
+/// none of its other words come from the source.
+pub fn english_sentences(english: &str, translated: &str, lang: &str) -> Vec<String> {
     if lang == "en" {
         return Vec::new();
     }
+    let source: HashSet<String> = words(english).iter().map(|w| fold(w.text)).collect();
     crate::sentence::sentences(translated)
         .iter()
         .map(|s| s.text(translated).trim())
         .filter(|s| s.split_whitespace().count() >= 6)
-        .filter(|s| {
-            matches!(
-                crate::lang::check_language(s, lang),
-                crate::lang::LanguageCheck::Mismatch("English")
-            )
-        })
+        .filter(|s| mostly_words_of(s, &source))
+        .filter(|s| matches!(check_language(s, lang), LanguageCheck::Mismatch("English")))
         .map(str::to_string)
         .collect()
+}
+
+/// The language check of a translation of `english` into `lang`: the identifier's
+/// verdict, except that "English" stands only when the text's words are mostly the
+/// source's (see [`english_sentences`]); otherwise the identifier misread a short
+/// text by its names and numbers.
+pub fn check_translation_language(english: &str, translated: &str, lang: &str) -> LanguageCheck {
+    match check_language(translated, lang) {
+        LanguageCheck::Mismatch("English") => {
+            let source: HashSet<String> = words(english).iter().map(|w| fold(w.text)).collect();
+            if mostly_words_of(translated, &source) {
+                LanguageCheck::Mismatch("English")
+            } else {
+                LanguageCheck::Match
+            }
+        }
+        other => other,
+    }
+}
+
+/// Whether at least half the common words of `sentence` (names and numbers left
+/// out: a translation keeps those) are in `source`.
+fn mostly_words_of(sentence: &str, source: &HashSet<String>) -> bool {
+    let common: Vec<String> = words(sentence)
+        .iter()
+        .filter(|w| w.text.chars().any(char::is_alphabetic))
+        .filter(|w| w.sentence_initial || !w.text.chars().next().is_some_and(char::is_uppercase))
+        .map(|w| fold(w.text))
+        .collect();
+    let found = common.iter().filter(|w| source.contains(*w)).count();
+    !common.is_empty() && 2 * found >= common.len()
 }
 
 /// The number and name checks of one translation.
@@ -793,12 +827,31 @@ mod tests {
         let de = "Argentina's interim president resigned and left the country in a deep \
                   crisis. Die Regierung gab bekannt, dass Ramon Puerta die Präsidentschaft \
                   übernehmen würde.";
-        assert_eq!(english_sentences(de, "de").len(), 1);
+        let en = "Argentina's interim president resigned and left the country in a deep \
+                  crisis. The government said that Ramon Puerta would take over the \
+                  presidency.";
+        assert_eq!(english_sentences(en, de, "de").len(), 1);
         assert!(english_sentences(
+            en,
             "Die Regierung gab bekannt, dass Ramon Puerta das Amt übernimmt.",
             "de"
         )
         .is_empty());
+        // Short German the identifier alone calls English: its words are not the source's.
+        let en = "Up to 200 guns are being intercepted at Swan Hill.";
+        let de = "200 Kanonen fangen am Swan Hill ab.";
+        assert!(english_sentences(en, de, "de").is_empty());
+        assert_eq!(
+            check_translation_language(en, de, "de"),
+            LanguageCheck::Match
+        );
+        assert_eq!(
+            check_translation_language(en, en, "de"),
+            LanguageCheck::Mismatch("English")
+        );
+        // English the model wrote itself, not a copy, still counts: its words are the source's.
+        let de = "Up to 200 guns are intercepted at the Swan Hill.";
+        assert_eq!(english_sentences(en, de, "de").len(), 1);
     }
 
     #[test]

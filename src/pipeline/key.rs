@@ -532,7 +532,7 @@ mod tests {
                     t::check_numbers(&en, &tr, &lang),
                     t::check_names(&en, &tr, &lang),
                     t::check_names_read_back(&en, &tr, &back, &lang),
-                    t::english_sentences(&tr, &lang),
+                    t::english_sentences(&en, &tr, &lang),
                     check::meaning::compare(&en, &back),
                 ));
             }

@@ -18,11 +18,13 @@
 
 use super::runner::{Answer, Ask, Runner, Sample, Writes};
 use crate::check::meaning::{compare, Meaning};
-use crate::check::translation::{english_sentences, glossary, missing_numbers};
+use crate::check::translation::{
+    check_translation_language, english_sentences, glossary, missing_numbers,
+};
 use crate::check::{check_names_read_back, Check, SentenceCheck, TranslationChecks};
 use crate::chunk::{chunk, chunk_budget, ChunkOptions};
 use crate::error::{Error, Result};
-use crate::lang::{check_language, language_name, LanguageCheck};
+use crate::lang::{language_name, LanguageCheck};
 use crate::prompts::{unfence, Prompt, UnitAsk};
 use crate::sentence::sentences;
 
@@ -350,7 +352,7 @@ impl<'a> Work<'a> {
                 names: check_names_read_back(english, &text, &back, lang),
                 back,
                 numbers: missing_numbers(english, &text, lang),
-                english: english_sentences(&text, lang).into_iter().next(),
+                english: english_sentences(english, &text, lang).into_iter().next(),
                 cut: answer.cut,
                 text,
             };
@@ -407,7 +409,7 @@ impl<'a> Work<'a> {
         let language_check = if text.trim().is_empty() {
             Check::failed("the answer is empty")
         } else {
-            match check_language(&text, lang) {
+            match check_translation_language(&english, &text, lang) {
                 LanguageCheck::Match => Check::passed(),
                 LanguageCheck::Unknown => {
                     Check::noted(format!("{language} translation not language-checked"))
