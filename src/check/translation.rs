@@ -429,6 +429,25 @@ pub fn missing_numbers(english: &str, translated: &str, lang: &str) -> Vec<Strin
     missing
 }
 
+/// The names of `english` the name tables know that `translated` writes in one of
+/// their forms for `lang` ("South Australia" as "Australie-Méridionale"): verified
+/// by the tables, so a round trip that garbles them ("the Australian Southeast")
+/// says nothing of the translation's meaning.
+pub fn names_written(english: &str, translated: &str, lang: &str) -> Vec<String> {
+    let g = gazetteer();
+    let target = Target::new(translated, lang);
+    mentions(english)
+        .into_iter()
+        .filter(|m| {
+            m.rows
+                .iter()
+                .flat_map(|&r| g.forms(r, lang))
+                .any(|f| target.has(&f) || target.words.iter().any(|w| derived(w, &f)))
+        })
+        .map(|m| m.text)
+        .collect()
+}
+
 /// Names of `english` neither kept nor rendered in `translated`.
 pub fn missing_names(english: &str, translated: &str, lang: &str) -> Vec<String> {
     names_kept(english, translated, lang).0

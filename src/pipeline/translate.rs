@@ -17,9 +17,9 @@
 //! doubtful sentences fail the language rather than publish it wrong.
 
 use super::runner::{Answer, Ask, Runner, Sample, Writes};
-use crate::check::meaning::{compare, Meaning};
+use crate::check::meaning::{compare_with_names, Meaning};
 use crate::check::translation::{
-    check_translation_language, english_sentences, glossary, missing_numbers,
+    check_translation_language, english_sentences, glossary, missing_numbers, names_written,
 };
 use crate::check::{check_names_read_back, Check, SentenceCheck, TranslationChecks};
 use crate::chunk::{chunk, chunk_budget, ChunkOptions};
@@ -348,7 +348,7 @@ impl<'a> Work<'a> {
             let english = &self.units[job.unit].text;
             let back = clean(&back.text);
             let candidate = Candidate {
-                meaning: compare(english, &back),
+                meaning: compare_with_names(english, &back, &names_written(english, &text, lang)),
                 names: check_names_read_back(english, &text, &back, lang),
                 back,
                 numbers: missing_numbers(english, &text, lang),
