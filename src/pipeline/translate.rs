@@ -12,7 +12,7 @@
 //!    deterministic), checked the same way; the best is kept.
 //!
 //! A language is published when every sentence passed, or when one sentence of
-//! three or more is doubtful only on a name or its meaning: that sentence is marked.
+//! two or more is doubtful only on a name or its meaning: that sentence is marked.
 //! A missing number, a sentence left in English or in the wrong language, or more
 //! doubtful sentences fail the language rather than publish it wrong.
 
@@ -468,8 +468,7 @@ impl<'a> Work<'a> {
             reasons.push(format!("numbers missing: {}", numbers.join(", ")));
         }
         let units = checks.sentences.len();
-        // One doubtful sentence is marked when at least two others passed.
-        if doubtful.len() > 1 || (doubtful.len() == 1 && units < 3) {
+        if doubts_withhold(doubtful.len(), units) {
             let which: Vec<String> = doubtful
                 .iter()
                 .map(|(i, d)| format!("sentence {} ({d})", i + 1))
@@ -502,6 +501,14 @@ impl<'a> Work<'a> {
     }
 }
 
+/// Whether a language's doubtful sentences withhold it: more than one, or its only
+/// sentence. One doubtful sentence beside others that passed is published marked:
+/// the editor gets the checked sentences and a flag on the one to read (a
+/// two-sentence summary was withheld whole for one doubtful sentence before).
+fn doubts_withhold(doubtful: usize, units: usize) -> bool {
+    doubtful > 1 || (doubtful == 1 && units < 2)
+}
+
 /// An answer without copied markers, on one line (a sentence's translation).
 fn clean(answer: &str) -> String {
     unfence(answer)
@@ -516,5 +523,22 @@ fn failed(lang: &str, reason: String, checks: TranslationChecks) -> Translation 
         outcome: Err(reason),
         warning: None,
         checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_doubtful_sentence_is_marked_beside_others_more_withhold() {
+        assert!(!doubts_withhold(0, 1));
+        assert!(
+            doubts_withhold(1, 1),
+            "a one-sentence text that is doubtful"
+        );
+        assert!(!doubts_withhold(1, 2));
+        assert!(!doubts_withhold(1, 5));
+        assert!(doubts_withhold(2, 5));
     }
 }
