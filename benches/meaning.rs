@@ -6,7 +6,10 @@
 //! their unions, each as precision and recall of the "wrong" label, with the cost.
 //!
 //! `cargo bench --bench meaning` (default model; `ABRIDGE_MEANING_MODEL=fast` for
-//! another). Needs the models `scripts/fetch-models.sh` provides.
+//! another, `none` for the lexical check alone; `ABRIDGE_MEANING_LABELS=<jsonl>` for
+//! another labelled set, e.g. `tests/fixtures/meaning-labels-2.jsonl`, read after
+//! the threshold was set: held out for it). Needs the models
+//! `scripts/fetch-models.sh` provides.
 
 use std::time::Instant;
 
@@ -32,11 +35,14 @@ fn score(name: &str, flags: &[bool], wrong: &[bool]) -> String {
 
 fn main() -> anyhow::Result<()> {
     let spec = std::env::var("ABRIDGE_MEANING_MODEL").unwrap_or_else(|_| "default".into());
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/meaning-labels.jsonl"
-    );
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(path)?
+    let path = std::env::var("ABRIDGE_MEANING_LABELS").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/meaning-labels.jsonl"
+        )
+        .into()
+    });
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&path)?
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
@@ -55,6 +61,28 @@ fn main() -> anyhow::Result<()> {
             compare_with_names(&en, &back, &written).doubtful()
         })
         .collect();
+    println!(
+        "{path}: {} round trips, {} labelled wrong",
+        rows.len(),
+        wrong.iter().filter(|w| **w).count()
+    );
+    if spec == "none" {
+        println!("{}", score("lexical (check::meaning)", &lexical, &wrong));
+        for lang in ["fr", "de", "es"] {
+            let pick = |v: &[bool]| -> Vec<bool> {
+                v.iter()
+                    .zip(&rows)
+                    .filter(|(_, r)| r["lang"] == lang)
+                    .map(|(x, _)| *x)
+                    .collect()
+            };
+            println!(
+                "{}",
+                score(&format!("{lang}: lexical"), &pick(&lexical), &pick(&wrong))
+            );
+        }
+        return Ok(());
+    }
 
     let model = Model::load(&spec)?;
     let scheduler = Scheduler::start(model.clone(), SchedulerOptions::default())?;
@@ -86,11 +114,6 @@ fn main() -> anyhow::Result<()> {
     let and =
         |a: &[bool], b: &[bool]| -> Vec<bool> { a.iter().zip(b).map(|(x, y)| *x && *y).collect() };
     println!("model {} on {}", model.name, cpu());
-    println!(
-        "{} round trips, {} labelled wrong",
-        rows.len(),
-        wrong.iter().filter(|w| **w).count()
-    );
     println!("{}", score("lexical (check::meaning)", &lexical, &wrong));
     println!("{}", score("model: round trip adds", &says_more, &wrong));
     println!("{}", score("model: round trip loses", &says_less, &wrong));
