@@ -106,10 +106,11 @@ pub fn compare_with_names(source: &str, round_trip: &str, written: &[String]) ->
     for name in written {
         rest = rest.replace(name.as_str(), ",");
     }
+    let elsewhere = terms(&rest);
     let verified: HashSet<String> = written
         .iter()
         .flat_map(|n| terms(n).into_keys())
-        .filter(|k| !terms(&rest).contains_key(k))
+        .filter(|k| !elsewhere.contains_key(k))
         .collect();
     let (a, b) = (terms(source), terms(round_trip));
     let kept = |k: &String| b.contains_key(k) || verified.contains(k);

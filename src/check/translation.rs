@@ -246,6 +246,15 @@ impl Target {
             .all(|part| self.words.iter().any(|w| writes(w, part, &self.lang)))
     }
 
+    /// Whether the translation writes one of the forms the name tables give `rows`
+    /// in its language (inflected forms included).
+    fn writes_a_form_of(&self, rows: &[u32]) -> bool {
+        let g = gazetteer();
+        rows.iter()
+            .flat_map(|&r| g.forms(r, &self.lang))
+            .any(|f| self.has(&f) || self.words.iter().any(|w| derived(w, &f)))
+    }
+
     /// Whether the translation writes an English name word, or (for a nationality
     /// or an acronym) something made from it.
     fn renders_word(&self, key: &str, acronym: bool) -> bool {
@@ -434,16 +443,10 @@ pub fn missing_numbers(english: &str, translated: &str, lang: &str) -> Vec<Strin
 /// by the tables, so a round trip that garbles them ("the Australian Southeast")
 /// says nothing of the translation's meaning.
 pub fn names_written(english: &str, translated: &str, lang: &str) -> Vec<String> {
-    let g = gazetteer();
     let target = Target::new(translated, lang);
     mentions(english)
         .into_iter()
-        .filter(|m| {
-            m.rows
-                .iter()
-                .flat_map(|&r| g.forms(r, lang))
-                .any(|f| target.has(&f) || target.words.iter().any(|w| derived(w, &f)))
-        })
+        .filter(|m| target.writes_a_form_of(&m.rows))
         .map(|m| m.text)
         .collect()
 }
@@ -470,11 +473,7 @@ fn names_kept(english: &str, translated: &str, lang: &str) -> (Vec<String>, Vec<
         let kept = if m.rows.is_empty() {
             m.words.iter().any(|w| target.renders_word(w, m.acronym))
         } else {
-            m.rows
-                .iter()
-                .flat_map(|&r| g.forms(r, lang))
-                .any(|f| target.has(&f) || target.words.iter().any(|w| derived(w, &f)))
-                || target.renders_word(&m.key, m.acronym)
+            target.writes_a_form_of(&m.rows) || target.renders_word(&m.key, m.acronym)
         };
         if !kept {
             missing.extend(m.words);
