@@ -33,6 +33,23 @@ fn score(name: &str, flags: &[bool], wrong: &[bool]) -> String {
     )
 }
 
+/// [`score`] of each named set of flags, per target language.
+fn per_language(rows: &[serde_json::Value], wrong: &[bool], flags: &[(&str, &[bool])]) {
+    for lang in ["fr", "de", "es"] {
+        let pick = |v: &[bool]| -> Vec<bool> {
+            v.iter()
+                .zip(rows)
+                .filter(|(_, r)| r["lang"] == lang)
+                .map(|(x, _)| *x)
+                .collect()
+        };
+        let w = pick(wrong);
+        for (name, f) in flags {
+            println!("{}", score(&format!("{lang}: {name}"), &pick(f), &w));
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let spec = std::env::var("ABRIDGE_MEANING_MODEL").unwrap_or_else(|_| "default".into());
     let path = std::env::var("ABRIDGE_MEANING_LABELS").unwrap_or_else(|_| {
@@ -68,19 +85,7 @@ fn main() -> anyhow::Result<()> {
     );
     if spec == "none" {
         println!("{}", score("lexical (check::meaning)", &lexical, &wrong));
-        for lang in ["fr", "de", "es"] {
-            let pick = |v: &[bool]| -> Vec<bool> {
-                v.iter()
-                    .zip(&rows)
-                    .filter(|(_, r)| r["lang"] == lang)
-                    .map(|(x, _)| *x)
-                    .collect()
-            };
-            println!(
-                "{}",
-                score(&format!("{lang}: lexical"), &pick(&lexical), &pick(&wrong))
-            );
-        }
+        per_language(&rows, &wrong, &[("lexical", &lexical)]);
         return Ok(());
     }
 
@@ -141,28 +146,12 @@ fn main() -> anyhow::Result<()> {
             &wrong
         )
     );
-    for lang in ["fr", "de", "es"] {
-        let pick = |v: &[bool]| -> Vec<bool> {
-            v.iter()
-                .zip(&rows)
-                .filter(|(_, r)| r["lang"] == lang)
-                .map(|(x, _)| *x)
-                .collect()
-        };
-        let w = pick(&wrong);
-        println!(
-            "{}",
-            score(&format!("{lang}: lexical"), &pick(&lexical), &w)
-        );
-        println!(
-            "{}",
-            score(
-                &format!("{lang}: lexical or adds"),
-                &pick(&or(&lexical, &says_more)),
-                &w
-            )
-        );
-    }
+    let lexical_or_adds = or(&lexical, &says_more);
+    per_language(
+        &rows,
+        &wrong,
+        &[("lexical", &lexical), ("lexical or adds", &lexical_or_adds)],
+    );
     println!(
         "cost: {seconds:.1} s for {} claims ({:.2} s each), {tokens_in} prompt tokens, \
          {tokens_out} generated",

@@ -649,7 +649,7 @@ pub fn english_sentences(english: &str, translated: &str, lang: &str) -> Vec<Str
     if lang == "en" {
         return Vec::new();
     }
-    let source: HashSet<String> = words(english).iter().map(|w| fold(w.text)).collect();
+    let source = folded_words(english);
     crate::sentence::sentences(translated)
         .iter()
         .map(|s| s.text(translated).trim())
@@ -667,8 +667,7 @@ pub fn english_sentences(english: &str, translated: &str, lang: &str) -> Vec<Str
 pub fn check_translation_language(english: &str, translated: &str, lang: &str) -> LanguageCheck {
     match check_language(translated, lang) {
         LanguageCheck::Mismatch("English") => {
-            let source: HashSet<String> = words(english).iter().map(|w| fold(w.text)).collect();
-            if mostly_words_of(translated, &source) {
+            if mostly_words_of(translated, &folded_words(english)) {
                 LanguageCheck::Mismatch("English")
             } else {
                 LanguageCheck::Match
@@ -676,6 +675,11 @@ pub fn check_translation_language(english: &str, translated: &str, lang: &str) -
         }
         other => other,
     }
+}
+
+/// The words of `text`, folded.
+fn folded_words(text: &str) -> HashSet<String> {
+    words(text).iter().map(|w| fold(w.text)).collect()
 }
 
 /// Whether at least half the common words of `sentence` (names and numbers left
