@@ -1,7 +1,8 @@
 //! Throughput of `abridge::kernels::matmul` per ISA on the shapes of
 //! Qwen2.5-0.5B and SmolLM2-135M: decode batches (m = 1..16 independent rows,
 //! each weight block read once for all of them) and prompts (m = 128 in the
-//! one-row and the prompt orders, m = 64 in the batched one):
+//! one-row and the prompt orders, 512 in the prompt order, m = 64 in the
+//! batched one):
 //! `cargo bench --bench kernels [-- FILTER]`.
 
 use std::time::Instant;
@@ -69,7 +70,8 @@ fn main() {
         let candle = QMatMul::from_arc(q.clone()).unwrap();
         // m = 1..16: a decode batch (one row per sequence); 128: a prompt in
         // the one-row order and in the prompt order (Qwen, Llama: 32-element
-        // formats fused per block); 64: a prompt in the batched order (gemma).
+        // formats fused per block), 512 (a whole prefill chunk) in the latter;
+        // 64: a prompt in the batched order (gemma).
         for (m, rows) in [
             (1, Rows::Independent),
             (2, Rows::Independent),
@@ -80,6 +82,7 @@ fn main() {
             (16, Rows::Independent),
             (128, Rows::Independent),
             (128, Rows::Prompt),
+            (512, Rows::Prompt),
             (64, Rows::Sequence),
         ] {
             if m > 16 && n * k > 50_000_000 {

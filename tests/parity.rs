@@ -282,7 +282,8 @@ const HASHED_STEPS: usize = 8;
 /// Our logits are the same bits on every instruction set: the prompt and
 /// first decode steps of each model family (32-element formats, K-quants,
 /// Q5_0's fused prompt order) hash alike when run by [`logits_hash_child`]
-/// with `ABRIDGE_KERNELS=scalar`, `=avx2` and unset (the best this CPU has).
+/// with `ABRIDGE_KERNELS=scalar`, `=avx2`, `=avx512` and unset (the best this
+/// CPU has: AMX where it has it).
 /// The kernels' unit tests check each kernel on its own; this checks the
 /// whole forward pass, ggml's vector lanes included.
 #[test]
@@ -292,7 +293,7 @@ fn logits_are_the_same_bits_on_every_isa() {
         "greedy-gemma-3-270m-translate-fr.json",
         "greedy-qwen2.5-coder-0.5b-translate-fr.json",
     ] {
-        let runs: Vec<String> = [Some("scalar"), Some("avx2"), None]
+        let runs: Vec<String> = [Some("scalar"), Some("avx2"), Some("avx512"), None]
             .into_iter()
             .map(|kernels| {
                 let out = run_child(

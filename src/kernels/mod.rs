@@ -79,12 +79,15 @@ pub enum Isa {
     Avx2,
     /// AVX2 kernels plus VNNI `vpdpbusd`/`vpdpwssd` and AVX-512's 32
     /// registers; 32-element formats on 512-bit vectors (two weight columns
-    /// per vector), K-quants on 256-bit ones. No AMX.
+    /// per vector), K-quants on 256-bit ones.
     Avx512Vnni,
+    /// AVX-512 VNNI's kernels, and Q4_K prompts on AMX-INT8 tiles
+    /// (`x86/packed/amx.rs`).
+    Amx,
 }
 
 impl Isa {
-    /// The best ISA this CPU runs, once; `ABRIDGE_KERNELS=scalar|avx2`
+    /// The best ISA this CPU runs, once; `ABRIDGE_KERNELS=scalar|avx2|avx512`
     /// caps it (for comparisons; `=candle` turns these kernels off, see
     /// `enabled`).
     pub fn detect() -> Isa {
@@ -94,6 +97,7 @@ impl Isa {
             match std::env::var("ABRIDGE_KERNELS").as_deref() {
                 Ok("scalar") => Isa::Scalar,
                 Ok("avx2") if best != Isa::Scalar => Isa::Avx2,
+                Ok("avx512") if best == Isa::Amx => Isa::Avx512Vnni,
                 _ => best,
             }
         })
@@ -115,6 +119,9 @@ impl Isa {
                 v.push(Isa::Avx2);
                 if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512vnni") {
                     v.push(Isa::Avx512Vnni);
+                    if x86::amx_usable() {
+                        v.push(Isa::Amx);
+                    }
                 }
             }
         }
@@ -400,6 +407,13 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
             };
         }
         match isa {
+            Isa::Amx => tiles!(
+                lanes512,
+                true,
+                avx512,
+                x86::chunk_q4k_amx,
+                x86::chunk_q6k_vnni
+            ),
             Isa::Avx512Vnni => tiles!(
                 lanes512,
                 true,

@@ -15,8 +15,8 @@ use super::Isa;
 /// Integer multiply-adds per second, counted as 2 operations each (as GFLOP/s
 /// count a fused multiply-add), in billions: the instruction mix of `isa`'s kernels
 /// (AVX2: `vpmaddubsw` + `vpaddw`, with a `vpmaddwd` per 8 as in the packed Q4_K
-/// kernel; AVX-512 VNNI: `vpdpbusd` on 512-bit vectors) on independent
-/// accumulators, best of a few runs.
+/// kernel; AVX-512 VNNI: `vpdpbusd` on 512-bit vectors; AMX: `tdpbsud` on
+/// whole tiles) on independent accumulators, best of a few runs.
 pub fn int8_gops(isa: Isa) -> f64 {
     // Enough work per thread to dwarf the start-up (~30 ms on these machines).
     const ITERS: usize = 2_000_000;
@@ -67,6 +67,15 @@ fn dot_loop(isa: Isa, iters: usize) -> f64 {
             // SAFETY: the CPU has AVX-512 VNNI (checked on the line above).
             black_box(unsafe { x86::dpbusd(iters) });
             (iters * 8 * 64 * 2) as f64
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Amx if isa.is_available() => {
+            // Each round is 4 tiles of 16 x 16 x 64 multiply-adds; a sixteenth
+            // of the rounds keeps the time near the others'.
+            let rounds = iters / 16;
+            // SAFETY: AMX is usable (checked on the line above).
+            black_box(unsafe { x86::tdpbsud(rounds) });
+            (rounds * 4 * 16 * 16 * 64 * 2) as f64
         }
         _ => {
             let (a, b) = (black_box([3u8; 32]), black_box([-2i8; 32]));

@@ -73,7 +73,7 @@ fn assert_bits(got: &[f32], want: &[f32], what: &str) {
 }
 
 /// Every ISA there is, weakest first.
-const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni];
+const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::Amx];
 
 /// Says on stderr what a test could not cover on this CPU. Written to the
 /// stream itself: `eprintln!` would be captured, and shown only on failure.
@@ -159,8 +159,9 @@ fn simd_matches_scalar_reference() {
                 &[256, 1024]
             };
             for &k in ks {
-                // 18 and 33: enough rows for the packed kernels, with 2 and 1 left over
-                for m in [1, 3, 8, 18, 33] {
+                // 18, 33 and 50: enough rows for the packed (and AMX) kernels, with 2,
+                // 1 and 2 left over
+                for m in [1, 3, 8, 18, 33, 50] {
                     // 4-column tiles plus 1, 2 or 3 columns
                     let n = 37 + m % 3;
                     let w = random_weights(&mut rng, dtype, n, k);

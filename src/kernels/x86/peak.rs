@@ -1,8 +1,10 @@
 //! The dot-product loops of `kernels::peak`'s calibration, on the kernels'
-//! instructions.
+//! instructions (AMX's is beside its kernel, in `packed/amx.rs`).
 
 use std::arch::x86_64::*;
 use std::hint::black_box;
+
+pub(in crate::kernels) use super::packed::tdpbsud;
 
 /// 8 independent i16 accumulators of `vpmaddubsw` + `vpaddw` on 32 byte pairs,
 /// and one `vpmaddwd` + `vpaddd` per 8 of them: the packed Q4_K kernel's mix

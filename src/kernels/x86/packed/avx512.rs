@@ -38,15 +38,15 @@ const STREAMED_BYTES: usize = 64 << 20;
 /// One super-block of 16 columns, interleaved, scales unpacked.
 #[derive(Clone, Copy)]
 #[repr(C)]
-struct Packed16 {
+pub(super) struct Packed16 {
     /// As `Packed::q`, lane l holding column l.
-    q: [[__m512i; 8]; 4],
+    pub(super) q: [[__m512i; 8]; 4],
     /// Group j's scale of column l as the i32 of lane l.
-    sc: [__m512i; 8],
+    pub(super) sc: [__m512i; 8],
     /// As `Packed::mins`.
-    mins: [__m512i; 4],
-    d: __m512,
-    dmin: __m512,
+    pub(super) mins: [__m512i; 4],
+    pub(super) d: __m512,
+    pub(super) dmin: __m512,
 }
 
 thread_local! {
@@ -56,7 +56,7 @@ thread_local! {
 /// Packs `cols` (1..=16) weight rows starting at `w` (the rest as zeros) into
 /// `out`, one `Packed16` per super-block.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
-unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed16]) {
+pub(super) unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [Packed16]) {
     // SAFETY: `w` addresses `cols` whole rows of `out.len()` super-blocks;
     // the target features are available.
     unsafe {
