@@ -1,22 +1,22 @@
-//! Q4_K on AMX (Intel Sapphire Rapids and later) for prompts: `tdpbsud`
-//! multiplies a 16-position x 64-weight tile of activations by a 64-weight x
-//! 16-column tile of weights in one instruction, eight times the integer
-//! work of a `vpdpbusd` per cycle.
+//! Q4_K on AMX (Intel Sapphire Rapids and later): `tdpbsud` multiplies a
+//! 16-position x 64-weight tile of activations by a 64-weight x 16-column tile
+//! of weights in one instruction, eight times the integer work of a
+//! `vpdpbusd` per cycle.
 //!
 //! The catch is Q4_K's scales: every 32 weights of a column have their own
 //! 6-bit scale, and a tile's i32 sums cannot be scaled per 32 weights without
 //! storing them every 32 weights. So the weights go in already scaled, in two
-//! parts that each fit a byte: q * (scale & 15) and q * (scale >> 4) (at most
-//! 15 x 15 = 225), whose sums over a whole super-block are combined as
-//! lo + 16 hi. The minimum terms are a third tile of the same activations
-//! against each group's minimum repeated. All three are exact integers equal
-//! to the packed kernel's (`avx512`), and the f32 steps are its one-row order,
-//! so the results are bit-identical to every other Q4_K kernel.
+//! tiles whose products each fit a byte: q * (scale & 15) and q * (scale >> 4)
+//! (at most 15 x 15 = 225), whose sums over a whole super-block combine as
+//! lo + 16 hi. The minimum terms run on AVX-512 (`vpdpwssd` on the activation
+//! sums) while the tiles multiply. The integers are the packed VNNI kernel's
+//! (`avx512`) and the f32 steps its one-row order, so the results are
+//! bit-identical to every other Q4_K kernel.
 //!
-//! The weights of 16 columns are repacked so once per call (three bytes per
-//! weight, in a per-thread scratch) and reused by every 16 positions: it pays
-//! for prompts, not for a decode batch's few rows, which stay on `avx512`.
-//! Sequences in llama.cpp's batched order (fused per 64 weights) stay there too.
+//! The weights of a column chunk are repacked so once per call (two bytes per
+//! weight, in a per-thread scratch) and reused by every position: it pays for
+//! prompts and decode batches of 16 rows or more; fewer rows, and sequences in
+//! llama.cpp's batched order (fused per 64 weights), stay on `avx512`.
 
 use std::arch::asm;
 use std::sync::OnceLock;
@@ -27,10 +27,11 @@ use super::*;
 /// Columns per group and positions per tile: a tile's 16 rows of 64 bytes.
 const TILE: usize = 16;
 
-/// Positions from which a prompt's Q4_K matmul runs here. Below, the
-/// repacking (about the work of 4-8 positions on the VNNI kernel) is not won
-/// back.
-const MIN_ROWS: usize = 32;
+/// Rows from which a Q4_K matmul in the one-row order (a prompt, or a decode
+/// batch this big) runs here: at 16 rows the tiles, repacking included, are
+/// as fast as the VNNI kernel (1.5B shapes, model 207, 2 threads: 0.95-1.15x),
+/// and from 32 they pull ahead; below 16 a tile would be mostly empty.
+const MIN_ROWS: usize = 16;
 
 /// The two weight tiles of each 64 weights: q times the scale's low four
 /// bits, and q times its high two bits.
@@ -333,23 +334,35 @@ unsafe fn block(
         let pair = rows[0] + rows[1];
         let mut acc = vec![[0f32; TILE]; cols.len() * n];
         let mut acc_m = vec![[0f32; TILE]; cols.len() * n];
-        let mut sums = Sums([[[[0; TILE]; TILE]; 2]; 2]);
+        let mut sums = [
+            Sums([[[[0; TILE]; TILE]; 2]; 2]),
+            Sums([[[[0; TILE]; TILE]; 2]; 2]),
+        ];
         let a = job.acts.as_ptr().add(r0 * nb);
         let y = |t: usize, i: usize| &*a.add(t * nb + i);
         for i in 0..nb {
             for gi in 0..cols.len() {
                 let b = &packed[gi * nb + i];
-                for p in (0..n).step_by(pair) {
-                    multiply(b, y(p, i).qs.as_ptr(), stride, rows, &mut sums);
-                    let at = gi * n + p;
-                    accumulate(
-                        b,
-                        &sums,
-                        pair,
-                        |t| y(p + t, i),
-                        &mut acc[at..at + pair],
-                        &mut acc_m[at..at + pair],
-                    );
+                // Each pair of tiles is multiplied before the previous pair's
+                // f32 steps run (two buffers of sums), so the tiles and the
+                // vector units work at once.
+                let mut previous: Option<usize> = None;
+                for (k, p) in (0..n).step_by(pair).chain([n]).enumerate() {
+                    if p < n {
+                        multiply(b, y(p, i).qs.as_ptr(), stride, rows, &mut sums[k % 2]);
+                    }
+                    if let Some(q) = previous {
+                        let at = gi * n + q;
+                        accumulate(
+                            b,
+                            &sums[(k + 1) % 2],
+                            pair,
+                            |t| y(q + t, i),
+                            &mut acc[at..at + pair],
+                            &mut acc_m[at..at + pair],
+                        );
+                    }
+                    previous = Some(p);
                 }
             }
         }
@@ -367,7 +380,7 @@ unsafe fn block(
     }
 }
 
-/// Q4_K columns `c0..c1` for all rows: on AMX for prompts of `MIN_ROWS` or
+/// Q4_K columns `c0..c1` for all rows: on AMX for one-row-order jobs of `MIN_ROWS` or
 /// more positions, else the AVX-512 VNNI kernels.
 ///
 /// # Safety
