@@ -5,7 +5,9 @@
 //!
 //! - each step prefills one chunk of one waiting prompt (chunks stop at the
 //!   prompt's cache points and at `PREFILL_CHUNK` tokens, so decodes keep flowing
-//!   between the chunks of a long prompt), then runs one decode step of every
+//!   between the chunks of a long prompt), with the chunks of other waiting
+//!   prompts in the same pass where the model computes each prompt row on its
+//!   own ([`Transformer::forward_prompts`]), then runs one decode step of every
 //!   sequence past its prompt in a single forward pass: every weight is read once
 //!   for the whole batch ([`Transformer::decode`]);
 //! - a finished sequence frees its slot at once and the next request is admitted;
@@ -19,6 +21,7 @@
 //! whatever runs beside them, so `--batch 1` and `--batch 8` give the same text.
 //!
 //! [`Transformer::decode`]: super::transformer::Transformer::decode
+//! [`Transformer::forward_prompts`]: super::transformer::Transformer::forward_prompts
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,11 +30,12 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::generate::{GenerateOptions, Generation, Sequence};
+use super::generate::{GenerateOptions, Generation, Sequence, PREFILL_CHUNK};
 use super::lookup::DraftPolicy;
 use super::prefix::{PrefixCache, PrefixStore};
 use super::Model;
 use crate::error::{Error, Result};
+use crate::kernels::FUSED_ROWS;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SchedulerOptions {
@@ -100,6 +104,10 @@ pub struct Stats {
     /// Tokens drafted from prompts, and how many of them the model agreed with.
     pub drafted_tokens: AtomicU64,
     pub kept_drafts: AtomicU64,
+    /// Prefill passes, and the prompt chunks they ran (more chunks than passes:
+    /// prompts read together).
+    pub prefill_passes: AtomicU64,
+    pub prefill_chunks: AtomicU64,
 }
 
 /// One line for logs: tokens read, reused, generated, batch fill and drafts.
@@ -109,7 +117,8 @@ impl std::fmt::Display for Stats {
         write!(
             f,
             "{} prompt tokens ({} of them reused from the prefix cache), {} generated \
-             in {} decode steps, batch {:.1}, {} of {} drafted tokens kept",
+             in {} decode steps, batch {:.1}, {} of {} drafted tokens kept, {} prompt \
+             chunks in {} prefill passes",
             n(&self.prompt_tokens),
             n(&self.cached_tokens),
             n(&self.generated_tokens),
@@ -117,6 +126,8 @@ impl std::fmt::Display for Stats {
             self.batch_fill(),
             n(&self.kept_drafts),
             n(&self.drafted_tokens),
+            n(&self.prefill_chunks),
+            n(&self.prefill_passes),
         )
     }
 }
@@ -414,8 +425,9 @@ impl<'m> Worker<'m> {
         }
     }
 
-    /// One prefill chunk (of the oldest prompt still prefilling), then one
-    /// decode step of every sequence past its prompt.
+    /// One prefill chunk of the oldest prompt still prefilling (with the chunks
+    /// of others that can share its pass, see [`Self::prefill_batch`]), then
+    /// one decode step of every sequence past its prompt.
     fn step(
         &self,
         active: &mut [Active<'m>],
@@ -424,34 +436,54 @@ impl<'m> Worker<'m> {
         drafts: &mut DraftPolicy,
     ) -> Result<()> {
         let weights = &self.model.weights;
-        let mut prefilling = active.iter_mut().find(|a| a.seq.is_prefilling());
-        // A long prompt sends no text until it is read: ask before each chunk
-        // whether anyone still wants it.
-        if let Some(a) = &mut prefilling {
-            a.gone = a.gone || !listening(&a.events);
-        }
-        if let Some(a) = prefilling.filter(|a| !a.gone) {
-            self.catch_up(&mut a.seq, prefixes)?;
-            let chunk = a.seq.prefill_chunk().expect("prefilling").to_vec();
-            let logits = weights.forward(&chunk, &mut a.seq.cache);
+        let picked = self.prefill_batch(active, prefixes)?;
+        if !picked.is_empty() {
+            let mut batch: Vec<&mut Active<'m>> = active
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| picked.contains(i))
+                .map(|(_, a)| a)
+                .collect();
+            let chunks: Vec<Vec<u32>> = batch
+                .iter()
+                .map(|a| a.seq.prefill_chunk().expect("prefilling").to_vec())
+                .collect();
+            self.stats.prefill_passes.fetch_add(1, Ordering::Relaxed);
+            (self.stats.prefill_chunks).fetch_add(chunks.len() as u64, Ordering::Relaxed);
+            let logits = {
+                let chunks: Vec<&[u32]> = chunks.iter().map(Vec::as_slice).collect();
+                let mut caches: Vec<&mut super::transformer::KvCache> =
+                    batch.iter_mut().map(|a| &mut a.seq.cache).collect();
+                weights.forward_prompts(&chunks, &mut caches)
+            };
             match logits {
                 Ok(logits) => {
-                    a.seq.prefilled(chunk.len());
-                    if a.seq.at_cache_point() {
-                        let len = a.seq.cache.len();
-                        prefixes.insert(&a.seq.prompt()[..len], &a.seq.cache);
-                        // The head (the first point) is shared by every article.
-                        if let Some(store) = store.filter(|_| a.seq.cache_points()[0] == len) {
-                            store.save(&a.seq.prompt()[..len], &a.seq.cache);
+                    for (b, (a, chunk)) in batch.into_iter().zip(&chunks).enumerate() {
+                        a.seq.prefilled(chunk.len());
+                        if a.seq.at_cache_point() {
+                            let len = a.seq.cache.len();
+                            prefixes.insert(&a.seq.prompt()[..len], &a.seq.cache);
+                            // The head (the first point) is shared by every article.
+                            if let Some(store) = store.filter(|_| a.seq.cache_points()[0] == len) {
+                                store.save(&a.seq.prompt()[..len], &a.seq.cache);
+                            }
                         }
-                    }
-                    if !a.seq.is_prefilling() {
-                        self.accept(a, &logits);
+                        if !a.seq.is_prefilling() {
+                            self.accept(a, &logits.get(b)?);
+                        }
                     }
                 }
                 Err(e) => {
-                    let _ = a.events.send(Event::Done(Err(e)));
-                    a.gone = true;
+                    // the error itself to the first, its message to the others
+                    let message = e.to_string();
+                    let mut error = Some(e);
+                    for a in batch {
+                        let e = error
+                            .take()
+                            .unwrap_or_else(|| Error::Context(message.clone()));
+                        let _ = a.events.send(Event::Done(Err(e)));
+                        a.gone = true;
+                    }
                 }
             }
         }
@@ -496,6 +528,60 @@ impl<'m> Worker<'m> {
             }
         }
         Ok(())
+    }
+
+    /// The prompts whose next chunks run in this step's prefill pass, by
+    /// index in `active`: the oldest one still prefilling (and still wanted),
+    /// and, where the model computes each row of a prompt on its own
+    /// (`batches_prompts`), others of at least `FUSED_ROWS` rows each up to
+    /// [`PREFILL_CHUNK`] rows in all, so one read of the weights serves them
+    /// all (a summary's claims to verify, a translation's sentences). A prompt
+    /// whose chunk is a head one already picked is computing waits for it to
+    /// be cached instead of computing it again.
+    fn prefill_batch(
+        &self,
+        active: &mut [Active<'m>],
+        prefixes: &mut PrefixCache,
+    ) -> Result<Vec<usize>> {
+        let batches = self.model.weights.batches_prompts();
+        let mut picked: Vec<usize> = Vec::new();
+        let mut rows = 0;
+        for i in 0..active.len() {
+            if !active[i].seq.is_prefilling() || active[i].gone {
+                continue;
+            }
+            // A long prompt sends no text until it is read: ask before each
+            // chunk whether anyone still wants it.
+            let a = &mut active[i];
+            a.gone = !listening(&a.events);
+            if a.gone {
+                continue;
+            }
+            self.catch_up(&mut a.seq, prefixes)?;
+            let len = a.seq.prefill_chunk().map_or(0, <[u32]>::len);
+            if picked.is_empty() {
+                picked.push(i);
+                rows = len;
+                if !batches || len < FUSED_ROWS {
+                    break;
+                }
+                continue;
+            }
+            if len < FUSED_ROWS || rows + len > PREFILL_CHUNK {
+                continue;
+            }
+            let end = active[i].seq.prompt_done() + len;
+            let head = &active[i].seq.prompt()[..end];
+            if picked
+                .iter()
+                .any(|&j| active[j].seq.prompt().starts_with(head))
+            {
+                continue;
+            }
+            picked.push(i);
+            rows += len;
+        }
+        Ok(picked)
     }
 
     /// One pass over the last picked token and a draft of the tokens after it;
@@ -638,7 +724,7 @@ mod tests {
     }
 
     /// Every sequence gets, token for token, what it gets alone, whatever the
-    /// batch and the order requests arrive in.
+    /// batch and the order requests arrive in, prompts read together included.
     #[test]
     fn batched_sequences_match_one_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
@@ -664,6 +750,10 @@ mod tests {
             assert_eq!(got, alone, "batch {batch}");
             if batch > 1 {
                 assert!(s.stats.batch_fill() > 1.5, "{}", s.stats.batch_fill());
+                // prompts of 8+ tokens were read in shared passes
+                let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+                let (chunks, passes) = (n(&s.stats.prefill_chunks), n(&s.stats.prefill_passes));
+                assert!(chunks > passes, "{chunks} chunks in {passes} passes");
             }
         }
     }

@@ -357,8 +357,40 @@ impl Transformer {
         if ids.is_empty() {
             return Err(Error::Context("nothing to run: no tokens".into()));
         }
-        let logits = self.run(ids, &mut [cache], Pass::Prompt)?;
+        let logits = self.run(ids, &[ids.len()], &mut [cache], Pass::Prompt)?;
         Ok(logits.flatten_all()?)
+    }
+
+    /// Whether [`Self::forward_prompts`] gives each sequence exactly what
+    /// [`Self::forward`] gives it alone, for chunks of [`FUSED_ROWS`](crate::kernels::FUSED_ROWS) rows or
+    /// more: the prompt order computes each row on its own from there (llama.cpp's
+    /// batched order, gemma's, groups rows; candle's fallback may sum a row
+    /// differently in a larger matmul).
+    pub fn batches_prompts(&self) -> bool {
+        self.config.prompt_order() == Rows::Prompt && self.rows_independent()
+    }
+
+    /// One prefill step of several sequences at once: `chunks[b]` runs at
+    /// positions `caches[b].len()..` of sequence b and is appended to its cache.
+    /// Every weight is read once for all the rows. Returns each sequence's last
+    /// row's logits, (sequences, vocab): where [`Self::batches_prompts`] and every
+    /// chunk has at least [`FUSED_ROWS`](crate::kernels::FUSED_ROWS) rows, what `forward` gives each alone.
+    pub fn forward_prompts(
+        &self,
+        chunks: &[&[u32]],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Tensor> {
+        if chunks.is_empty() || chunks.len() != caches.len() || chunks.iter().any(|c| c.is_empty())
+        {
+            return Err(Error::Context(format!(
+                "a prefill step needs a non-empty chunk per sequence ({} chunks, {} sequences)",
+                chunks.len(),
+                caches.len()
+            )));
+        }
+        let ids: Vec<u32> = chunks.concat();
+        let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        self.run(&ids, &lens, caches, Pass::Prompt)
     }
 
     /// Runs `ids` at positions `cache.len()..` of one sequence, each row
@@ -369,7 +401,7 @@ impl Transformer {
         if ids.is_empty() {
             return Err(Error::Context("nothing to run: no tokens".into()));
         }
-        self.run(ids, &mut [cache], Pass::Verify)
+        self.run(ids, &[ids.len()], &mut [cache], Pass::Verify)
     }
 
     /// The mean of the final hidden states (after the output norm) of `ids`, a
@@ -383,7 +415,7 @@ impl Transformer {
         let mut sum = vec![0f64; self.config.n_embd];
         for chunk in ids.chunks(super::generate::PREFILL_CHUNK) {
             let h: Vec<Vec<f32>> = self
-                .run(chunk, &mut [&mut cache], Pass::Hidden)?
+                .run(chunk, &[chunk.len()], &mut [&mut cache], Pass::Hidden)?
                 .to_vec2()?;
             for row in h {
                 for (s, x) in sum.iter_mut().zip(row) {
@@ -405,12 +437,19 @@ impl Transformer {
                 caches.len()
             )));
         }
-        self.run(ids, caches, Pass::Decode)
+        self.run(ids, &vec![1; ids.len()], caches, Pass::Decode)
     }
 
-    /// The forward pass of `pass`; the logits of each sequence's last row,
-    /// (sequences, vocab), or of every row when verifying.
-    fn run(&self, ids: &[u32], caches: &mut [&mut KvCache], pass: Pass) -> Result<Tensor> {
+    /// The forward pass of `pass` over `ids`, `lens[b]` rows of sequence b
+    /// after another; the logits of each sequence's last row, (sequences,
+    /// vocab), or of every row when verifying.
+    fn run(
+        &self,
+        ids: &[u32],
+        lens: &[usize],
+        caches: &mut [&mut KvCache],
+        pass: Pass,
+    ) -> Result<Tensor> {
         let c = &self.config;
         // The matmuls' f32 order for these rows: see `Config::prompt_order`.
         let mm = match pass {
@@ -418,14 +457,15 @@ impl Transformer {
             Pass::Decode | Pass::Verify => Rows::Independent,
         };
         // (first row, rows, position) of each sequence
-        let spans: Vec<(usize, usize, usize)> = match pass {
-            Pass::Prompt | Pass::Verify | Pass::Hidden => vec![(0, ids.len(), caches[0].len)],
-            Pass::Decode => caches
-                .iter()
-                .enumerate()
-                .map(|(b, k)| (b, 1, k.len))
-                .collect(),
-        };
+        let spans: Vec<(usize, usize, usize)> = lens
+            .iter()
+            .zip(caches.iter())
+            .scan(0, |r0, (&t, k)| {
+                *r0 += t;
+                Some((*r0 - t, t, k.len))
+            })
+            .collect();
+        debug_assert_eq!(lens.iter().sum::<usize>(), ids.len());
         for (cache, &(_, t, pos)) in caches.iter_mut().zip(&spans) {
             if pos + t > cache.capacity {
                 cache.grow(pos + t)?;

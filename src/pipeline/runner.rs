@@ -183,7 +183,9 @@ impl<'m> Runner<'m> {
                 return Err(deadline_error(limit));
             }
         }
-        let mut submitted = Vec::with_capacity(asks.len());
+        // Every prompt is made before any is submitted: the scheduler then finds
+        // them all queued together and reads their prompts in shared passes.
+        let mut ready = Vec::with_capacity(asks.len());
         for ask in asks {
             let max_tokens = self.limit(ask.max_tokens);
             let (ids, cache_points) = self.model.prompt_ids(&ask.prompt)?;
@@ -211,12 +213,12 @@ impl<'m> Runner<'m> {
                 ..Default::default()
             };
             self.log_request(&ids, max_tokens, &opts.stop);
+            ready.push((ids, cache_points, opts, &ask.writes));
+        }
+        let mut submitted = Vec::with_capacity(asks.len());
+        for (ids, cache_points, opts, writes) in ready {
             let prompt_len = ids.len();
-            submitted.push((
-                prompt_len,
-                &ask.writes,
-                self.submit(ids, cache_points, opts)?,
-            ));
+            submitted.push((prompt_len, writes, self.submit(ids, cache_points, opts)?));
         }
         let mut answers = Vec::with_capacity(asks.len());
         for (prompt_len, writes, pending) in submitted {
