@@ -83,7 +83,7 @@ impl Source {
 /// and unknown extensions skipped) and `-` (stdin, read as plain text) into
 /// sources, each once. A file named explicitly is read whatever its extension,
 /// as plain text if the extension is unknown. A missing input, a directory that
-/// cannot be listed (see [`walk_failure`]) or `out` itself is an error for the
+/// cannot be listed (see `walk_failure`) or `out` itself is an error for the
 /// whole run. Walks skip the folder `out` (the digest's own output, when it lies
 /// inside an input directory: its markdown would come back as articles on the
 /// next run).
