@@ -142,26 +142,10 @@ unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [PackedAmx
     // the target features are available.
     unsafe {
         let m4 = _mm512_set1_epi8(0xf);
-        // byte 0 of each i32 lane into all four of its bytes
-        let b = |i: i32| (4 * i) * 0x0101_0101;
-        let byte0 = _mm512_setr_epi32(
-            b(0),
-            b(1),
-            b(2),
-            b(3),
-            b(0),
-            b(1),
-            b(2),
-            b(3),
-            b(0),
-            b(1),
-            b(2),
-            b(3),
-            b(0),
-            b(1),
-            b(2),
-            b(3),
-        );
+        // byte 0 of each i32 lane into all four of its bytes (the same in
+        // every 128-bit lane, where `vpshufb` works)
+        let byte0 =
+            _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x0404_0404, 0x0808_0808, 0x0c0c_0c0c));
         let mut one: [Packed16; 1] = std::mem::zeroed();
         for (i, p) in out.iter_mut().enumerate() {
             pack16(w.add(i * Q4_K_BYTES), row_bytes, cols, &mut one);
