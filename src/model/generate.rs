@@ -115,6 +115,7 @@ impl Model {
                 None => self.weights.forward(&[seq.last_token()], &mut seq.cache)?,
             };
             on_text(&seq.accept(&logits)?);
+            seq.past_deadline()?;
         }
         let (text, generation) = seq.finish();
         on_text(&text);
@@ -330,13 +331,20 @@ impl<'m> Sequence<'m> {
             });
             return Ok(text);
         }
-        if self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        Ok(text)
+    }
+
+    /// After a step's tokens are picked and delivered: an error if the sequence
+    /// is still going and its deadline has passed. Checked per step, not per
+    /// token, so that a checked draft's picked tokens all reach the requester.
+    pub fn past_deadline(&self) -> Result<()> {
+        if !self.is_done() && self.opts.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::Deadline(format!(
                 "the deadline passed after {} generated tokens",
                 self.ids.len()
             )));
         }
-        Ok(text)
+        Ok(())
     }
 
     /// Up to `max` tokens the answer may go on with, copied from the prompt

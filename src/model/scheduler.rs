@@ -662,6 +662,9 @@ impl<'m> Worker<'m> {
                     .fetch_add(new, Ordering::Relaxed);
                 if !text.is_empty() && a.events.send(Event::Text(text)).is_err() {
                     a.gone = true; // cancelled: nobody is listening
+                } else if let Err(e) = a.seq.past_deadline() {
+                    let _ = a.events.send(Event::Done(Err(e)));
+                    a.gone = true;
                 }
             }
             Err(e) => {
@@ -872,6 +875,39 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec![4; n]);
+    }
+
+    /// A deadline ends a sequence after its step: every token that step picked,
+    /// a checked draft's included, reaches the requester before the error.
+    #[test]
+    fn a_deadline_keeps_the_text_already_picked() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(&dir);
+        let prompt: Vec<u32> = (0..40).map(|j| 3 + (j * 3) % 7).collect();
+        let mut whole = String::new();
+        m.generate(&prompt, &opts(24), &mut |t| whole.push_str(t))
+            .unwrap();
+        let options = SchedulerOptions {
+            batch: 1,
+            draft: 8,
+            adaptive_drafts: false,
+            ..Default::default()
+        };
+        let s = Scheduler::start(m, options).unwrap();
+        // a deadline that passes during the prompt: one step of text, then the error
+        let late = GenerateOptions {
+            deadline: Some(Instant::now()),
+            ..opts(24)
+        };
+        let mut streamed = String::new();
+        let e = s
+            .generate(prompt, vec![], late, &mut |t| streamed.push_str(t))
+            .unwrap_err();
+        assert!(matches!(e, Error::Deadline(_)), "{e}");
+        assert!(
+            !streamed.is_empty() && whole.starts_with(&streamed),
+            "{streamed:?} of {whole:?}"
+        );
     }
 
     /// Errors reach the requester, not a panic: an empty prompt.
