@@ -292,7 +292,18 @@ fn write_story(runner: &Runner, items: Vec<Item>, langs: &[String]) -> Result<St
             Writes::Text,
         ))?
         .text;
-    let headline = clean_headline(&headline).unwrap_or_else(|| items[0].title.clone());
+    let headline = clean_headline(&headline)
+        .filter(|h| {
+            let strays = headline_strays(h, &told);
+            if !strays.is_empty() {
+                tracing::warn!(
+                    "the headline {h:?} names what its story does not ({}); the lead article's title stands instead",
+                    strays.join(", ")
+                );
+            }
+            strays.is_empty()
+        })
+        .unwrap_or_else(|| items[0].title.clone());
     let articles = items.iter().map(|i| 1 + i.also_in.len()).sum();
     let outlets = outlets(&items);
     // the headline one paragraph, the summary the next: translated unit by unit
@@ -361,6 +372,14 @@ fn cite(sentences: &[String], items: &[Item]) -> Vec<Cited> {
         .collect()
 }
 
+/// The names and numbers of `headline` that the story's summary `told` does not
+/// have: a headline is the most read line of a story, so it may say nothing the
+/// checked summary does not. Title case is no trouble: any word of the summary,
+/// in any form, counts as known.
+fn headline_strays(headline: &str, told: &str) -> Vec<String> {
+    crate::check::ground::title_unknowns(headline, &SourceIndex::new(told))
+}
+
 /// The headline's first line without markdown, quotes or a "Headline:" label.
 fn clean_headline(answer: &str) -> Option<String> {
     let line = answer.lines().map(str::trim).find(|l| !l.is_empty())?;
@@ -415,6 +434,29 @@ mod tests {
     use crate::model::scheduler::{Scheduler, SchedulerOptions};
     use crate::model::synthetic::TinyGguf;
     use crate::model::Model;
+
+    /// A headline keeps to its story: a name or number the summary lacks sends
+    /// the story back to its lead article's title.
+    #[test]
+    fn a_headline_names_only_what_its_story_tells() {
+        let told = "Turkey has promised to keep data on the Russian S-400 system safe. \
+                    Washington removed Ankara from the F-35 programme in 2019.";
+        for fine in [
+            "Turkey Promises To Keep S-400 Data Safe",
+            "Turkey vows S-400 secrets stay safe after F-35 exit",
+            "Ankara removed from F-35 programme in 2019",
+        ] {
+            assert!(headline_strays(fine, told).is_empty(), "{fine}");
+        }
+        for (stray, what) in [
+            ("Putin praises Turkey over S-400 deal", "putin"),
+            ("Turkey buys 40 S-400 systems", "40"),
+            ("Greece objects as Turkey keeps S-400 data", "greece"),
+        ] {
+            let got = headline_strays(stray, told);
+            assert!(got.iter().any(|n| n == what), "{stray}: {got:?}");
+        }
+    }
 
     fn items(n: usize) -> Vec<Item> {
         (0..n)

@@ -16,12 +16,12 @@
 //! article does not have (outside sentences that read as orders to the model), or
 //! when the article covers under a third of its weight.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::source::{term_set, SourceIndex, SourceSentence};
-use super::terms::{names, number_values};
+use super::terms::{fold, is_name, names, number_values, words};
 
 /// Least share of a summary sentence's weight the article must cover.
 const MIN_COVERAGE: f32 = 0.34;
@@ -64,6 +64,34 @@ impl SentenceSupport {
             )
         })
     }
+}
+
+/// The names and numbers of a headline or title that `index` does not have. Every
+/// capitalized word counts as a name, the first too (it is no sentence's start).
+pub fn title_unknowns(title: &str, index: &SourceIndex) -> Vec<String> {
+    let respelled = index.respell(title);
+    let words = words(&respelled);
+    let all: HashSet<String> = words.iter().map(|w| fold(w.text)).collect();
+    let mut seen = HashSet::new();
+    let names = words
+        .iter()
+        .filter(|w| is_name(w, &all))
+        .map(|w| fold(w.text))
+        .filter(|f| seen.insert(f.clone()))
+        .collect();
+    unknown(names, title, index)
+}
+
+/// `names` (folded) and the numbers of `text` that `index` does not have.
+fn unknown(names: Vec<String>, text: &str, index: &SourceIndex) -> Vec<String> {
+    let mut unknown: Vec<String> = names.into_iter().filter(|n| !index.has_name(n)).collect();
+    let mut numbers: Vec<String> = number_values(text, "en")
+        .into_iter()
+        .filter(|v| !index.has_number(v))
+        .collect();
+    numbers.sort();
+    unknown.extend(numbers);
+    unknown
 }
 
 /// Supports each summary sentence (or bullet point) in `units`.
@@ -119,16 +147,7 @@ fn support(unit: &str, index: &SourceIndex) -> SentenceSupport {
     } else {
         0.0
     };
-    let mut unknown: Vec<String> = names(&respelled)
-        .into_iter()
-        .filter(|n| !index.has_name(n))
-        .collect();
-    let mut numbers: Vec<String> = number_values(unit, "en")
-        .into_iter()
-        .filter(|v| !index.has_number(v))
-        .collect();
-    numbers.sort();
-    unknown.extend(numbers);
+    let unknown = unknown(names(&respelled), unit, index);
     let supported = unknown.is_empty() && !cited.is_empty() && coverage >= MIN_COVERAGE;
     SentenceSupport {
         sentence: unit.to_string(),
