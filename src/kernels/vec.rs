@@ -1,7 +1,8 @@
 //! ggml's f32 vector arithmetic around the matmuls (llama-cpp-python 0.3.36's
 //! ggml, x86 build with AVX-512: 16 lanes), lane for lane: the dot products
 //! and softmax of attention, f16 widening and rounding, SiLU. [`Soft`] is the
-//! software form; `x86::vec` the AVX2 one, which gives the same bits.
+//! software form; `x86::vec` the AVX2 one and `x86::vec512` its dot products
+//! on AVX-512, which give the same bits.
 //!
 //! `model::ggml` writes attention once over [`Lanes`] and runs it with
 //! [`run`], which picks the lanes from the one CPU detection ([`Isa`]): SIMD
@@ -162,8 +163,13 @@ pub trait OnLanes {
 pub fn run<T: OnLanes>(task: T) -> T::Output {
     #[cfg(target_arch = "x86_64")]
     if simd() {
-        // SAFETY: `simd` says the CPU has the features.
-        return unsafe { super::x86::vec::run(task) };
+        // SAFETY: `detect` and `simd` say the CPU has the features.
+        return unsafe {
+            match Isa::detect() {
+                Isa::Avx512Vnni | Isa::Amx => super::x86::vec512::run(task),
+                _ => super::x86::vec::run(task),
+            }
+        };
     }
     task.run::<Soft>()
 }

@@ -15,6 +15,7 @@
 //!   prompts on AMX, and Q5_0's fused prompt order on every ISA (`chunk32`);
 //! - `quantize`: the activations' 8-bit quantization;
 //! - `vec`: ggml's f32 vector arithmetic around attention and the FFN;
+//!   `vec512` its dot products on AVX-512, four rows at a time in both orders;
 //! - `hsum`: horizontal sums shared by the kernels;
 //! - `peak`: the calibration loops of `kernels::peak` (`abridge bench`).
 
@@ -49,6 +50,7 @@ pub(super) mod peak;
 mod quantize;
 pub mod tile32;
 pub mod vec;
+pub mod vec512;
 
 pub use block32::{Block32, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
 pub use kquant::{Q5K, Q6K};

@@ -63,7 +63,7 @@ impl Lanes for Avx2 {
 /// `_mm512_reduce_add_ps` of the 16 lanes `lo`, `hi`, as [`vec::reduce`].
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn reduce16(lo: __m256, hi: __m256) -> f32 {
+pub(super) fn reduce16(lo: __m256, hi: __m256) -> f32 {
     let h = _mm256_add_ps(hi, lo);
     let q = _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h));
     // [q0 + q2, q1 + q3, ..], then their sum
@@ -74,7 +74,7 @@ fn reduce16(lo: __m256, hi: __m256) -> f32 {
 /// [`reduce16`] of four 16-lane sums at once, as lanes of the result.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn reduce16x4(lo: [__m256; 4], hi: [__m256; 4]) -> __m128 {
+pub(super) fn reduce16x4(lo: [__m256; 4], hi: [__m256; 4]) -> __m128 {
     let q: [__m128; 4] = std::array::from_fn(|k| {
         let h = _mm256_add_ps(hi[k], lo[k]);
         _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h))
@@ -172,7 +172,7 @@ unsafe fn dots4_batched(r: [*const f32; 4], b: *const f32, n: usize) -> __m128 {
 
 /// `Soft::widen` with F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn widen(h: &[u16], out: &mut [f32]) {
+pub(super) unsafe fn widen(h: &[u16], out: &mut [f32]) {
     let n = h.len().min(out.len());
     let mut i = 0;
     while i + 8 <= n {
@@ -231,7 +231,11 @@ fn expf8(x: __m256) -> __m256 {
 /// `Soft::softmax_chunk`, lane for lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn softmax_chunk(x: &mut [f32; LANES], max: f32, visible: std::ops::Range<usize>) -> f32 {
+pub(super) unsafe fn softmax_chunk(
+    x: &mut [f32; LANES],
+    max: f32,
+    visible: std::ops::Range<usize>,
+) -> f32 {
     let (lo_at, hi_at) = (
         _mm256_set1_epi32(visible.start as i32 - 1),
         _mm256_set1_epi32(visible.end as i32),
@@ -258,7 +262,7 @@ unsafe fn softmax_chunk(x: &mut [f32; LANES], max: f32, visible: std::ops::Range
 
 /// `Soft::silu_mul`, lane for lane.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn silu_mul(gate: &mut [f32], up: &[f32]) {
+pub(super) unsafe fn silu_mul(gate: &mut [f32], up: &[f32]) {
     for (x, g) in gate.chunks_exact_mut(8).zip(up.chunks_exact(8)) {
         // SAFETY: 8 values each.
         unsafe {
@@ -275,7 +279,7 @@ unsafe fn silu_mul(gate: &mut [f32], up: &[f32]) {
 
 /// `Soft::round_f16_all`, eight at a time.
 #[target_feature(enable = "avx,f16c")]
-unsafe fn round_f16_all(xs: &mut [f32]) {
+pub(super) unsafe fn round_f16_all(xs: &mut [f32]) {
     let mut chunks = xs.chunks_exact_mut(8);
     for c in &mut chunks {
         // SAFETY: 8 values.
@@ -300,16 +304,23 @@ mod tests {
         x.iter().map(|x| x.to_bits()).collect()
     }
 
-    /// Each operation of [`Avx2`] gives [`Soft`]'s bits. Called directly, not
-    /// through `vec::run`, so `ABRIDGE_KERNELS` does not decide what is tested.
+    /// Each operation of [`Avx2`] and of the AVX-512 lanes (`vec512`) gives
+    /// [`Soft`]'s bits. Called directly, not through `vec::run`, so
+    /// `ABRIDGE_KERNELS` does not decide what is tested.
     #[test]
-    fn avx2_lanes_compute_the_software_bits() {
+    fn simd_lanes_compute_the_software_bits() {
         if !Isa::Avx2.is_available() {
             skipped("the AVX2 vector lanes (this CPU lacks AVX2, FMA or F16C)");
             return;
         }
         // SAFETY: the features were checked; `Check::run` calls `Avx2` alone.
         unsafe { run(Check) };
+        if Isa::Avx512Vnni.is_available() {
+            // SAFETY: as above, for AVX-512.
+            unsafe { super::super::vec512::run(Check) };
+        } else {
+            skipped("the AVX-512 vector lanes (this CPU lacks AVX-512)");
+        }
         struct Check;
         impl OnLanes for Check {
             type Output = ();
@@ -321,14 +332,14 @@ mod tests {
             let (mut a, mut b) = (values(704, 7), values(704, 11));
             L::round_f16_all(&mut a);
             L::round_f16_all(&mut b);
-            for n in [16, 40, 64, 100, 128, 256, 640, 704] {
+            for n in [16, 40, 64, 100, 128, 200, 256, 640, 704] {
                 for batched in [false, true] {
                     let (x, y) = (
                         Soft::dot(batched, &a[..n], &b[..n]),
                         L::dot(batched, &a[..n], &b[..n]),
                     );
                     assert_eq!(x.to_bits(), y.to_bits(), "dot n={n} batched={batched}");
-                    // four rows at a time in the batched order, then one by one
+                    // four rows at a time, then one by one
                     let (stride, count) = (n + 3, 7);
                     let rows = values(stride * count, n as u32);
                     let (mut x, mut y) = (vec![0f32; count], vec![0f32; count]);
