@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use abridge::kernels::{matmul_with, Isa, Rows};
+use abridge::kernels::{kept, matmul_many_with, matmul_with, Isa, Kept, Part, Rows};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
@@ -93,16 +93,40 @@ fn main() {
                 .collect();
             let mut y = vec![0f32; m * n];
             let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
-            let isas = Isa::available().into_iter().skip(1).map(Some);
+            let isas = Isa::available()
+                .into_iter()
+                .skip(1)
+                .map(|i| Some((i, false)));
+            // Q4_K decode batches also with the packed copy kept
+            let keeps = Isa::available()
+                .into_iter()
+                .skip(1)
+                .map(|i| Some((i, true)));
+            let keeps = keeps.filter(|_| dtype == GgmlDType::Q4K && m <= 16);
             // None: candle's QMatMul, for comparison
-            for isa in isas.chain([None]) {
-                let label = isa.map_or("candle".to_string(), |i| format!("{i:?}"));
+            for isa in isas.chain(keeps).chain([None]) {
+                let label = isa.map_or("candle".to_string(), |(i, keep)| {
+                    format!("{i:?}{}", if keep { "+kept" } else { "" })
+                });
                 if isa_filter.is_some_and(|f| !label.contains(f.as_str())) {
                     continue;
                 }
+                kept::keep(isa.is_some_and(|(_, keep)| keep));
+                let store = Kept::default();
                 let run = |y: &mut [f32]| match isa {
-                    Some(isa) => matmul_with(isa, dtype, &data, n, k, &x, y, rows)
+                    Some((isa, false)) => matmul_with(isa, dtype, &data, n, k, &x, y, rows)
                         .expect("one of Isa::available()"),
+                    Some((isa, true)) => {
+                        let part = Part {
+                            dtype,
+                            w: &data,
+                            n,
+                            y,
+                            kept: Some(&store),
+                        };
+                        matmul_many_with(isa, &mut [part], k, &x, rows)
+                            .expect("one of Isa::available()")
+                    }
                     None => {
                         candle.forward(&xt).unwrap();
                     }

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
+use abridge::model::scheduler::SchedulerOptions;
 use abridge::model::Model;
 use anyhow::{Context, Result};
 
@@ -55,7 +56,14 @@ fn digest(args: DigestArgs, reporter: &progress::Reporter) -> Result<pipeline::D
         out,
         article,
         jobs,
-        scheduler: scheduler(batch, kv_budget),
+        // A batched digest keeps the packed weights its decode batches use
+        // (about 1.3x the Q4_K weights more memory; `ABRIDGE_KEEP_PACKED=0`
+        // refuses). The server does not: an editor's first request would pay
+        // the packing and the memory.
+        scheduler: SchedulerOptions {
+            keep_packed: batch > 1,
+            ..scheduler(batch, kv_budget)
+        },
         force,
         interrupt,
         shard,

@@ -22,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub(crate) mod f16;
+pub mod kept;
 pub mod peak;
 mod quantize;
 mod scalar;
@@ -37,6 +38,7 @@ use std::sync::OnceLock;
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
 
+pub use kept::Kept;
 pub use quantize::{BlockQ8, BlockQ8K};
 
 /// What the rows of an activation matrix are, which decides the f32 order of
@@ -183,7 +185,14 @@ pub fn matmul_with(
     y: &mut [f32],
     rows: Rows,
 ) -> Result<(), UnsupportedIsa> {
-    matmul_many_with(isa, &mut [Part { dtype, w, n, y }], k, x, rows)
+    let part = Part {
+        dtype,
+        w,
+        n,
+        y,
+        kept: None,
+    };
+    matmul_many_with(isa, &mut [part], k, x, rows)
 }
 
 /// One weight matrix of [`matmul_many`]: `y` (m x n) = x · Wᵀ, with `w` the raw
@@ -193,6 +202,9 @@ pub struct Part<'a> {
     pub w: &'a [u8],
     pub n: usize,
     pub y: &'a mut [f32],
+    /// Where the packed kernels keep this tensor's packed copy, if anywhere
+    /// (see [`kept`]).
+    pub kept: Option<&'a Kept>,
 }
 
 /// Several matmuls of one input (a layer's q, k and v projections; its gate
@@ -285,6 +297,7 @@ pub fn matmul_many_with(
         let y = OutPtr(p.y.as_mut_ptr());
         let fused = fused(p.dtype, rows, m);
         let (dtype, w, n) = (p.dtype, p.w, p.n);
+        let kept = p.kept.filter(|_| kept::keeping());
         let run: Box<dyn Fn(usize, usize) + Sync> = match (*kern, &acts[*at].1) {
             (Kernel::Tile(chunk, _), Acts::Q8(a)) => {
                 let mut job = Job::new(w, row_bytes, a, nb, m, n, y, rows);
@@ -296,6 +309,7 @@ pub fn matmul_many_with(
             (Kernel::TileK(chunk, _), Acts::Q8K(a)) => {
                 let mut job = Job::new(w, row_bytes, a, nb, m, n, y, rows);
                 job.fused = fused;
+                job.kept = kept;
                 // SAFETY: as above.
                 Box::new(move |c0, c1| unsafe { chunk(&job, c0, c1) })
             }
@@ -462,6 +476,8 @@ pub struct Job<'a, A> {
     m: usize,
     n: usize,
     y: OutPtr,
+    /// The tensor's kept packed copy, when [`kept::keeping`].
+    kept: Option<&'a Kept>,
     /// [`Rows::Independent`] or [`Rows::Prompt`]: every row in the one-row order.
     pub(crate) independent: bool,
     /// Q5_0 and Q6_K fuse whole blocks (`fused`).
@@ -495,6 +511,7 @@ impl<'a, A: Sync> Job<'a, A> {
             m,
             n,
             y,
+            kept: None,
             independent: rows != Rows::Sequence,
             fused: false,
         }

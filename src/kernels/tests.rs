@@ -470,7 +470,13 @@ fn many_matmuls_of_one_input_match_each_alone() {
                     .iter()
                     .zip(&weights)
                     .zip(&mut ys)
-                    .map(|((&(dtype, n), w), y)| Part { dtype, w, n, y })
+                    .map(|((&(dtype, n), w), y)| Part {
+                        dtype,
+                        w,
+                        n,
+                        y,
+                        kept: None,
+                    })
                     .collect();
                 pool.install(|| matmul_many_with(isa, &mut many, k, &x, rows))
                     .unwrap();
@@ -482,4 +488,46 @@ fn many_matmuls_of_one_input_match_each_alone() {
             }
         }
     }
+}
+
+/// With packed copies kept (`kept`), every matmul gives the bits it gives
+/// without: when the copy is made and when it is reused, at every decode batch
+/// and prompt size where the packed kernels take over, on every ISA.
+#[test]
+fn kept_packed_weights_change_no_result() {
+    let mut rng = Rng(0x6b65_7074);
+    let (k, n) = (512, 72);
+    let w = random_weights(&mut rng, GgmlDType::Q4K, n, k);
+    let was = super::kept::keeping();
+    super::kept::keep(true);
+    for isa in isas("kept_packed_weights_change_no_result") {
+        let kept = super::Kept::default();
+        for m in [1, 2, 3, 4, 5, 8, 16, 33, 40] {
+            let x = rng.vec(m * k);
+            let run = |kept: Option<&super::Kept>| {
+                let mut y = vec![0f32; m * n];
+                let part = Part {
+                    dtype: GgmlDType::Q4K,
+                    w: &w,
+                    n,
+                    y: &mut y,
+                    kept,
+                };
+                matmul_many_with(isa, &mut [part], k, &x, Rows::Independent).unwrap();
+                y
+            };
+            // `kept: None` packs per call, as without keeping
+            let alone = run(None);
+            for pass in ["made", "reused"] {
+                assert_bits(&run(Some(&kept)), &alone, &format!("{isa:?} m={m} {pass}"));
+            }
+        }
+        if isa != Isa::Scalar {
+            assert!(
+                format!("{kept:?}") != "Kept(0 groups)",
+                "{isa:?} kept nothing"
+            );
+        }
+    }
+    super::kept::keep(was);
 }

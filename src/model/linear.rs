@@ -126,6 +126,7 @@ impl QLinear {
                 w: b,
                 n: l.out_features,
                 y,
+                kept: Some(&w.kept),
             })
             .collect();
         kernels::matmul_many(&mut parts, k, xs, rows);
@@ -178,7 +179,14 @@ impl QLinear {
         let xs = Self::slice(&storage, layout, x.elem_count())?;
         let (k, n) = (self.in_features, self.out_features);
         let mut y = vec![0f32; xs.len() / k * n];
-        kernels::matmul(w.dtype, &w.bytes()?, n, k, xs, &mut y, rows);
+        let part = kernels::Part {
+            dtype: w.dtype,
+            w: &w.bytes()?,
+            n,
+            y: &mut y,
+            kept: Some(&w.kept),
+        };
+        kernels::matmul_many(&mut [part], k, xs, rows);
         let mut dims = x.dims().to_vec();
         *dims.last_mut().expect("a (.., in) input") = n;
         Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)

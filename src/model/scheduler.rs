@@ -54,6 +54,10 @@ pub struct SchedulerOptions {
     /// Draft lengths follow measured costs and agreement ([`DraftPolicy`]);
     /// off, every draft is as long as `draft` allows (tests, comparisons).
     pub adaptive_drafts: bool,
+    /// Keep the packed kernels' copies of the weights (`kernels::kept`): decode
+    /// batches then skip repacking, for about 1.3x the Q4_K weights' bytes more
+    /// memory. For processes that batch many sequences (a digest, a server).
+    pub keep_packed: bool,
 }
 
 impl Default for SchedulerOptions {
@@ -68,6 +72,7 @@ impl Default for SchedulerOptions {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DRAFT),
             adaptive_drafts: true,
+            keep_packed: false,
         }
     }
 }
@@ -108,6 +113,10 @@ pub struct Stats {
     /// prompts read together).
     pub prefill_passes: AtomicU64,
     pub prefill_chunks: AtomicU64,
+    /// Time in prefill passes and in decode steps (drafts checked included),
+    /// in microseconds: where a batch's time goes.
+    pub prefill_micros: AtomicU64,
+    pub decode_micros: AtomicU64,
 }
 
 /// One line for logs: tokens read, reused, generated, batch fill and drafts.
@@ -118,7 +127,7 @@ impl std::fmt::Display for Stats {
             f,
             "{} prompt tokens ({} of them reused from the prefix cache), {} generated \
              in {} decode steps, batch {:.1}, {} of {} drafted tokens kept, {} prompt \
-             chunks in {} prefill passes",
+             chunks in {} prefill passes; {:.1} s prefilling, {:.1} s decoding",
             n(&self.prompt_tokens),
             n(&self.cached_tokens),
             n(&self.generated_tokens),
@@ -128,11 +137,18 @@ impl std::fmt::Display for Stats {
             n(&self.drafted_tokens),
             n(&self.prefill_chunks),
             n(&self.prefill_passes),
+            n(&self.prefill_micros) as f64 / 1e6,
+            n(&self.decode_micros) as f64 / 1e6,
         )
     }
 }
 
 impl Stats {
+    /// Adds the time since `started` to a microsecond counter.
+    fn add_time(&self, counter: &AtomicU64, started: Instant) {
+        counter.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// Mean sequences per decode step so far.
     pub fn batch_fill(&self) -> f64 {
         let steps = self.decode_steps.load(Ordering::Relaxed);
@@ -153,6 +169,9 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn start(model: Model, options: SchedulerOptions) -> Result<Self> {
+        if options.keep_packed {
+            crate::kernels::kept::keep(true);
+        }
         let (tx, rx) = mpsc::channel::<Request>();
         let stats = Arc::new(Stats::default());
         let thread_stats = stats.clone();
@@ -450,12 +469,14 @@ impl<'m> Worker<'m> {
                 .collect();
             self.stats.prefill_passes.fetch_add(1, Ordering::Relaxed);
             (self.stats.prefill_chunks).fetch_add(chunks.len() as u64, Ordering::Relaxed);
+            let started = Instant::now();
             let logits = {
                 let chunks: Vec<&[u32]> = chunks.iter().map(Vec::as_slice).collect();
                 let mut caches: Vec<&mut super::transformer::KvCache> =
                     batch.iter_mut().map(|a| &mut a.seq.cache).collect();
                 weights.forward_prompts(&chunks, &mut caches)
             };
+            self.stats.add_time(&self.stats.prefill_micros, started);
             match logits {
                 Ok(logits) => {
                     for (b, (a, chunk)) in batch.into_iter().zip(&chunks).enumerate() {
@@ -513,6 +534,7 @@ impl<'m> Worker<'m> {
                 decoding.iter_mut().map(|a| &mut a.seq.cache).collect();
             weights.decode(&ids, &mut caches)?
         };
+        self.stats.add_time(&self.stats.decode_micros, started);
         if ids.len() == 1 {
             drafts.decoded(started.elapsed().as_secs_f64());
         }
@@ -601,6 +623,7 @@ impl<'m> Worker<'m> {
         let started = Instant::now();
         let logits = self.model.weights.verify(&ids, &mut a.seq.cache)?;
         let seconds = started.elapsed().as_secs_f64();
+        self.stats.add_time(&self.stats.decode_micros, started);
         self.stats.decode_steps.fetch_add(1, Ordering::Relaxed);
         self.stats.decode_rows.fetch_add(1, Ordering::Relaxed);
         let before = a.seq.generated();

@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
+use crate::kernels::Kept;
 
 /// Where a mapped tensor must start for its blocks to be read in place: GGUF's
 /// default alignment, more than any block type needs.
@@ -23,6 +24,8 @@ pub struct Blocks {
     data: Data,
     pub dtype: GgmlDType,
     pub dims: Vec<usize>,
+    /// The packed kernels' copy of these blocks, when kept (`kernels::kept`).
+    pub kept: Arc<Kept>,
 }
 
 #[derive(Clone)]
@@ -57,6 +60,7 @@ impl Blocks {
             },
             dtype,
             dims,
+            kept: Arc::default(),
         })
     }
 
@@ -69,6 +73,7 @@ impl Blocks {
             dtype: tensor.dtype(),
             dims: tensor.shape().dims().to_vec(),
             data: Data::Owned(tensor),
+            kept: Arc::default(),
         }
     }
 

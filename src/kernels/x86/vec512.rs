@@ -66,23 +66,32 @@ impl Lanes for Avx512 {
 }
 
 /// A register's two 256-bit halves, for the AVX2 reductions (ggml's order).
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl")]
 fn halves(v: __m512) -> (__m256, __m256) {
-    // SAFETY: register operations; AVX-512 F is enabled wherever this is inlined.
-    unsafe {
-        (
-            _mm512_castps512_ps256(v),
-            _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
-        )
-    }
+    (
+        _mm512_castps512_ps256(v),
+        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
+    )
 }
 
 /// The one-row order's four accumulators of 16 lanes, summed as `Soft::dot`:
 /// (0 + 2) + (1 + 3).
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl")]
 fn fold4(acc: [__m512; 4]) -> __m512 {
-    // SAFETY: as `halves`.
-    unsafe { _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3])) }
+    _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]))
+}
+
+/// [`reduce16x4`] of four 16-lane registers.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl")]
+fn reduce4(s: [__m512; 4]) -> __m128 {
+    let (mut lo, mut hi) = ([_mm256_setzero_ps(); 4], [_mm256_setzero_ps(); 4]);
+    for k in 0..4 {
+        (lo[k], hi[k]) = halves(s[k]);
+    }
+    reduce16x4(lo, hi)
 }
 
 /// `Soft::dot`, lane for lane.
@@ -166,8 +175,7 @@ unsafe fn dots4_batched(r: [*const f32; 4], b: *const f32, n: usize) -> __m128 {
             }
         }
     }
-    let (lo, hi) = (acc.map(|a| halves(a).0), acc.map(|a| halves(a).1));
-    reduce16x4(lo, hi)
+    reduce4(acc)
 }
 
 /// Four one-row-order dots over the first `whole` (a multiple of 64) values
@@ -188,6 +196,5 @@ unsafe fn dots4(r: [*const f32; 4], b: *const f32, whole: usize) -> __m128 {
             }
         }
     }
-    let s = acc.map(fold4);
-    reduce16x4(s.map(|a| halves(a).0), s.map(|a| halves(a).1))
+    reduce4([fold4(acc[0]), fold4(acc[1]), fold4(acc[2]), fold4(acc[3])])
 }

@@ -30,6 +30,11 @@ const MIN_ROWS_VNNI: usize = 10;
 /// at 6 rows, 1.28-1.45x at 8; 5 rows 1.0-1.1x, within noise).
 const MIN_ROWS_VNNI_DECODE: usize = 6;
 
+/// With the packed copy kept (`kernels::kept`), packing is free and the
+/// packed tiles win from 2 rows (model 207, 8960x1536, 2 threads, against
+/// the GGUF-layout kernels: 1.4x at 2 rows, 2.0x at 4, 1.8x at 8, 2.1x at 16).
+const MIN_ROWS_VNNI_KEPT: usize = 2;
+
 /// Weights this big (an lm_head) stream from memory however they are read,
 /// and there the GGUF-layout tiles stay faster up to ~12 rows (151936x1024:
 /// 0.7-0.9x packed at 6 and 8 rows).
@@ -201,7 +206,9 @@ unsafe fn rows<const R: usize>(
 pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
     // SAFETY: as this fn's contract; pointers stay within `job`'s slices.
     unsafe {
-        let min_rows = if job.independent && job.n * job.row_bytes < STREAMED_BYTES {
+        let min_rows = if job.kept.is_some() {
+            MIN_ROWS_VNNI_KEPT
+        } else if job.independent && job.n * job.row_bytes < STREAMED_BYTES {
             MIN_ROWS_VNNI_DECODE
         } else {
             MIN_ROWS_VNNI
@@ -218,6 +225,7 @@ pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
             job.nb,
             WIDE,
             (c0, c1),
+            job.kept.map(|k| (k, job.n)),
             |g, cols, out| {
                 let w = job.w.as_ptr().add(g * job.row_bytes);
                 pack(w, job.row_bytes, cols, out)
@@ -344,6 +352,7 @@ pub unsafe fn chunk_q6k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
             job.nb,
             WIDE,
             (c0, c1),
+            None,
             |g, cols, out| {
                 let w = job.w.as_ptr().add(g * job.row_bytes);
                 pack6(w, job.row_bytes, cols, out)
