@@ -16,12 +16,12 @@
 //! article does not have (outside sentences that read as orders to the model), or
 //! when the article covers under a third of its weight.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use super::source::{term_set, SourceIndex, SourceSentence};
-use super::terms::{fold, is_name, names, number_values, words};
+use super::terms::{names, number_values, title_names};
 
 /// Least share of a summary sentence's weight the article must cover.
 const MIN_COVERAGE: f32 = 0.34;
@@ -69,17 +69,7 @@ impl SentenceSupport {
 /// The names and numbers of a headline or title that `index` does not have. Every
 /// capitalized word counts as a name, the first too (it is no sentence's start).
 pub fn title_unknowns(title: &str, index: &SourceIndex) -> Vec<String> {
-    let respelled = index.respell(title);
-    let words = words(&respelled);
-    let all: HashSet<String> = words.iter().map(|w| fold(w.text)).collect();
-    let mut seen = HashSet::new();
-    let names = words
-        .iter()
-        .filter(|w| is_name(w, &all))
-        .map(|w| fold(w.text))
-        .filter(|f| seen.insert(f.clone()))
-        .collect();
-    unknown(names, title, index)
+    unknown(title_names(&index.respell(title)), title, index)
 }
 
 /// `names` (folded) and the numbers of `text` that `index` does not have.

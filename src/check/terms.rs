@@ -457,10 +457,23 @@ pub fn names(text: &str) -> Vec<String> {
         .filter(|w| !w.sentence_initial && w.text.chars().next().is_some_and(char::is_uppercase))
         .map(|w| fold(w.text))
         .collect();
+    names_among(&words, &elsewhere)
+}
+
+/// The names of a headline or title: every capitalized word counts, the first
+/// too (it is no sentence's start).
+pub fn title_names(text: &str) -> Vec<String> {
+    let words = words(text);
+    let all: HashSet<String> = words.iter().map(|w| fold(w.text)).collect();
+    names_among(&words, &all)
+}
+
+/// [`is_name`] over `words`, folded, in order, each once.
+fn names_among(words: &[Word], capitalized_elsewhere: &HashSet<String>) -> Vec<String> {
     let mut seen = HashSet::new();
     words
         .iter()
-        .filter(|w| is_name(w, &elsewhere))
+        .filter(|w| is_name(w, capitalized_elsewhere))
         .map(|w| fold(w.text))
         .filter(|f| seen.insert(f.clone()))
         .collect()

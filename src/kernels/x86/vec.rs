@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::f16::{f16_to_f32, round_f16};
-use crate::kernels::vec::{self, Lanes, OnLanes, LANES};
+use crate::kernels::vec::{self, OnLanes, LANES};
 
 /// Runs `task` on [`Avx2`], inlined under its target features.
 ///
@@ -20,45 +20,59 @@ pub unsafe fn run<T: OnLanes>(task: T) -> T::Output {
 /// has them: it is used by [`run`] alone.
 struct Avx2;
 
-impl Lanes for Avx2 {
-    #[inline(always)]
-    fn dot(batched: bool, a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY (all): only called under `run`, whose caller checked the features.
-        unsafe { dot(batched, a, b) }
-    }
+simd_lanes!(Avx2, dot, dots);
 
-    #[inline(always)]
-    fn dots(
-        batched: bool,
-        rows: &[f32],
-        shape: (usize, usize),
-        b: &[f32],
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        unsafe { dots(batched, rows, shape, b, scale, out) }
-    }
+/// `impl Lanes for $lanes` with `$dot` and `$dots` as its dot products and
+/// this file's SIMD functions for the rest. Its methods may only run under
+/// the `run` of `$lanes`' module, whose caller checked the features.
+macro_rules! simd_lanes {
+    ($lanes:ty, $dot:path, $dots:path) => {
+        impl $crate::kernels::vec::Lanes for $lanes {
+            #[inline(always)]
+            fn dot(batched: bool, a: &[f32], b: &[f32]) -> f32 {
+                // SAFETY (all): only called under `run`, whose caller checked the features.
+                unsafe { $dot(batched, a, b) }
+            }
 
-    #[inline(always)]
-    fn softmax_chunk(x: &mut [f32; LANES], max: f32, visible: std::ops::Range<usize>) -> f32 {
-        unsafe { softmax_chunk(x, max, visible) }
-    }
+            #[inline(always)]
+            fn dots(
+                batched: bool,
+                rows: &[f32],
+                shape: (usize, usize),
+                b: &[f32],
+                scale: f32,
+                out: &mut [f32],
+            ) {
+                unsafe { $dots(batched, rows, shape, b, scale, out) }
+            }
 
-    #[inline(always)]
-    fn widen(h: &[u16], out: &mut [f32]) {
-        unsafe { widen(h, out) }
-    }
+            #[inline(always)]
+            fn softmax_chunk(
+                x: &mut [f32; $crate::kernels::vec::LANES],
+                max: f32,
+                visible: std::ops::Range<usize>,
+            ) -> f32 {
+                unsafe { $crate::kernels::x86::vec::softmax_chunk(x, max, visible) }
+            }
 
-    #[inline(always)]
-    fn round_f16_all(xs: &mut [f32]) {
-        unsafe { round_f16_all(xs) }
-    }
+            #[inline(always)]
+            fn widen(h: &[u16], out: &mut [f32]) {
+                unsafe { $crate::kernels::x86::vec::widen(h, out) }
+            }
 
-    #[inline(always)]
-    fn silu_mul(gate: &mut [f32], up: &[f32]) {
-        unsafe { silu_mul(gate, up) }
-    }
+            #[inline(always)]
+            fn round_f16_all(xs: &mut [f32]) {
+                unsafe { $crate::kernels::x86::vec::round_f16_all(xs) }
+            }
+
+            #[inline(always)]
+            fn silu_mul(gate: &mut [f32], up: &[f32]) {
+                unsafe { $crate::kernels::x86::vec::silu_mul(gate, up) }
+            }
+        }
+    };
 }
+pub(super) use simd_lanes;
 
 /// `_mm512_reduce_add_ps` of the 16 lanes `lo`, `hi`, as [`vec::reduce`].
 #[inline]
@@ -297,7 +311,7 @@ pub(super) unsafe fn round_f16_all(xs: &mut [f32]) {
 mod tests {
     use super::*;
     use crate::kernels::tests::skipped;
-    use crate::kernels::vec::{test_values as values, Soft};
+    use crate::kernels::vec::{test_values as values, Lanes, Soft};
     use crate::kernels::Isa;
 
     fn bits(x: &[f32]) -> Vec<u32> {

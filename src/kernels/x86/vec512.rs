@@ -9,8 +9,8 @@
 
 use std::arch::x86_64::*;
 
-use super::vec::{reduce16, reduce16x4, round_f16_all, silu_mul, softmax_chunk, widen};
-use crate::kernels::vec::{self, Lanes, OnLanes, LANES};
+use super::vec::{reduce16, reduce16x4, simd_lanes};
+use crate::kernels::vec::{self, OnLanes, LANES};
 
 /// Runs `task` on [`Avx512`], inlined under its target features.
 ///
@@ -25,45 +25,7 @@ pub unsafe fn run<T: OnLanes>(task: T) -> T::Output {
 /// CPU has the features: it is used by [`run`] alone.
 struct Avx512;
 
-impl Lanes for Avx512 {
-    #[inline(always)]
-    fn dot(batched: bool, a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY (all): only called under `run`, whose caller checked the features.
-        unsafe { dot(batched, a, b) }
-    }
-
-    #[inline(always)]
-    fn dots(
-        batched: bool,
-        rows: &[f32],
-        shape: (usize, usize),
-        b: &[f32],
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        unsafe { dots(batched, rows, shape, b, scale, out) }
-    }
-
-    #[inline(always)]
-    fn softmax_chunk(x: &mut [f32; LANES], max: f32, visible: std::ops::Range<usize>) -> f32 {
-        unsafe { softmax_chunk(x, max, visible) }
-    }
-
-    #[inline(always)]
-    fn widen(h: &[u16], out: &mut [f32]) {
-        unsafe { widen(h, out) }
-    }
-
-    #[inline(always)]
-    fn round_f16_all(xs: &mut [f32]) {
-        unsafe { round_f16_all(xs) }
-    }
-
-    #[inline(always)]
-    fn silu_mul(gate: &mut [f32], up: &[f32]) {
-        unsafe { silu_mul(gate, up) }
-    }
-}
+simd_lanes!(Avx512, dot, dots);
 
 /// A register's two 256-bit halves, for the AVX2 reductions (ggml's order).
 #[inline]
