@@ -1,5 +1,5 @@
 //! Throughput of `abridge::kernels::matmul` per ISA on the shapes of
-//! Qwen2.5-0.5B and SmolLM2-135M: decode batches (m = 1..16 independent rows,
+//! Qwen2.5-0.5B and SmolLM2-135M: decode batches (m = 1..32 independent rows,
 //! each weight block read once for all of them) and prompts (m = 128 in the
 //! one-row and the prompt orders, 512 in the prompt order, m = 64 in the
 //! batched one):
@@ -80,6 +80,8 @@ fn main() {
             (6, Rows::Independent),
             (8, Rows::Independent),
             (16, Rows::Independent),
+            (24, Rows::Independent),
+            (32, Rows::Independent),
             (128, Rows::Independent),
             (128, Rows::Prompt),
             (512, Rows::Prompt),
@@ -97,12 +99,12 @@ fn main() {
                 .into_iter()
                 .skip(1)
                 .map(|i| Some((i, false)));
-            // Q4_K decode batches also with the packed copy kept
+            // Q4_K in the one-row order also with the packed copy kept
             let keeps = Isa::available()
                 .into_iter()
                 .skip(1)
                 .map(|i| Some((i, true)));
-            let keeps = keeps.filter(|_| dtype == GgmlDType::Q4K && m <= 16);
+            let keeps = keeps.filter(|_| dtype == GgmlDType::Q4K && rows == Rows::Independent);
             // None: candle's QMatMul, for comparison
             for isa in isas.chain(keeps).chain([None]) {
                 let label = isa.map_or("candle".to_string(), |(i, keep)| {

@@ -16,7 +16,9 @@
 //! The weights of a column chunk are repacked so once per call (two bytes per
 //! weight, in a per-thread scratch) and reused by every position: it pays for
 //! prompts and decode batches of 16 rows or more; fewer rows, and sequences in
-//! llama.cpp's batched order (fused per 64 weights), stay on `avx512`.
+//! llama.cpp's batched order (fused per 64 weights), stay on `avx512`. Where
+//! the VNNI kernel's packed copy is kept (`kernels::kept`), the tiles are made
+//! from it, which skips the unpacking of the GGUF blocks.
 
 use std::arch::asm;
 use std::sync::OnceLock;
@@ -34,10 +36,11 @@ const TILE: usize = 16;
 const MIN_ROWS: usize = 16;
 
 /// The same when the VNNI kernel's packed copy is kept (`kernels::kept`; the
-/// tiles are still repacked per call): from 32 rows (model 207, 8960x1536, 2
-/// threads: at 16 rows the kept VNNI tiles take 1.06-1.17 ms against the
-/// tiles' 1.64-1.72; at 128 rows 13.4 against 8.0-10.9).
-const MIN_ROWS_KEPT: usize = 32;
+/// tiles are made from it per call): from 24 rows (model 207, 2 threads, the
+/// 1.5B's Q4_K shapes, the kept VNNI tiles against these: 1.0x at 16 rows,
+/// 1.10-1.17x at 24, 1.19-1.30x at 32). A tile pair at 17-23 rows costs about
+/// what it does at 24, and there VNNI still keeps up.
+const MIN_ROWS_KEPT: usize = 24;
 
 /// The two weight tiles of each 64 weights: q times the scale's low four
 /// bits, and q times its high two bits.
@@ -147,39 +150,49 @@ unsafe fn pack(w: *const u8, row_bytes: usize, cols: usize, out: &mut [PackedAmx
     // SAFETY: `w` addresses `cols` whole rows of `out.len()` super-blocks;
     // the target features are available.
     unsafe {
+        let mut one: [Packed16; 1] = std::mem::zeroed();
+        for (i, p) in out.iter_mut().enumerate() {
+            pack16(w.add(i * Q4_K_BYTES), row_bytes, cols, &mut one);
+            from16(&one[0], p);
+        }
+    }
+}
+
+/// One super-block of the VNNI kernel's packing (`b`) as AMX tiles (`p`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+unsafe fn from16(b: &Packed16, p: &mut PackedAmx) {
+    // SAFETY: register operations and stores within `p`; the target
+    // features are available.
+    unsafe {
         let m4 = _mm512_set1_epi8(0xf);
         // byte 0 of each i32 lane into all four of its bytes (the same in
         // every 128-bit lane, where `vpshufb` works)
         let byte0 =
             _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x0404_0404, 0x0808_0808, 0x0c0c_0c0c));
-        let mut one: [Packed16; 1] = std::mem::zeroed();
-        for (i, p) in out.iter_mut().enumerate() {
-            pack16(w.add(i * Q4_K_BYTES), row_bytes, cols, &mut one);
-            let b = &one[0];
-            let base = p.b.as_mut_ptr() as *mut u8;
-            for h in 0..4 {
-                for half in 0..2 {
-                    let sc = b.sc[2 * h + half];
-                    let lo = _mm512_shuffle_epi8(_mm512_and_si512(sc, m4), byte0);
-                    let hi = _mm512_shuffle_epi8(_mm512_srli_epi32(sc, 4), byte0);
-                    for c in 0..8 {
-                        let raw = b.q[h][c];
-                        let q = if half == 0 {
-                            _mm512_and_si512(raw, m4)
-                        } else {
-                            _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4)
-                        };
-                        let at = 64 * (8 * half + c);
-                        let row = |v: usize| base.add((4 * v + h) * 64 * TILE + at) as *mut __m512i;
-                        _mm512_storeu_si512(row(LO), mul_bytes(q, lo));
-                        _mm512_storeu_si512(row(HI), mul_bytes(q, hi));
-                    }
+        let base = p.b.as_mut_ptr() as *mut u8;
+        for h in 0..4 {
+            for half in 0..2 {
+                let sc = b.sc[2 * h + half];
+                let lo = _mm512_shuffle_epi8(_mm512_and_si512(sc, m4), byte0);
+                let hi = _mm512_shuffle_epi8(_mm512_srli_epi32(sc, 4), byte0);
+                for c in 0..8 {
+                    let raw = b.q[h][c];
+                    let q = if half == 0 {
+                        _mm512_and_si512(raw, m4)
+                    } else {
+                        _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4)
+                    };
+                    let at = 64 * (8 * half + c);
+                    let row = |v: usize| base.add((4 * v + h) * 64 * TILE + at) as *mut __m512i;
+                    _mm512_storeu_si512(row(LO), mul_bytes(q, lo));
+                    _mm512_storeu_si512(row(HI), mul_bytes(q, hi));
                 }
             }
-            p.mins = b.mins;
-            _mm512_storeu_ps(p.d.as_mut_ptr(), b.d);
-            _mm512_storeu_ps(p.dmin.as_mut_ptr(), b.dmin);
         }
+        p.mins = b.mins;
+        _mm512_storeu_ps(p.d.as_mut_ptr(), b.d);
+        _mm512_storeu_ps(p.dmin.as_mut_ptr(), b.dmin);
     }
 }
 
@@ -398,8 +411,14 @@ pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
             }
             let packed = &mut scratch[..cols.len() * nb];
             for (gi, &n) in cols.iter().enumerate() {
-                let w = job.w.as_ptr().add((c0 + TILE * gi) * job.row_bytes);
-                pack(w, job.row_bytes, n, &mut packed[gi * nb..(gi + 1) * nb]);
+                let g = c0 + TILE * gi;
+                let out = &mut packed[gi * nb..(gi + 1) * nb];
+                // From the VNNI kernel's kept copy when there is one: the
+                // tiles' scaled bytes are then all that is made per call.
+                match super::avx512::kept_group(job, g, n) {
+                    Some(kept) => kept.iter().zip(out).for_each(|(b, p)| from16(b, p)),
+                    None => pack(job.w.as_ptr().add(g * job.row_bytes), job.row_bytes, n, out),
+                }
             }
             let whole = job.m - job.m % (2 * TILE);
             let mut r0 = 0;

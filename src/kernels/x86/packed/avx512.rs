@@ -226,13 +226,46 @@ pub unsafe fn chunk_q4k(job: &Job<BlockQ8K>, c0: usize, c1: usize) {
             WIDE,
             (c0, c1),
             job.kept.map(|k| (k, job.n)),
-            |g, cols, out| {
-                let w = job.w.as_ptr().add(g * job.row_bytes);
-                pack(w, job.row_bytes, cols, out)
-            },
+            |g, cols, out| pack_group(job, g, cols, out),
             |packed, g, cols| tiles4!(job.m, |r0, R| rows::<R>(job, packed, r0, g, cols)),
         );
     }
+}
+
+/// Packs the Q4_K columns `g..g + cols` of `job` into `out`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+unsafe fn pack_group(job: &Job<BlockQ8K>, g: usize, cols: usize, out: &mut [Packed16]) {
+    // SAFETY: columns g..g + cols are rows of `job.w`, `out` has `nb` entries;
+    // the target features are available.
+    unsafe {
+        pack(
+            job.w.as_ptr().add(g * job.row_bytes),
+            job.row_bytes,
+            cols,
+            out,
+        )
+    }
+}
+
+/// The kept packed copy of the Q4_K columns `g..g + cols` (`g` a multiple of
+/// 16), made now if it is not yet: the copy this kernel reads, shared with
+/// the AMX kernel's repacking. `None` when no copies are kept.
+///
+/// # Safety
+/// As `chunk_q4k`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+pub(super) unsafe fn kept_group<'a>(
+    job: &Job<'a, BlockQ8K>,
+    g: usize,
+    cols: usize,
+) -> Option<&'a [Packed16]> {
+    job.kept?.group(g / WIDE, job.n.div_ceil(WIDE), || {
+        // SAFETY: vectors and floats: all-zero bytes are valid; the packing
+        // is as this fn's contract.
+        let mut v = vec![unsafe { std::mem::zeroed() }; job.nb];
+        unsafe { pack_group(job, g, cols, &mut v) };
+        v
+    })
 }
 
 /// One Q6_K super-block of 16 columns, interleaved, weights as bytes.
