@@ -57,9 +57,12 @@ def row(binary, which):
 print("| binary | language | published | sentences marked doubtful | numbers kept | right language | meaning score | not published: first failed check | s / translation |")
 print("|---|---|---|---|---|---|---|---|---|")
 total = {}
-for binary in ("base", "new"):
+# base and new (bench-translate.sh), else the record's own groups in order
+bins = [b for b in ("base", "new") if any(r["bin"] == b for r in records)]
+bins += [b for b in dict.fromkeys(r["bin"] for r in records) if b not in bins]
+for binary in bins:
     for lang in langs:
         row(binary, [lang])
     total[binary] = row(binary, langs)
-if total.get("base"):
+if total.get("base") and total.get("new"):
     print(f"\ntime per translation, new / base: {total['new'] / total['base']:.2f}x")
