@@ -156,8 +156,9 @@ const RECIPE: Recipe = Recipe {
     // 2: ordinary news phrasings ("officials say just 30 were hurt") no longer read
     // as orders. 3: the meaning check leaves out the names the tables verify in a
     // translation, and marks below 0.65 (was 0.50); one doubtful sentence of two is
-    // published marked (was: of three or more).
-    checks: 3,
+    // published marked (was: of three or more). 4: an English number word the
+    // translation keeps unchanged ("Zeus Two") counts as kept.
+    checks: 4,
     steps: 1,
     layout: 1,
 };
