@@ -91,13 +91,7 @@ fn groups<P: Copy + Send + Sync + 'static>(
         let mut g = c0;
         while g < c1 {
             let cols = (c1 - g).min(width);
-            let packed = kept.group(g / width, n.div_ceil(width), || {
-                // SAFETY: as the scratch's entries below.
-                let mut v = vec![unsafe { std::mem::zeroed() }; nb];
-                pack(g, cols, &mut v);
-                v
-            });
-            match packed {
+            match kept_copy(kept, (n, nb, width), g, cols, &pack) {
                 Some(packed) => run(packed, g, cols),
                 None => packing(scratch, nb, width, (g, g + cols), &pack, &run),
             }
@@ -106,6 +100,25 @@ fn groups<P: Copy + Send + Sync + 'static>(
         return;
     }
     packing(scratch, nb, width, (c0, c1), &pack, &run)
+}
+
+/// The kept copy of the group of `cols` columns from `g` (a multiple of
+/// `width`) of a tensor of `n` columns and `nb` super-blocks per column,
+/// made by `pack(g, cols, out)` the first time.
+fn kept_copy<'k, P: Copy + Send + Sync + 'static>(
+    kept: &'k Kept,
+    (n, nb, width): (usize, usize, usize),
+    g: usize,
+    cols: usize,
+    pack: impl FnOnce(usize, usize, &mut [P]),
+) -> Option<&'k [P]> {
+    kept.group(g / width, n.div_ceil(width), || {
+        // SAFETY: the packed types are vectors and floats: all-zero bytes
+        // are valid values.
+        let mut v = vec![unsafe { std::mem::zeroed() }; nb];
+        pack(g, cols, &mut v);
+        v
+    })
 }
 
 /// [`groups`] without kept copies: each packed into the thread's scratch.

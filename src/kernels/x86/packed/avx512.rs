@@ -259,12 +259,9 @@ pub(super) unsafe fn kept_group<'a>(
     g: usize,
     cols: usize,
 ) -> Option<&'a [Packed16]> {
-    job.kept?.group(g / WIDE, job.n.div_ceil(WIDE), || {
-        // SAFETY: vectors and floats: all-zero bytes are valid; the packing
-        // is as this fn's contract.
-        let mut v = vec![unsafe { std::mem::zeroed() }; job.nb];
-        unsafe { pack_group(job, g, cols, &mut v) };
-        v
+    kept_copy(job.kept?, (job.n, job.nb, WIDE), g, cols, |g, cols, out| {
+        // SAFETY: as this fn's contract.
+        unsafe { pack_group(job, g, cols, out) }
     })
 }
 
