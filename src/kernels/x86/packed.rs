@@ -105,13 +105,13 @@ fn groups<P: Copy + Send + Sync + 'static>(
 /// The kept copy of the group of `cols` columns from `g` (a multiple of
 /// `width`) of a tensor of `n` columns and `nb` super-blocks per column,
 /// made by `pack(g, cols, out)` the first time.
-fn kept_copy<'k, P: Copy + Send + Sync + 'static>(
-    kept: &'k Kept,
+fn kept_copy<P: Copy + Send + Sync + 'static>(
+    kept: &Kept,
     (n, nb, width): (usize, usize, usize),
     g: usize,
     cols: usize,
     pack: impl FnOnce(usize, usize, &mut [P]),
-) -> Option<&'k [P]> {
+) -> Option<&[P]> {
     kept.group(g / width, n.div_ceil(width), || {
         // SAFETY: the packed types are vectors and floats: all-zero bytes
         // are valid values.
