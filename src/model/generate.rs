@@ -31,6 +31,23 @@ pub struct GenerateOptions {
     /// is left out): a summary that copies the article is known to be too long
     /// long before its token limit.
     pub max_sentences: Option<usize>,
+    /// End earlier, after fewer sentences, where they are good enough.
+    pub enough: Option<Enough>,
+}
+
+/// An earlier end by sentences: once `sentences` are written and another begins,
+/// the answer ends there if `accept` takes the text so far (a summary whose
+/// sentences all check out needs no spare for the checks to drop). Asked once.
+#[derive(Clone)]
+pub struct Enough {
+    pub sentences: usize,
+    pub accept: std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Enough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Enough({} sentences)", self.sentences)
+    }
 }
 
 impl Default for GenerateOptions {
@@ -46,6 +63,7 @@ impl Default for GenerateOptions {
             stop: Vec::new(),
             deadline: None,
             max_sentences: None,
+            enough: None,
         }
     }
 }
@@ -56,7 +74,7 @@ pub enum StopReason {
     EndOfGeneration,
     MaxTokens,
     ContextFull,
-    /// [`GenerateOptions::max_sentences`] were written.
+    /// [`GenerateOptions::max_sentences`] were written, or [`GenerateOptions::enough`].
     Sentences,
 }
 
@@ -198,7 +216,8 @@ impl<'m> Sequence<'m> {
             eog: model.tokenizer.eog_ids(),
             cache: model.weights.new_cache(prompt.len() + max_new)?,
             stream: TokenStream::new(&model.tokenizer),
-            out: StopText::new(opts.stop.clone()).ending_after(opts.max_sentences),
+            out: StopText::new(opts.stop.clone())
+                .ending_after(opts.max_sentences, opts.enough.clone()),
             prompt,
             cache_points,
             done_prompt: 0,
@@ -416,7 +435,9 @@ struct StopText {
     emitted: usize,
     /// End after this many sentences ([`GenerateOptions::max_sentences`]).
     sentences: Option<usize>,
-    /// Ended by `sentences`, not a stop string.
+    /// End earlier where these sentences are enough (taken once asked).
+    enough: Option<Enough>,
+    /// Ended by `sentences` or `enough`, not a stop string.
     sentences_done: bool,
 }
 
@@ -427,12 +448,14 @@ impl StopText {
             text: String::new(),
             emitted: 0,
             sentences: None,
+            enough: None,
             sentences_done: false,
         }
     }
 
-    fn ending_after(mut self, sentences: Option<usize>) -> Self {
+    fn ending_after(mut self, sentences: Option<usize>, enough: Option<Enough>) -> Self {
         self.sentences = sentences;
+        self.enough = enough;
         self
     }
 
@@ -458,7 +481,15 @@ impl StopText {
         }
         // A sentence past the count ends the text before it is streamed: the
         // reader never sees the start of a sentence that is then taken back.
-        if let Some(end) = self.sentences.and_then(|n| sentences_end(&self.text, n)) {
+        let mut end = None;
+        if let Some(at) =
+            (self.enough.as_ref()).and_then(|e| sentences_end(&self.text, e.sentences))
+        {
+            let enough = self.enough.take().expect("just seen");
+            end = (enough.accept)(&self.text[..at]).then_some(at);
+        }
+        let end = end.or_else(|| self.sentences.and_then(|n| sentences_end(&self.text, n)));
+        if let Some(end) = end {
             self.text.truncate(end);
             self.emitted = self.emitted.min(end);
             self.flush(end, on_text);
@@ -511,7 +542,7 @@ mod tests {
 
     #[test]
     fn a_sentence_past_the_count_is_never_streamed() {
-        let mut st = StopText::new(Vec::new()).ending_after(Some(2));
+        let mut st = StopText::new(Vec::new()).ending_after(Some(2), None);
         let mut streamed = String::new();
         let mut ended = false;
         for p in ["One.", " Two.", " Thr", "ee."] {
@@ -523,6 +554,33 @@ mod tests {
         assert!(ended && st.sentences_done);
         assert_eq!(st.finish(&mut |t| streamed.push_str(t)), "One. Two.");
         assert!(!streamed.contains("Thr"), "{streamed:?}");
+    }
+
+    /// Pieces pushed until the text ends; the text, and whether it ended early.
+    fn ended_text(mut st: StopText, pieces: &[&str]) -> (String, bool) {
+        let ended = pieces.iter().any(|p| st.push(p, &mut |_| {}));
+        let done = st.sentences_done;
+        (st.finish(&mut |_| {}), ended && done)
+    }
+
+    #[test]
+    fn enough_sentences_end_the_answer_only_where_accepted() {
+        let pieces = ["One.", " Two.", " Three.", " Four.", " Fi"];
+        let enough = |ok: bool| Enough {
+            sentences: 2,
+            accept: std::sync::Arc::new(move |text: &str| {
+                assert_eq!(text, "One. Two.");
+                ok
+            }),
+        };
+        let st = StopText::new(Vec::new()).ending_after(Some(3), Some(enough(true)));
+        assert_eq!(ended_text(st, &pieces), ("One. Two.".to_string(), true));
+        // Refused: asked once, and the answer runs on to its most sentences.
+        let st = StopText::new(Vec::new()).ending_after(Some(3), Some(enough(false)));
+        assert_eq!(
+            ended_text(st, &pieces),
+            ("One. Two. Three.".to_string(), true)
+        );
     }
 
     fn run(stop: &[&str], pieces: &[&str]) -> (String, String, bool) {

@@ -28,7 +28,7 @@ use template::{ChatTemplate, PromptFormat, Segment};
 use tokenizer::TextTokenizer;
 use transformer::Transformer;
 
-pub use generate::{GenerateOptions, Generation, StopReason};
+pub use generate::{Enough, GenerateOptions, Generation, StopReason};
 pub use prompt::{Message, Prompt};
 
 /// A loaded model: weights (shared, read-only), tokenizer and prompt format.

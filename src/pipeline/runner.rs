@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::chunk::TokenCount;
 use crate::error::{Error, Result};
 use crate::model::scheduler::{Event, Pending, Scheduler};
-use crate::model::{GenerateOptions, Model};
+use crate::model::{Enough, GenerateOptions, Model};
 use crate::prompts::{MarkerFilter, Prompt};
 
 /// The generation scheduler with the working window of one article's jobs,
@@ -57,6 +57,8 @@ pub struct Ask {
     pub sample: Option<Sample>,
     /// End the answer after this many sentences ([`GenerateOptions::max_sentences`]).
     pub max_sentences: Option<usize>,
+    /// End earlier where fewer sentences are enough ([`GenerateOptions::enough`]).
+    pub enough: Option<Enough>,
     pub writes: Writes,
 }
 
@@ -68,6 +70,7 @@ impl Ask {
             max_tokens,
             sample: None,
             max_sentences: None,
+            enough: None,
             writes,
         }
     }
@@ -81,6 +84,12 @@ impl Ask {
     /// The same, ended after `n` sentences.
     pub fn sentences(mut self, n: Option<usize>) -> Self {
         self.max_sentences = n;
+        self
+    }
+
+    /// The same, ended earlier where `enough` accepts the sentences so far.
+    pub fn enough(mut self, enough: Option<Enough>) -> Self {
+        self.enough = enough;
         self
     }
 }
@@ -210,6 +219,7 @@ impl<'m> Runner<'m> {
                 stop: ask.prompt.stop().iter().map(|s| s.to_string()).collect(),
                 deadline: self.deadline.map(|(at, _)| at),
                 max_sentences: ask.max_sentences,
+                enough: ask.enough.clone(),
                 ..Default::default()
             };
             self.log_request(&ids, max_tokens, &opts.stop);
