@@ -256,20 +256,22 @@ unsafe fn multiply(b: &PackedAmx, x: *const i8, stride: usize, rows: [usize; 2],
 }
 
 /// One super-block's f32 steps for `n` positions, in `avx512::tile`'s
-/// one-row order: `y(t)` is position t's activation block, `acc[t]` and
-/// `acc_m[t]` its 16 columns' running sums and minimum terms.
+/// one-row order: `y(t)` is position t's activation block and `pairs[t]` its
+/// [`group_sums`], `acc[t]` and `acc_m[t]` its 16 columns' running sums and
+/// minimum terms.
 #[inline(always)]
 unsafe fn accumulate<'a>(
     b: &PackedAmx,
     sums: &Sums,
     n: usize,
     y: impl Fn(usize) -> &'a BlockQ8K,
+    pairs: &[[i32; 4]],
     acc: &mut [[f32; TILE]],
     acc_m: &mut [[f32; TILE]],
 ) {
     // SAFETY: register and in-bounds memory operations (`sums` rows
-    // 0..n, `acc` and `acc_m` have n rows); AVX-512 F, BW and VNNI are
-    // available to every caller.
+    // 0..n, `pairs`, `acc` and `acc_m` have n rows); AVX-512 F, BW and VNNI
+    // are available to every caller.
     unsafe {
         let (d, dmin) = (
             _mm512_loadu_ps(b.d.as_ptr()),
@@ -279,12 +281,10 @@ unsafe fn accumulate<'a>(
             let load =
                 |v: usize| _mm512_load_si512(sums.0[t / TILE][v][t % TILE].as_ptr() as *const _);
             let s = _mm512_add_epi32(load(LO), _mm512_slli_epi32(load(HI), 4));
-            let y = y(t);
-            let mut m = _mm512_setzero_si512();
-            for (k, pair) in group_sums(y).into_iter().enumerate() {
-                m = _mm512_dpwssd_epi32(m, b.mins[k], _mm512_set1_epi32(pair));
-            }
-            let yd = _mm512_set1_ps(y.d);
+            // These steps, not the tiles, are the kernel's bound: the
+            // activation sums are paired once per super-block, not per group.
+            let m = min_terms(&b.mins, &pairs[t]);
+            let yd = _mm512_set1_ps(y(t).d);
             let (dd, dm) = (_mm512_mul_ps(d, yd), _mm512_mul_ps(dmin, yd));
             let (a, am) = (acc[t].as_mut_ptr(), acc_m[t].as_mut_ptr());
             _mm512_storeu_ps(
@@ -295,6 +295,31 @@ unsafe fn accumulate<'a>(
             _mm512_storeu_ps(am, _mm512_fmadd_ps(mf, dm, _mm512_loadu_ps(am)));
         }
     }
+}
+
+/// The minimum terms of one position: the i16 pair products of `mins[k]`
+/// and `pairs[k]` (in every lane), summed, as four `vpdpwssd` with their
+/// broadcasts from memory (the intrinsics compile to a broadcast, `vpmaddwd`
+/// and `vpaddd` each).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+unsafe fn min_terms(mins: &[__m512i; 4], pairs: &[i32; 4]) -> __m512i {
+    let mut m = _mm512_setzero_si512();
+    // SAFETY: reads the four i32 of `pairs`; AVX-512 VNNI is available.
+    unsafe {
+        asm!(
+            "vpdpwssd {m}, {a0}, dword ptr [{p}]{{1to16}}",
+            "vpdpwssd {m}, {a1}, dword ptr [{p} + 4]{{1to16}}",
+            "vpdpwssd {m}, {a2}, dword ptr [{p} + 8]{{1to16}}",
+            "vpdpwssd {m}, {a3}, dword ptr [{p} + 12]{{1to16}}",
+            m = inout(zmm_reg) m,
+            a0 = in(zmm_reg) mins[0], a1 = in(zmm_reg) mins[1],
+            a2 = in(zmm_reg) mins[2], a3 = in(zmm_reg) mins[3],
+            p = in(reg) pairs.as_ptr(),
+            options(nostack, readonly, pure)
+        );
+    }
+    m
 }
 
 /// An activation block's sums of each 32 as the i16 pairs (2k, 2k+1) of 4
@@ -343,7 +368,12 @@ unsafe fn block(
         ];
         let a = job.acts.as_ptr().add(r0 * nb);
         let y = |t: usize, i: usize| &*a.add(t * nb + i);
+        let mut pairs = [[0i32; 4]; BLOCK];
         for i in 0..nb {
+            // Once per super-block, not per group.
+            for (t, p) in pairs[..n].iter_mut().enumerate() {
+                *p = group_sums(y(t, i));
+            }
             for gi in 0..cols.len() {
                 let b = &packed[gi * nb + i];
                 // Each pair of tiles is multiplied before the previous pair's
@@ -361,6 +391,7 @@ unsafe fn block(
                             &sums[(k + 1) % 2],
                             pair,
                             |t| y(q + t, i),
+                            &pairs[q..q + pair],
                             &mut acc[at..at + pair],
                             &mut acc_m[at..at + pair],
                         );
