@@ -298,12 +298,22 @@ pub fn numbers(text: &str) -> Vec<String> {
                 _ => break,
             }
         }
-        // A letter glued to the digits (a model number, "3D") is not a quantity.
-        if !chars.get(i).copied().is_some_and(glues) {
+        // A letter glued to the digits (a model number, "3D") is not a quantity,
+        // but a short lowercase unit or ending is ("$12.9bn", "5km", "1990s",
+        // "21st", French "2e").
+        if !chars.get(i).copied().is_some_and(glues) || unit_suffix(&chars[i..]) {
             out.push(digits);
         }
     }
     out
+}
+
+/// Whether `rest` (what follows a number's digits) starts with one to three
+/// lowercase letters that end the word: a unit, a magnitude or an ordinal's
+/// ending, not part of a code ("4x4", "3D").
+fn unit_suffix(rest: &[char]) -> bool {
+    let letters = rest.iter().take_while(|c| c.is_lowercase()).count();
+    (1..=3).contains(&letters) && !rest.get(letters).copied().is_some_and(glues)
 }
 
 /// Whether a character written against digits makes them part of a word (a model
@@ -509,6 +519,11 @@ mod tests {
         assert_eq!(numbers("19% / 19 % / 2.5 / 2,5"), ["19", "19", "25", "25"]);
         assert_eq!(numbers("In 2001, 3 people"), ["2001", "3"]);
         assert_eq!(numbers("a 3D film and F16 jets"), Vec::<String>::new());
+        assert_eq!(numbers("4x4 cars and mp3s"), Vec::<String>::new());
+        assert_eq!(
+            numbers("$12.9bn, 5km, the 1990s, the 21st, le 2e, 12.9Bn"),
+            ["129", "5", "1990", "21", "2"]
+        );
         assert_eq!(
             numbers("12 345 678 here, 12 3456"),
             ["12345678", "12", "3456"]

@@ -157,10 +157,12 @@ const RECIPE: Recipe = Recipe {
     // as orders. 3: the meaning check leaves out the names the tables verify in a
     // translation, and marks below 0.65 (was 0.50); one doubtful sentence of two is
     // published marked (was: of three or more). 4: an English number word the
-    // translation keeps unchanged ("Zeus Two") counts as kept.
-    checks: 4,
+    // translation keeps unchanged ("Zeus Two") counts as kept. 5: a number with
+    // a short lowercase unit glued to it ("$12.9bn", "1990s") is a number.
+    checks: 5,
     // 2: a summary whose sentences up to the count are all grounded ends there
-    // (was: one spare sentence more, then dropped; an ungrounded spare asked again).
+    // (was: one spare sentence more, then dropped; an ungrounded spare asked
+    // again); a translation's decimals spaced after their comma are rejoined.
     steps: 2,
     layout: 1,
 };

@@ -329,7 +329,11 @@ impl<'a> Work<'a> {
             })
             .collect();
         let answers: Vec<Answer> = runner.answer_all(&asks)?;
-        let texts: Vec<String> = answers.iter().map(|a| clean(&a.text)).collect();
+        let texts: Vec<String> = jobs
+            .iter()
+            .zip(&answers)
+            .map(|(&j, a)| rejoin_decimals(&clean(&a.text), &self.units[self.jobs[j].unit].text))
+            .collect();
         let mut back_asks = Vec::new();
         for (&j, text) in jobs.iter().zip(&texts) {
             let tokens = runner.count(text)?;
@@ -517,6 +521,32 @@ fn clean(answer: &str) -> String {
         .join(" ")
 }
 
+/// `text`, a translation of `english`, with the decimals it spaced after their
+/// comma written whole ("12, 9 milliards" for "$12.9bn" as "12,9 milliards"):
+/// the default model writes French and Spanish decimals so, and readers and the
+/// number check would take them for two numbers. Only where `english` has that
+/// decimal: "articles 12, 9 et 3" stays a list.
+fn rejoin_decimals(text: &str, english: &str) -> String {
+    static SPACED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = SPACED.get_or_init(|| {
+        regex::Regex::new(r"\b(\d+), (\d+)\b").expect("the spaced decimal pattern compiles")
+    });
+    re.replace_all(text, |c: &regex::Captures| {
+        let decimal = format!("{}.{}", &c[1], &c[2]);
+        let written = english.match_indices(&decimal).any(|(at, _)| {
+            let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+            !digit(english[..at].chars().next_back())
+                && !digit(english[at + decimal.len()..].chars().next())
+        });
+        if written {
+            format!("{},{}", &c[1], &c[2])
+        } else {
+            c[0].to_string()
+        }
+    })
+    .into_owned()
+}
+
 fn failed(lang: &str, reason: String, checks: TranslationChecks) -> Translation {
     Translation {
         lang: lang.to_string(),
@@ -529,6 +559,21 @@ fn failed(lang: &str, reason: String, checks: TranslationChecks) -> Translation 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_spaced_after_their_comma_are_rejoined() {
+        let english = "It could raise $12.9bn, at a 2.8 per cent discount, on 12 May.";
+        assert_eq!(
+            rejoin_decimals(
+                "jusqu'à 12, 9 milliards, une réduction de 2, 8 pour cent",
+                english
+            ),
+            "jusqu'à 12,9 milliards, une réduction de 2,8 pour cent"
+        );
+        // Not a decimal of the English: a list, or another number.
+        assert_eq!(rejoin_decimals("le 12, 5 et 9", english), "le 12, 5 et 9");
+        assert_eq!(rejoin_decimals("2, 85", english), "2, 85");
+    }
 
     #[test]
     fn one_doubtful_sentence_is_marked_beside_others_more_withhold() {
