@@ -268,14 +268,24 @@ pub fn content_key(word: &str) -> Option<String> {
 /// The numbers written in `text` as digit strings: separators of any language removed
 /// (`1,000` / `1.000` / `1 000` / `1'000` are all `1000`, `19 %` is `19`), so the
 /// same number compares equal across languages. `2.5` and `25` collide: rare, and
-/// the safe direction for a check that a number was kept.
+/// the safe direction for a check that a number was kept. Clock times are one
+/// value on the 24-hour clock: `8:00pm`, `8:00 p.m.`, `20:00` and `20h00` are all
+/// `20:00`.
 pub fn numbers(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].is_ascii_digit() || (i > 0 && glues(chars[i - 1])) {
+        if !chars[i].is_ascii_digit() {
             i += 1;
+            continue;
+        }
+        // Digits glued to a letter before them ("F16", "US1,000") are a code, or
+        // a quantity written as one: the whole run is skipped, separators too.
+        let coded = i > 0 && glues(chars[i - 1]);
+        if let Some((time, end)) = clock_time(&chars, i).filter(|_| !coded) {
+            out.push(time);
+            i = end;
             continue;
         }
         let mut digits = String::new();
@@ -301,11 +311,46 @@ pub fn numbers(text: &str) -> Vec<String> {
         // A letter glued to the digits (a model number, "3D") is not a quantity,
         // but a short lowercase unit or ending is ("$12.9bn", "5km", "1990s",
         // "21st", French "2e").
-        if !chars.get(i).copied().is_some_and(glues) || unit_suffix(&chars[i..]) {
+        if !coded && (!chars.get(i).copied().is_some_and(glues) || unit_suffix(&chars[i..])) {
             out.push(digits);
         }
     }
     out
+}
+
+/// A clock time starting at `chars[i]`: `H:MM` or `HhMM`, then `am`/`pm` (or
+/// `a.m.`/`p.m.`, after a space or not) on the 12-hour clock, as `H:MM` on the
+/// 24-hour clock, with the index past it.
+fn clock_time(chars: &[char], i: usize) -> Option<(String, usize)> {
+    let digit = |k: usize| chars.get(k).and_then(|c| c.to_digit(10));
+    let (mut hour, mut at) = (digit(i)?, i + 1);
+    if let Some(d) = digit(at) {
+        (hour, at) = (10 * hour + d, at + 1);
+    }
+    if !matches!(chars.get(at), Some(':' | 'h')) {
+        return None;
+    }
+    let minute = 10 * digit(at + 1)? + digit(at + 2)?;
+    at += 3;
+    if digit(at).is_some() || hour > 24 || minute > 59 {
+        return None;
+    }
+    // The 12-hour clock's marks, lowercase as written or not.
+    let rest: String = chars[at..]
+        .iter()
+        .take(6)
+        .collect::<String>()
+        .to_lowercase();
+    let spaced = rest.strip_prefix(' ').unwrap_or(&rest);
+    let skip = rest.len() - spaced.len();
+    for (mark, pm) in [("a.m.", false), ("p.m.", true), ("am", false), ("pm", true)] {
+        let ends = |n: usize| !chars.get(at + skip + n).copied().is_some_and(glues);
+        if spaced.starts_with(mark) && ends(mark.len()) && (1..=12).contains(&hour) {
+            let hour = hour % 12 + if pm { 12 } else { 0 };
+            return Some((format!("{hour}:{minute:02}"), at + skip + mark.len()));
+        }
+    }
+    Some((format!("{hour}:{minute:02}"), at))
 }
 
 /// Whether `rest` (what follows a number's digits) starts with one to three
@@ -529,6 +574,12 @@ mod tests {
             ["12345678", "12", "3456"]
         );
         assert_eq!(numbers("l'an 2001."), ["2001"]);
+        assert_eq!(numbers("up to 1,000 pesos or $US1,000"), ["1000"]);
+        assert_eq!(
+            numbers("from 8:00am to 8:00 p.m., 12:30am, at 20:00 or 20h00, 8:00."),
+            ["8:00", "20:00", "0:30", "20:00", "20:00", "8:00"]
+        );
+        assert_eq!(numbers("a 3:1 win"), ["3", "1"]);
         assert_eq!(numbers("造成12人受伤"), ["12"]);
     }
 

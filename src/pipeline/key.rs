@@ -158,8 +158,10 @@ const RECIPE: Recipe = Recipe {
     // translation, and marks below 0.65 (was 0.50); one doubtful sentence of two is
     // published marked (was: of three or more). 4: an English number word the
     // translation keeps unchanged ("Zeus Two") counts as kept. 5: a number with
-    // a short lowercase unit glued to it ("$12.9bn", "1990s") is a number.
-    checks: 5,
+    // a short lowercase unit glued to it ("$12.9bn", "1990s") is a number. 6:
+    // clock times are one 24-hour value ("8:00pm" = "20:00"), and the digits of
+    // a code ("US1,000") are skipped whole.
+    checks: 6,
     // 2: a summary whose sentences up to the count are all grounded ends there
     // (was: one spare sentence more, then dropped; an ungrounded spare asked
     // again); a translation's decimals spaced after their comma are rejoined.
