@@ -821,6 +821,24 @@ mod tests {
     }
 
     #[test]
+    fn times_and_amounts_written_the_target_way_are_kept() {
+        // From the full Lee run (es) and a held-out news article (fr).
+        let banks = "Banks open from 8:00am to 8:00pm to cash up to 1,000 pesos or $US1,000.";
+        let es = "Los bancos abren del 8:00 a.m. a las 20:00 horas para cobrar hasta \
+                  1.000 pesos u $1.000.";
+        assert!(check_numbers(banks, es, "es").passed);
+        let en = "Alibaba is set to raise up to $12.9bn, a 2.8 per cent discount.";
+        let fr = "Alibaba va lever jusqu'à 12,9 milliards de dollars, une réduction de 2,8 %.";
+        assert!(check_numbers(en, fr, "fr").passed);
+        // A wrong hour is still caught.
+        let es = "Los bancos abren de 8:00 a 18:00 para cobrar hasta 1.000 pesos.";
+        assert_eq!(
+            check_numbers(banks, es, "es").detail.unwrap(),
+            "numbers missing: 20:00"
+        );
+    }
+
+    #[test]
     fn swapped_places_and_lost_numbers_fail() {
         let de = "Außenminister Alexander Downer traf am Montag Beamte in Berlin. Die \
                   Vereinigten Staaten gaben 1.000 Tonnen Weizen, mehr als im Jahr 2000.";
