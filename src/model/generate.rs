@@ -481,14 +481,17 @@ impl StopText {
         }
         // A sentence past the count ends the text before it is streamed: the
         // reader never sees the start of a sentence that is then taken back.
+        // The text is cut into sentences once per piece, for both limits.
+        let found = match (&self.enough, self.sentences) {
+            (None, None) => Vec::new(),
+            _ => crate::sentence::sentences(&self.text),
+        };
         let mut end = None;
-        if let Some(at) =
-            (self.enough.as_ref()).and_then(|e| sentences_end(&self.text, e.sentences))
-        {
+        if let Some(at) = (self.enough.as_ref()).and_then(|e| ends_after(&found, e.sentences)) {
             let enough = self.enough.take().expect("just seen");
             end = (enough.accept)(&self.text[..at]).then_some(at);
         }
-        let end = end.or_else(|| self.sentences.and_then(|n| sentences_end(&self.text, n)));
+        let end = end.or_else(|| self.sentences.and_then(|n| ends_after(&found, n)));
         if let Some(end) = end {
             self.text.truncate(end);
             self.emitted = self.emitted.min(end);
@@ -524,9 +527,15 @@ impl StopText {
 }
 
 /// Where the first `n` sentences of `text` end, once a further one has begun.
+#[cfg(test)]
 fn sentences_end(text: &str, n: usize) -> Option<usize> {
-    let sentences = crate::sentence::sentences(text);
-    (sentences.len() > n && n > 0).then(|| sentences[n - 1].range.end)
+    ends_after(&crate::sentence::sentences(text), n)
+}
+
+/// Where the first `n` of `found` (a text's sentences) end, once a further one
+/// has begun.
+fn ends_after(found: &[crate::sentence::Sentence], n: usize) -> Option<usize> {
+    (found.len() > n && n > 0).then(|| found[n - 1].range.end)
 }
 
 #[cfg(test)]
