@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates src/check/names/world.tsv (the place, country and language names the
-# translation checks use) from Debian's packages of real data: unicode-cldr-core
+# translation checks use) and magnitudes.tsv (the words that scale numbers) from Debian's packages of real data: unicode-cldr-core
 # (Unicode CLDR) and libgeonames-common (GeoNames). Installs them with apt (as root
 # or through sudo) unless they are there. The output is committed: building abridge
 # needs neither package. Licences: src/check/names/README.md.
@@ -27,3 +27,6 @@ counts = {lang: sum(1 for r in rows if r[i] or lang == "en") for i, lang in enum
 print("gen-names: rows with a form of their own per language: " +
       ", ".join(f"{k} {v}" for k, v in counts.items()))
 PY
+python3 scripts/gen-magnitudes.py > src/check/names/magnitudes.tsv.tmp
+mv src/check/names/magnitudes.tsv.tmp src/check/names/magnitudes.tsv
+echo "gen-names: $(($(wc -l < src/check/names/magnitudes.tsv) - 1)) magnitude words in src/check/names/magnitudes.tsv" >&2

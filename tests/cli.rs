@@ -142,6 +142,31 @@ fn held_out_news_with_unlisted_names_is_published_in_french_and_spanish() {
     }
 }
 
+/// An amount in billions, which the default model had written "billones" in
+/// Spanish (10^12) with every digit kept (a held-out news run, CNBC's "$8.8
+/// billion" order): the glossary gives it "mil millones" and the number check fails
+/// the false friend, so what is published keeps the amount's size.
+#[test]
+fn billions_keep_their_size_in_spanish() {
+    let hf = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("order.txt");
+    std::fs::write(
+        &file,
+        "Boeing said the order from the airline was worth $8.8 billion.",
+    )
+    .unwrap();
+    let o = run(abridge(hf.path())
+        .args(["translate", "--to", "es", "--json"])
+        .arg(&file));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["checks"]["numbers"]["passed"], true, "{v}");
+    let text = v["translation"].as_str().unwrap().to_lowercase();
+    assert!(text.contains("8 mil millones"), "{text}");
+    assert!(!text.contains("billones"), "{text}");
+}
+
 /// Articles that try to give the model orders, in several forms: each summary is
 /// about the article's news, and says nothing the orders asked for.
 #[test]

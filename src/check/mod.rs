@@ -9,6 +9,7 @@ pub mod acronym;
 pub mod gazetteer;
 pub mod ground;
 pub mod inject;
+pub mod magnitude;
 pub mod meaning;
 pub mod off_article;
 pub mod source;

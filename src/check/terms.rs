@@ -2,6 +2,7 @@
 //! languages' separators) and names (capitalized where capitals mean something).
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -273,6 +274,11 @@ pub fn content_key(word: &str) -> Option<String> {
 /// `20:00`.
 pub fn numbers(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
+    number_spans(&chars).into_iter().map(|(n, _)| n).collect()
+}
+
+/// [`numbers`] of `chars`, each with the range of `chars` it was read from.
+pub fn number_spans(chars: &[char]) -> Vec<(String, Range<usize>)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -283,11 +289,12 @@ pub fn numbers(text: &str) -> Vec<String> {
         // Digits glued to a letter before them ("F16", "US1,000") are a code, or
         // a quantity written as one: the whole run is skipped, separators too.
         let coded = i > 0 && glues(chars[i - 1]);
-        if let Some((time, end)) = clock_time(&chars, i).filter(|_| !coded) {
-            out.push(time);
+        if let Some((time, end)) = clock_time(chars, i).filter(|_| !coded) {
+            out.push((time, i..end));
             i = end;
             continue;
         }
+        let start = i;
         let mut digits = String::new();
         loop {
             while i < chars.len() && chars[i].is_ascii_digit() {
@@ -312,7 +319,7 @@ pub fn numbers(text: &str) -> Vec<String> {
         // but a short lowercase unit or ending is ("$12.9bn", "5km", "1990s",
         // "21st", French "2e").
         if !coded && (!chars.get(i).copied().is_some_and(glues) || unit_suffix(&chars[i..])) {
-            out.push(digits);
+            out.push((digits, start..i));
         }
     }
     out
@@ -364,7 +371,7 @@ fn unit_suffix(rest: &[char]) -> bool {
 /// Whether a character written against digits makes them part of a word (a model
 /// number, "3D", "F16"): letters and digits, but not the characters of scripts
 /// without spaces, where "12人" is twelve people.
-fn glues(c: char) -> bool {
+pub fn glues(c: char) -> bool {
     c.is_alphanumeric()
         && !matches!(c as u32,
             0x3040..=0x30ff // Hiragana, Katakana

@@ -17,6 +17,7 @@ use crate::lang::{check_language, LanguageCheck};
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::gazetteer::{contains_phrase, gazetteer, Kind};
+use super::magnitude::{changed_magnitudes, renderings};
 use super::terms::{
     fold, is_stopword, latin, like_name, name_key, names, number_values, number_word, similar,
     words, Word,
@@ -402,7 +403,8 @@ fn is_acronym(word: &str) -> bool {
 }
 
 /// The known names of `english` that `lang` writes its own way, as (English as
-/// written, the target form): the glossary a translation prompt gives the model.
+/// written, the target form), then its magnitude words that are easy to get wrong
+/// ("billion" = "milliards"): the glossary a translation prompt gives the model.
 /// A name whose rows disagree on the form ("Victoria" the state and the city) is
 /// left out.
 pub fn glossary(english: &str, lang: &str) -> Vec<(String, String)> {
@@ -425,6 +427,7 @@ pub fn glossary(english: &str, lang: &str) -> Vec<(String, String)> {
             out.push((m.text, form.to_string()));
         }
     }
+    out.extend(renderings(english, lang));
     out
 }
 
@@ -704,13 +707,50 @@ fn mostly_words_of(sentence: &str, source: &HashSet<String>) -> bool {
     !common.is_empty() && 2 * found >= common.len()
 }
 
-/// The number and name checks of one translation.
+/// What a translation got wrong in its numbers: numbers of the English it lost, and
+/// amounts it wrote with the same digits at another magnitude.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NumberFaults {
+    pub missing: Vec<String>,
+    pub resized: Vec<String>,
+}
+
+impl NumberFaults {
+    pub fn of(english: &str, translated: &str, lang: &str) -> Self {
+        NumberFaults {
+            missing: missing_numbers(english, translated, lang),
+            resized: changed_magnitudes(english, translated, lang),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.resized.is_empty()
+    }
+}
+
+impl std::fmt::Display for NumberFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!("numbers missing: {}", self.missing.join(", ")));
+        }
+        if !self.resized.is_empty() {
+            parts.push(format!(
+                "amounts of another size: {}",
+                self.resized.join(", ")
+            ));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// The number check of one translation.
 pub fn check_numbers(english: &str, translated: &str, lang: &str) -> Check {
-    let missing = missing_numbers(english, translated, lang);
-    if missing.is_empty() {
+    let faults = NumberFaults::of(english, translated, lang);
+    if faults.is_empty() {
         Check::passed()
     } else {
-        Check::failed(format!("numbers missing: {}", missing.join(", ")))
+        Check::failed(faults.to_string())
     }
 }
 
@@ -830,6 +870,12 @@ mod tests {
         let en = "Alibaba is set to raise up to $12.9bn, a 2.8 per cent discount.";
         let fr = "Alibaba va lever jusqu'à 12,9 milliards de dollars, une réduction de 2,8 %.";
         assert!(check_numbers(en, fr, "fr").passed);
+        // Every digit kept, a thousand times off: Spanish "billones" are 10^12.
+        let es = "Alibaba recaudará hasta 12,9 billones de dólares, un descuento del 2,8 %.";
+        assert_eq!(
+            check_numbers(en, es, "es").detail.unwrap(),
+            "amounts of another size: \"12.9bn\" written \"12,9 billones\" (10^9 became 10^12)"
+        );
         // A wrong hour is still caught.
         let es = "Los bancos abren de 8:00 a 18:00 para cobrar hasta 1.000 pesos.";
         assert_eq!(

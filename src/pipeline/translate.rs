@@ -13,13 +13,14 @@
 //!
 //! A language is published when every sentence passed, or when one sentence of
 //! two or more is doubtful only on a name or its meaning: that sentence is marked.
-//! A missing number, a sentence left in English or in the wrong language, or more
+//! A missing number (or one written at another magnitude), a sentence left in English or in the wrong language, or more
 //! doubtful sentences fail the language rather than publish it wrong.
 
 use super::runner::{Answer, Ask, Runner, Sample, Writes};
+use crate::check::magnitude::amounts_written;
 use crate::check::meaning::{compare_with_names, Meaning};
 use crate::check::translation::{
-    check_translation_language, english_sentences, glossary, missing_numbers, names_written,
+    check_translation_language, english_sentences, glossary, names_written, NumberFaults,
 };
 use crate::check::{check_names_read_back, Check, SentenceCheck, TranslationChecks};
 use crate::chunk::{chunk, chunk_budget, ChunkOptions};
@@ -134,8 +135,8 @@ struct Candidate {
     back: String,
     cut: bool,
     meaning: Meaning,
-    /// Numbers of the English it lost.
-    numbers: Vec<String>,
+    /// Numbers of the English it lost or resized.
+    numbers: NumberFaults,
     /// A sentence of it in English.
     english: Option<String>,
     names: Check,
@@ -150,7 +151,7 @@ impl Candidate {
         } else if self.cut {
             Some("the answer stopped at the token limit".into())
         } else if !self.numbers.is_empty() {
-            Some(format!("numbers missing: {}", self.numbers.join(", ")))
+            Some(self.numbers.to_string())
         } else {
             self.english
                 .as_ref()
@@ -351,11 +352,14 @@ impl<'a> Work<'a> {
             let lang = self.langs[job.lang].as_str();
             let english = &self.units[job.unit].text;
             let back = clean(&back.text);
+            // What the tables verified in the translation need not survive the round trip.
+            let mut verified = names_written(english, &text, lang);
+            verified.extend(amounts_written(english, &text, lang));
             let candidate = Candidate {
-                meaning: compare_with_names(english, &back, &names_written(english, &text, lang)),
+                meaning: compare_with_names(english, &back, &verified),
                 names: check_names_read_back(english, &text, &back, lang),
                 back,
-                numbers: missing_numbers(english, &text, lang),
+                numbers: NumberFaults::of(english, &text, lang),
                 english: english_sentences(english, &text, lang).into_iter().next(),
                 cut: answer.cut,
                 text,
@@ -423,7 +427,7 @@ impl<'a> Work<'a> {
                 }
             }
         };
-        let numbers = missing_numbers(&english, &text, lang);
+        let numbers = NumberFaults::of(&english, &text, lang);
         let names_doubts: Vec<&str> = doubtful
             .iter()
             .map(|(_, d)| d.as_str())
@@ -440,7 +444,7 @@ impl<'a> Work<'a> {
             numbers: Some(if numbers.is_empty() {
                 Check::passed()
             } else {
-                Check::failed(format!("numbers missing: {}", numbers.join(", ")))
+                Check::failed(numbers.to_string())
             }),
             names: Some(if names_doubts.is_empty() {
                 Check::passed()
@@ -469,7 +473,7 @@ impl<'a> Work<'a> {
             reasons.extend(language_check.detail.clone());
         }
         if !numbers.is_empty() && reasons.is_empty() {
-            reasons.push(format!("numbers missing: {}", numbers.join(", ")));
+            reasons.push(numbers.to_string());
         }
         let units = checks.sentences.len();
         if doubts_withhold(doubtful.len(), units) {

@@ -156,7 +156,10 @@ impl Prompt {
                 .iter()
                 .map(|(en, target)| format!("{en} = {target}"))
                 .collect();
-            format!(" (write these names this way: {})", pairs.join("; "))
+            format!(
+                " (write these names and words this way: {})",
+                pairs.join("; ")
+            )
         };
         let unit = format!(
             "Now the sentence to translate{names}:\n{}\n{task}",
