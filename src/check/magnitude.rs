@@ -11,13 +11,17 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::terms::{fold, glues, number_spans};
+use super::terms::{fold, glues, is_space, number_spans};
 
 const TABLE: &str = include_str!("names/magnitudes.tsv");
 
 /// English newsroom abbreviations no data source lists: CLDR's short English forms
 /// are "M", "B" and "T", newspapers write "$5m", "£3bn", "$2tn".
 const NEWSROOM: [(&str, u32); 5] = [("m", 6), ("mn", 6), ("bn", 9), ("tn", 12), ("trn", 12)];
+
+/// A newsroom abbreviation that is also a unit: "m" is a million only after a
+/// currency sign ("$5m"); "the 100m final" is metres.
+const AFTER_CURRENCY_ONLY: &str = "m";
 
 /// The most words a magnitude is written in ("mil millones", "mille miliardi").
 const MOST_WORDS: usize = 3;
@@ -113,14 +117,27 @@ pub fn scaled(text: &str, lang: &str) -> Vec<Scaled> {
             // Scripts without spaces write the word against what follows ("12万亿美元").
             (n == 1)
                 .then(|| {
-                    table.iter().find(|(w, _)| {
-                        w.chars().last().is_some_and(|c| !glues(c)) && word.starts_with(w.as_str())
-                    })
+                    // The longest such word, whatever the map's order.
+                    table
+                        .iter()
+                        .filter(|(w, _)| {
+                            w.chars().last().is_some_and(|c| !glues(c))
+                                && word.starts_with(w.as_str())
+                        })
+                        .max_by_key(|(w, _)| (w.len(), w.as_str()))
                 })
                 .flatten()
                 .map(|(w, &power)| (power, runs[0].0, runs[0].0 + w.chars().count()))
         });
-        if let Some((power, start, end)) = found {
+        let metres = |(_, start, end): &(u32, usize, usize)| {
+            let word: String = chars[*start..*end].iter().collect();
+            fold(word.trim_end_matches('.')) == AFTER_CURRENCY_ONLY
+                && !span
+                    .start
+                    .checked_sub(1)
+                    .is_some_and(|i| matches!(chars[i], '$' | '£' | '€' | '¥' | '₹'))
+        };
+        if let Some((power, start, end)) = found.filter(|f| !metres(f)) {
             out.push(Scaled {
                 digits,
                 power,
@@ -131,10 +148,6 @@ pub fn scaled(text: &str, lang: &str) -> Vec<Scaled> {
         }
     }
     out
-}
-
-fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\u{2009}')
 }
 
 /// A character of a magnitude word: letters (with their marks) and the dot of an
@@ -234,6 +247,14 @@ mod tests {
         );
         let powers: Vec<(&str, u32)> = en.iter().map(|s| (s.digits.as_str(), s.power)).collect();
         assert_eq!(powers, [("129", 9), ("32", 9)]);
+        let metres = scaled("She won the 100m final and a £5m prize.", "en");
+        assert_eq!(
+            metres
+                .iter()
+                .map(|s| s.written.as_str())
+                .collect::<Vec<_>>(),
+            ["5m"]
+        );
         assert_eq!(en[0].written, "12.9bn");
         let es = scaled("Ingresos de 12,9 mil millones y 3,2 billones.", "es");
         let powers: Vec<(&str, u32)> = es.iter().map(|s| (s.digits.as_str(), s.power)).collect();

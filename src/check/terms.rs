@@ -306,8 +306,9 @@ pub fn number_spans(chars: &[char]) -> Vec<(String, Range<usize>)> {
             match sep {
                 Some('.' | ',' | '\'' | '\u{2019}') if next_digit => i += 1,
                 // A space groups thousands only before exactly three digits.
-                Some(' ' | '\u{a0}' | '\u{202f}' | '\u{2009}')
-                    if (1..=3).all(|k| chars.get(i + k).is_some_and(char::is_ascii_digit))
+                Some(c)
+                    if is_space(c)
+                        && (1..=3).all(|k| chars.get(i + k).is_some_and(char::is_ascii_digit))
                         && !chars.get(i + 4).is_some_and(char::is_ascii_digit) =>
                 {
                     i += 1
@@ -323,6 +324,12 @@ pub fn number_spans(chars: &[char]) -> Vec<(String, Range<usize>)> {
         }
     }
     out
+}
+
+/// A space that can sit inside a number or between a number and its word: plain,
+/// no-break, narrow no-break (French "1 000") and thin.
+pub fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\u{2009}')
 }
 
 /// A clock time starting at `chars[i]`: `H:MM` or `HhMM`, then `am`/`pm` (or
