@@ -9,18 +9,19 @@ Spanish "billón" and French or German "billion" are 10^12, the English billion 
 Languages: the columns of world.tsv (scripts/gen-names.py), whose header is read.
 Rows: lang, power, word (as CLDR writes it), and "write" on the word a translation
 should use for that power (the long plural form: "milliards", "mil millones"), which
-the translation prompt's glossary offers. Patterns that are one letter ("0 M", "0B")
-are left out: in running text they are initials as often as magnitudes.
+the translation prompt's glossary offers. Patterns that are one cased letter ("0 M",
+"0B") are left out: in running text they are initials as often as magnitudes.
 """
 import os
 import re
 import sys
+import unicodedata
 import xml.etree.ElementTree as ET
 
 CLDR = os.environ.get("CLDR", "/usr/share/unicode/cldr/common")
 WORLD = os.path.join(os.path.dirname(__file__), "..", "src", "check", "names", "world.tsv")
-# abridge's language codes that CLDR files under another name.
-LOCALES = {"no": "nb", "zh": "zh"}
+# abridge's language codes that CLDR files under another name (tried in order).
+LOCALES = {"no": ["nb", "no"]}
 
 
 def magnitudes(locale):
@@ -41,7 +42,9 @@ def magnitudes(locale):
             if not m:
                 continue
             word = " ".join(m.group(2).split()).rstrip(".")
-            if len(word) < 2:
+            # One cased letter ("M", "B") is an initial as often as a magnitude; one
+            # ideograph ("億") is a word.
+            if len(word) < 2 and unicodedata.category(word) in ("Lu", "Ll"):
                 continue
             power = len(kind) - 1 - (len(m.group(1)) - 1)
             write = length.get("type") == "long" and pattern.get("count") == "other"
@@ -62,7 +65,10 @@ def main():
     out = sys.stdout
     out.write("lang\tpower\tword\tuse\n")
     for lang in langs:
-        for (power, word), write in sorted(magnitudes(LOCALES.get(lang, lang)).items()):
+        found = {}
+        for locale in LOCALES.get(lang, [lang]):
+            found = found or magnitudes(locale)
+        for (power, word), write in sorted(found.items()):
             out.write(f"{lang}\t{power}\t{word}\t{'write' if write else ''}\n")
 
 

@@ -262,8 +262,10 @@ mod tests {
         assert_eq!(es[0].written, "12,9 mil millones");
         let de = scaled("Ein Defizit von 4 Mrd. Euro und 2 Billionen Dollar.", "de");
         assert_eq!(de.iter().map(|s| s.power).collect::<Vec<_>>(), [9, 12]);
-        let zh = scaled("债务达到12万亿美元。", "zh");
-        assert_eq!(zh.iter().map(|s| s.power).collect::<Vec<_>>(), [12]);
+        let zh = scaled("债务达到12万亿美元，收入3亿美元。", "zh");
+        assert_eq!(zh.iter().map(|s| s.power).collect::<Vec<_>>(), [12, 8]);
+        let ja = scaled("売上高は129億円だった。", "ja");
+        assert_eq!(ja.iter().map(|s| s.power).collect::<Vec<_>>(), [8]);
     }
 
     #[test]
