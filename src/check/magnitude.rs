@@ -39,6 +39,30 @@ pub struct Scaled {
     pub written: String,
     /// Where the number starts, in chars.
     at: usize,
+    /// The amount's value as significant digits times a power of ten ("12.9
+    /// billion" and Japanese "129億" are both 129 x 10^8).
+    value: (String, i32),
+}
+
+/// `digits` as written in `number` (its decimals read from the last separator:
+/// followed by other than three digits, it is a decimal mark), times 10^`power`,
+/// as significant digits and an exponent.
+fn value(digits: &str, number: &[char], power: u32) -> (String, i32) {
+    let decimals = number
+        .iter()
+        .rposition(|c| matches!(c, '.' | ',' | '\'' | '\u{2019}'))
+        .map(|i| {
+            number[i + 1..]
+                .iter()
+                .filter(|c| c.is_ascii_digit())
+                .count()
+        })
+        .filter(|&n| n != 3)
+        .unwrap_or(0);
+    let significant = digits.trim_end_matches('0');
+    let zeros = digits.len() - significant.len();
+    let exponent = power as i32 - decimals as i32 + zeros as i32;
+    (significant.trim_start_matches('0').to_string(), exponent)
 }
 
 /// One language's magnitude words.
@@ -139,6 +163,7 @@ pub fn scaled(text: &str, lang: &str) -> Vec<Scaled> {
         };
         if let Some((power, start, end)) = found.filter(|f| !metres(f)) {
             out.push(Scaled {
+                value: value(&digits, &chars[span.clone()], power),
                 digits,
                 power,
                 word: chars[start..end].iter().collect(),
@@ -176,25 +201,28 @@ pub fn renderings(english: &str, lang: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The amounts of `english` that `translated` (in `lang`) writes with the same
-/// digits and magnitude, as the English writes them ("$8.8 billion" kept as "8,8
-/// mil millones"): verified by the tables, so a round trip that misreads them says
-/// nothing of the translation's meaning.
-pub fn amounts_written(english: &str, translated: &str, lang: &str) -> Vec<String> {
+/// The amounts of `english` that `translated` (in `lang`) writes at the same value,
+/// in the same unit or another ("$8.8 billion" as "8,8 mil millones", "$12.9bn" as
+/// "12.900 millones" or "129億"): verified by the tables.
+pub fn kept_amounts(english: &str, translated: &str, lang: &str) -> Vec<Scaled> {
     let target = scaled(translated, lang);
     scaled(english, "en")
         .into_iter()
-        .filter(|e| {
-            target
-                .iter()
-                .any(|t| t.digits == e.digits && t.power == e.power)
-        })
+        .filter(|e| target.iter().any(|t| t.value == e.value))
+        .collect()
+}
+
+/// [`kept_amounts`] as the English writes them: a round trip that misreads them
+/// says nothing of the translation's meaning.
+pub fn amounts_written(english: &str, translated: &str, lang: &str) -> Vec<String> {
+    kept_amounts(english, translated, lang)
+        .into_iter()
         .map(|e| e.written)
         .collect()
 }
 
 /// The amounts of `english` that `translated` (in `lang`) writes with the same
-/// digits but another magnitude, or without one, each as `"12.9bn" written "12,9
+/// digits but another value, or with no magnitude, each as `"12.9bn" written "12,9
 /// billones" (10^9 became 10^12)` or `"4.2 billion" written "4.2" with no word for
 /// its size` ("4,2 billetes", banknotes). The English word kept as it is counts in
 /// the target language's sense: German "8,8 Billion" is 10^12. Amounts written
@@ -208,8 +236,8 @@ pub fn changed_magnitudes(english: &str, translated: &str, lang: &str) -> Vec<St
     let chars: Vec<char> = translated.chars().collect();
     let mut out: Vec<String> = Vec::new();
     for e in scaled(english, "en") {
-        let same: Vec<&Scaled> = target.iter().filter(|t| t.digits == e.digits).collect();
-        let fault = if same.iter().any(|t| t.power == e.power) {
+        let same: Vec<&Scaled> = target.iter().filter(|t| t.value.0 == e.value.0).collect();
+        let fault = if same.iter().any(|t| t.value == e.value) {
             continue;
         } else if let Some(t) = same.first() {
             format!(
@@ -266,6 +294,7 @@ mod tests {
         assert_eq!(zh.iter().map(|s| s.power).collect::<Vec<_>>(), [12, 8]);
         let ja = scaled("売上高は129億円だった。", "ja");
         assert_eq!(ja.iter().map(|s| s.power).collect::<Vec<_>>(), [8]);
+        assert_eq!(ja[0].value, en[0].value, "129億 is 12.9 billion");
     }
 
     #[test]
@@ -287,6 +316,12 @@ mod tests {
             (
                 "ru",
                 "Компания потеряла 12,9 млрд долларов и 300 млн в этом году.",
+            ),
+            // The same amounts in other units: 129 x 10^8, 12,900 millions.
+            ("ja", "同社は昨年129億ドル、今年は3億ドルを失った。"),
+            (
+                "es",
+                "La empresa perdió 12.900 millones de dólares y 0,3 mil millones.",
             ),
         ] {
             assert_eq!(

@@ -17,7 +17,7 @@ use crate::lang::{check_language, LanguageCheck};
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::gazetteer::{contains_phrase, gazetteer, Kind};
-use super::magnitude::{changed_magnitudes, renderings};
+use super::magnitude::{changed_magnitudes, kept_amounts, renderings};
 use super::terms::{
     fold, is_stopword, latin, like_name, name_key, names, number_values, number_word, similar,
     words, Word,
@@ -717,8 +717,16 @@ pub struct NumberFaults {
 
 impl NumberFaults {
     pub fn of(english: &str, translated: &str, lang: &str) -> Self {
+        // An amount written in another unit ("12.900 millones" for $12.9bn) has
+        // other digits and is kept.
+        let kept: HashSet<String> = kept_amounts(english, translated, lang)
+            .into_iter()
+            .map(|a| a.digits)
+            .collect();
+        let mut missing = missing_numbers(english, translated, lang);
+        missing.retain(|n| !kept.contains(n));
         NumberFaults {
-            missing: missing_numbers(english, translated, lang),
+            missing,
             resized: changed_magnitudes(english, translated, lang),
         }
     }
@@ -870,6 +878,9 @@ mod tests {
         let en = "Alibaba is set to raise up to $12.9bn, a 2.8 per cent discount.";
         let fr = "Alibaba va lever jusqu'à 12,9 milliards de dollars, une réduction de 2,8 %.";
         assert!(check_numbers(en, fr, "fr").passed);
+        // The same amount in millions.
+        let es = "Alibaba recaudará hasta 12.900 millones de dólares, un descuento del 2,8 %.";
+        assert!(check_numbers(en, es, "es").passed);
         // Every digit kept, a thousand times off: Spanish "billones" are 10^12.
         let es = "Alibaba recaudará hasta 12,9 billones de dólares, un descuento del 2,8 %.";
         assert_eq!(
