@@ -226,8 +226,8 @@ pub fn amounts_written(english: &str, translated: &str, lang: &str) -> Vec<Strin
 /// billones" (10^9 became 10^12)` or `"4.2 billion" written "4.2" with no word for
 /// its size` ("4,2 billetes", banknotes). The English word kept as it is counts in
 /// the target language's sense: German "8,8 Billion" is 10^12. Amounts written
-/// another way ("12 900 millones") are left to the number check, and languages
-/// without magnitude words in the tables to the round trip.
+/// with other digits and no magnitude ("12 900 000 000") are left to the number
+/// check.
 pub fn changed_magnitudes(english: &str, translated: &str, lang: &str) -> Vec<String> {
     if words(lang).powers.is_empty() {
         return Vec::new();

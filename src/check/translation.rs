@@ -708,7 +708,7 @@ fn mostly_words_of(sentence: &str, source: &HashSet<String>) -> bool {
 }
 
 /// What a translation got wrong in its numbers: numbers of the English it lost, and
-/// amounts it wrote with the same digits at another magnitude.
+/// amounts it wrote with the same digits at another value or with no magnitude.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NumberFaults {
     pub missing: Vec<String>,
