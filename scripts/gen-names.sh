@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates src/check/names/world.tsv (the place, country and language names the
-# translation checks use) and magnitudes.tsv (the words that scale numbers) from Debian's packages of real data: unicode-cldr-core
+# translation checks use), magnitudes.tsv (the words that scale numbers) and
+# currencies.tsv (how each language names and writes currencies) from Debian's packages of real data: unicode-cldr-core
 # (Unicode CLDR) and libgeonames-common (GeoNames). Installs them with apt (as root
 # or through sudo) unless they are there. The output is committed: building abridge
 # needs neither package. Licences: src/check/names/README.md.
@@ -30,3 +31,6 @@ PY
 python3 scripts/gen-magnitudes.py > src/check/names/magnitudes.tsv.tmp
 mv src/check/names/magnitudes.tsv.tmp src/check/names/magnitudes.tsv
 echo "gen-names: $(($(wc -l < src/check/names/magnitudes.tsv) - 1)) magnitude words in src/check/names/magnitudes.tsv" >&2
+python3 scripts/gen-currencies.py > src/check/names/currencies.tsv.tmp
+mv src/check/names/currencies.tsv.tmp src/check/names/currencies.tsv
+echo "gen-names: $(($(wc -l < src/check/names/currencies.tsv) - 1)) currency forms in src/check/names/currencies.tsv" >&2

@@ -38,7 +38,7 @@ pub struct Scaled {
     /// The number and its word as the text writes them.
     pub written: String,
     /// Where the number starts, in chars.
-    at: usize,
+    pub(super) at: usize,
     /// The amount's value as significant digits times a power of ten ("12.9
     /// billion" and Japanese "129億" are both 129 x 10^8).
     value: (String, i32),

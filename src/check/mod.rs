@@ -6,6 +6,7 @@
 //! model.
 
 pub mod acronym;
+pub mod currency;
 pub mod gazetteer;
 pub mod ground;
 pub mod inject;

@@ -16,6 +16,7 @@ use crate::lang::{check_language, LanguageCheck};
 
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::currency::changed_currencies;
 use super::gazetteer::{contains_phrase, gazetteer, Kind};
 use super::magnitude::{changed_magnitudes, kept_amounts, renderings};
 use super::terms::{
@@ -713,6 +714,8 @@ fn mostly_words_of(sentence: &str, source: &HashSet<String>) -> bool {
 pub struct NumberFaults {
     pub missing: Vec<String>,
     pub resized: Vec<String>,
+    /// Amounts written in another currency (`currency::changed_currencies`).
+    pub currency: Vec<String>,
 }
 
 impl NumberFaults {
@@ -728,11 +731,12 @@ impl NumberFaults {
         NumberFaults {
             missing,
             resized: changed_magnitudes(english, translated, lang),
+            currency: changed_currencies(english, translated, lang),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.missing.is_empty() && self.resized.is_empty()
+        self.missing.is_empty() && self.resized.is_empty() && self.currency.is_empty()
     }
 }
 
@@ -746,6 +750,12 @@ impl std::fmt::Display for NumberFaults {
             parts.push(format!(
                 "amounts of another size: {}",
                 self.resized.join(", ")
+            ));
+        }
+        if !self.currency.is_empty() {
+            parts.push(format!(
+                "amounts in another currency: {}",
+                self.currency.join(", ")
             ));
         }
         f.write_str(&parts.join("; "))
@@ -886,6 +896,13 @@ mod tests {
         assert_eq!(
             check_numbers(en, es, "es").detail.unwrap(),
             "amounts of another size: \"12.9bn\" written \"12,9 billones\" (10^9 became 10^12)"
+        );
+        // Every digit and the size kept, in another currency.
+        let fr = "Alibaba va lever jusqu'à 12,9 milliards d'euros, une réduction de 2,8 %.";
+        assert_eq!(
+            check_numbers(en, fr, "fr").detail.unwrap(),
+            "amounts in another currency: \"$12.9bn\" written \"12,9 milliards d'euros\" \
+             (dollar became euro)"
         );
         // A wrong hour is still caught.
         let es = "Los bancos abren de 8:00 a 18:00 para cobrar hasta 1.000 pesos.";
