@@ -188,8 +188,8 @@ struct Amount {
 /// The numbers of `text` with a currency: a symbol or code just before them
 /// ("$8.8", "USD 5"), or a name within a few words after them ("8,8 milliards
 /// d'euros", "5 euros").
-fn amounts(text: &str, lang: &str) -> Vec<Amount> {
-    let found = mentions(text, lang);
+/// `found` holds the text's [`mentions`].
+fn amounts(text: &str, lang: &str, found: &[Mention]) -> Vec<Amount> {
     if found.is_empty() {
         return Vec::new();
     }
@@ -251,36 +251,31 @@ fn amounts(text: &str, lang: &str) -> Vec<Amount> {
 /// currency, or one the English also names, is left alone: the tables cannot hold
 /// every way of writing one ("yens" is not CLDR's French name).
 pub fn changed_currencies(english: &str, translated: &str, lang: &str) -> Vec<String> {
-    let source = amounts(english, "en");
+    let in_english = mentions(english, "en");
+    let source = amounts(english, "en", &in_english);
     if source.is_empty() {
         return Vec::new();
     }
-    let named = |text: &str, lang: &str| -> HashSet<&'static str> {
-        mentions(text, lang).into_iter().map(|m| m.family).collect()
-    };
-    let in_english = named(english, "en");
-    let in_translation = named(translated, lang);
-    let target = amounts(translated, lang);
+    let in_translation = mentions(translated, lang);
+    let target = amounts(translated, lang, &in_translation);
+    let families =
+        |found: &[Mention]| -> HashSet<&'static str> { found.iter().map(|m| m.family).collect() };
+    let (in_english, in_translation) = (families(&in_english), families(&in_translation));
+    let invented = |m: &&Mention| m.sure && !in_english.contains(m.family);
     let mut out: Vec<String> = Vec::new();
     for e in &source {
         if e.families.iter().any(|m| in_translation.contains(m.family)) {
             continue;
         }
-        let others = |t: &&Amount| {
-            t.families
-                .iter()
-                .any(|m| m.sure && !in_english.contains(m.family))
-        };
         // the same digits first, else any amount in another currency
-        let Some(t) = (target.iter().filter(others)).min_by_key(|t| t.digits != e.digits) else {
+        let Some((t, became)) = target
+            .iter()
+            .filter_map(|t| t.families.iter().find(invented).map(|m| (t, m.family)))
+            .min_by_key(|(t, _)| t.digits != e.digits)
+        else {
             continue;
         };
         let was = e.families[0].family;
-        let became = t
-            .families
-            .iter()
-            .find(|m| m.sure && !in_english.contains(m.family))
-            .map_or("", |m| m.family);
         let fault = format!(
             "\"{}\" written \"{}\" ({was} became {became})",
             e.written, t.written
@@ -295,6 +290,10 @@ pub fn changed_currencies(english: &str, translated: &str, lang: &str) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn amounts(text: &str, lang: &str) -> Vec<Amount> {
+        super::amounts(text, lang, &mentions(text, lang))
+    }
 
     #[test]
     fn amounts_read_their_currency_before_or_after() {
