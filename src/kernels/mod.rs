@@ -435,14 +435,9 @@ fn kernel(dtype: GgmlDType, isa: Isa) -> Option<Kernel> {
                 x86::chunk_q4k_vnni,
                 x86::chunk_q6k_vnni
             ),
-            // Q4_K, many rows: columns repacked on the fly (x86/packed.rs)
-            Isa::Avx2 => tiles!(
-                tile32,
-                false,
-                avx2,
-                x86::chunk_q4k,
-                x86::kquant::tiles::avx2::chunk::<{ x86::Q6K }>
-            ),
+            // Q4_K and Q6_K prompts, many rows: columns repacked on the fly
+            // (x86/packed.rs)
+            Isa::Avx2 => tiles!(tile32, false, avx2, x86::chunk_q4k, x86::chunk_q6k),
             Isa::Scalar => {}
         }
     }

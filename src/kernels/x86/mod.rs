@@ -11,8 +11,8 @@
 //!   on AVX2, `lanes512` two columns per 512-bit vector on AVX-512 VNNI;
 //! - `kquant`: the K-quants (Q4_K, Q5_K, Q6_K) on the GGUF layout;
 //! - `packed`: weight columns repacked into one vector's lanes for jobs with
-//!   many rows: Q4_K on AVX2 (8+ rows), Q4_K and Q6_K on AVX-512, Q4_K
-//!   prompts on AMX, and Q5_0's fused prompt order on every ISA (`chunk32`);
+//!   many rows: Q4_K (8+ rows) and Q6_K prompts on AVX2, Q4_K and Q6_K on
+//!   AVX-512, Q4_K prompts on AMX, and Q5_0's fused prompt order on every ISA (`chunk32`);
 //! - `quantize`: the activations' 8-bit quantization;
 //! - `vec`: ggml's f32 vector arithmetic around attention and the FFN;
 //!   `vec512` its dot products on AVX-512, four rows at a time in both orders;
@@ -53,8 +53,8 @@ pub mod vec;
 pub mod vec512;
 
 pub use block32::{Block32, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
-pub use kquant::{Q5K, Q6K};
-pub use packed::{amx_usable, chunk_q4k, chunk_q4k_amx, chunk_q4k_vnni, chunk_q6k_vnni};
+pub use kquant::Q5K;
+pub use packed::{amx_usable, chunk_q4k, chunk_q4k_amx, chunk_q4k_vnni, chunk_q6k, chunk_q6k_vnni};
 pub use quantize::{quantize_q8, quantize_q8k};
 
 /// Q5_0 (or Q4_0) columns `c0..c1`: fused jobs (prompts) on the packed

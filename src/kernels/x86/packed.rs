@@ -565,6 +565,8 @@ fn store<A: Sync, V: Copy>(job: &Job<A>, out: &[V], r0: usize, c0: usize, cols: 
 
 mod amx;
 mod avx512;
+mod q6k;
 pub(in crate::kernels) use amx::tdpbsud;
 pub use amx::{chunk_q4k as chunk_q4k_amx, usable as amx_usable};
 pub use avx512::{chunk_q4k as chunk_q4k_vnni, chunk_q6k as chunk_q6k_vnni};
+pub use q6k::chunk_q6k;
