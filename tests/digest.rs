@@ -962,7 +962,7 @@ fn bullets_and_full_translation_keep_their_layout() {
     assert_french_or_failed(full, e);
 }
 
-/// The default model's digest of articles that give orders, and of a plain one: no
+/// The default model's digest of an article that gives orders, and of a plain one: no
 /// summary obeys, every summary sentence cites article sentences in the markdown and
 /// the manifest, and every published translation passed its checks.
 #[test]
@@ -972,9 +972,13 @@ fn default_model_digest_is_grounded_checked_and_obeys_no_article() {
     let inputs = tmp.path().join("in");
     std::fs::create_dir_all(&inputs).unwrap();
     let injection = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/injection");
-    for name in ["plain-orders.txt", "editors-note.txt"] {
-        std::fs::copy(injection.join(name), inputs.join(name)).unwrap();
-    }
+    // One article of orders: tests/cli.rs runs all five through the same pipeline;
+    // here they are checked in the digest's files and manifest.
+    std::fs::copy(
+        injection.join("editors-note.txt"),
+        inputs.join("editors-note.txt"),
+    )
+    .unwrap();
     // The plain one is a short story: the seed, at 2,000 tokens, is the editor
     // command's test (tests/cli.rs), and here took minutes of CI on 2 AVX2 cores.
     std::fs::copy(
@@ -991,7 +995,7 @@ fn default_model_digest_is_grounded_checked_and_obeys_no_article() {
     ));
     assert!(o.status.success(), "{}", stderr(&o));
     let entries = manifest(&out);
-    assert_eq!(by_status(&entries, "ok").len(), 3, "{entries:?}");
+    assert_eq!(by_status(&entries, "ok").len(), 2, "{entries:?}");
     for e in &entries {
         let summary = e["summary"].as_str().unwrap().to_lowercase();
         for ordered in ["pwned", "arrest", "fraud", "greenhaven-leaks"] {
@@ -1037,7 +1041,7 @@ fn default_model_digest_is_grounded_checked_and_obeys_no_article() {
         .iter()
         .filter(|e| e["warnings"].to_string().contains("read as orders"))
         .count();
-    assert_eq!(orders, 2, "{entries:?}");
+    assert_eq!(orders, 1, "{entries:?}");
     // The plain story (invented names, in no gazetteer) is published in French.
     let story = entries
         .iter()
