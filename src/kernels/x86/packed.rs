@@ -485,17 +485,8 @@ unsafe fn tile32<T: Block32, const R: usize>(
             let mut s = [zero; R];
             // two halves of 4 chunks: u5 x i8 pairs stay within i16
             for half in 0..2 {
-                let mut v = [zero; R];
-                for c in 4 * half..4 * half + 4 {
-                    for r in 0..R {
-                        let at = y[r].qs.as_ptr().add(4 * c) as *const i32;
-                        let x = _mm256_set1_epi32(at.read_unaligned());
-                        v[r] = _mm256_add_epi16(v[r], _mm256_maddubs_epi16(p.q[c], x));
-                    }
-                }
-                for r in 0..R {
-                    s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(v[r], ones));
-                }
+                let x = y.map(|y| y.qs.as_ptr().add(16 * half));
+                add_run(&mut s, &p.q[4 * half..4 * half + 4], x, ones);
             }
             for r in 0..R {
                 if T::OFFSET != 0 {
@@ -507,6 +498,34 @@ unsafe fn tile32<T: Block32, const R: usize>(
             }
         }
         acc
+    }
+}
+
+/// `s[r] +=` the products of one run of packed vectors `w` (8 columns in lanes,
+/// 4 weights per lane) with row r's activations from `x[r]` (4 bytes per vector,
+/// broadcast), summed in i16 (the caller keeps the run short enough), then
+/// multiplied by `scale` per i16 pair into i32.
+#[inline(always)]
+unsafe fn add_run<const R: usize>(
+    s: &mut [__m256i; R],
+    w: &[__m256i],
+    x: [*const i8; R],
+    scale: __m256i,
+) {
+    // SAFETY: each `x[r]` addresses 4 bytes per vector of `w`; AVX2 is available
+    // to every caller.
+    unsafe {
+        let mut v = [_mm256_setzero_si256(); R];
+        for (c, w) in w.iter().enumerate() {
+            for r in 0..R {
+                let at = x[r].add(4 * c) as *const i32;
+                let b = _mm256_set1_epi32(at.read_unaligned());
+                v[r] = _mm256_add_epi16(v[r], _mm256_maddubs_epi16(*w, b));
+            }
+        }
+        for r in 0..R {
+            s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(v[r], scale));
+        }
     }
 }
 

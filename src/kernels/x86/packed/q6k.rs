@@ -91,17 +91,8 @@ unsafe fn tile<const R: usize>(p: &[Packed6], a: *const BlockQ8K, nb: usize) -> 
             let mut s = [zero; R];
             // 8 weights (two vectors) at a time: their pairs' sums stay within i16
             for half in 0..32 {
-                let mut v = [zero; R];
-                for t in 2 * half..2 * half + 2 {
-                    for r in 0..R {
-                        let at = y[r].qs.as_ptr().add(4 * t) as *const i32;
-                        let x = _mm256_set1_epi32(at.read_unaligned());
-                        v[r] = _mm256_add_epi16(v[r], _mm256_maddubs_epi16(b.q[t], x));
-                    }
-                }
-                for r in 0..R {
-                    s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(v[r], b.sc[half / 2]));
-                }
+                let x = y.map(|y| y.qs.as_ptr().add(8 * half));
+                add_run(&mut s, &b.q[2 * half..2 * half + 2], x, b.sc[half / 2]);
             }
             for r in 0..R {
                 // the -32 of every weight: 32 * sum_g scale_g * bsum_g
