@@ -147,13 +147,20 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs_and_batc
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("in");
     copy_dir(&articles_fixture(), &inputs);
+    // One line of the feed and two-sentence summaries: every kind of input and
+    // every step still runs (checked translations on the fast model are most of
+    // the time), at about half of CI's time for this test. Feeds of many lines,
+    // a bad one among them, have their own test.
+    let feed = std::fs::read_to_string(inputs.join("feed.jsonl")).unwrap();
+    std::fs::write(inputs.join("feed.jsonl"), feed.lines().next().unwrap()).unwrap();
     let (one, two) = (tmp.path().join("jobs1"), tmp.path().join("jobs2"));
+    let args = ["--to", "fr", "--sentences", "2"];
 
     let o = run(&mut digest(
         hf.path(),
         &[&inputs],
         &one,
-        &["--to", "fr", "--jobs", "1", "--batch", "1"],
+        &[&args[..], &["--jobs", "1", "--batch", "1"]].concat(),
     ));
     let err = stderr(&o);
     assert_eq!(
@@ -185,10 +192,7 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs_and_batc
     );
 
     let ok = by_status(&entries, "ok");
-    assert!(
-        ok.len() >= 5,
-        "txt, md, html and the jsonl lines: {entries:?}"
-    );
+    assert_eq!(ok.len(), 4, "txt, md, html and the jsonl line: {entries:?}");
     for kind in [".txt", ".md", ".html", ".jsonl"] {
         assert!(
             ok.iter()
@@ -263,7 +267,7 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs_and_batc
         hf.path(),
         &[&inputs],
         &two,
-        &["--to", "fr", "--jobs", "4", "--batch", "4"],
+        &[&args[..], &["--jobs", "4", "--batch", "4"]].concat(),
     ));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
