@@ -66,7 +66,7 @@ fn duplicates_and_stories_match_the_hand_labels() {
     );
 }
 
-mod common;
+use crate::common;
 
 /// A digest of two stories of two articles each and one more article (the fast
 /// model), then its brief (the default model: the fast one copies the first

@@ -9,14 +9,14 @@
 //! summary with an unsupported sentence. Writes `target/serve-page.png` and
 //! `target/page-support.png` (and `target/page-live.png`, French being written).
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::server::{seed_text, target_file, Server};
+use crate::common::server::{seed_text, target_file, Server};
 use serde_json::{json, Value};
 
 /// WebDriver's key for element references.

@@ -1,15 +1,15 @@
 //! The `abridge` binary end to end, on real models: results on stdout, one-line
 //! errors and a non-zero exit for every kind of bad input, never a panic.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
+use crate::common::{abridge, run, seed, stderr, stdout};
 use abridge::model::synthetic::TinyGguf;
 use candle_core::quantized::gguf_file::Value;
-use common::{abridge, run, seed, stderr, stdout};
 
 /// Fails unless the command failed cleanly with one error line containing `want`.
 fn assert_clean_error(o: &Output, want: &str) {

@@ -3,16 +3,16 @@
 //! kill -9 and resume, SIGTERM, and a second run refused by the folder's lock on
 //! `--model tiny`; injection, grounding and checked translations on the default 1.5B.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::common::{abridge, run, stderr};
 use abridge::article::{read_source, Format, Source};
 use abridge::model::tokenizer::TextTokenizer;
-use common::{abridge, run, stderr};
 use serde_json::Value;
 
 fn articles_fixture() -> PathBuf {

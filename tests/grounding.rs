@@ -4,7 +4,7 @@
 //! `tests/fixtures/grounding/labels.jsonl`; `cargo bench --bench verify` measures
 //! the whole set.
 
-mod common;
+use crate::common;
 
 use abridge::model::scheduler::{Scheduler, SchedulerOptions};
 use abridge::model::Model;

@@ -26,7 +26,7 @@
 //!   llama.cpp's only where its lead is within what the differences can
 //!   overturn.
 
-mod common;
+use crate::common;
 
 use std::hash::{DefaultHasher, Hasher};
 use std::process::Command;
@@ -234,8 +234,11 @@ fn qwen15_translate_fr() {
 /// Runs `test`, an ignored test of this binary, in a child process with
 /// `env` set (`None`: removed); returns its output, or fails with it.
 fn run_child(test: &str, env: &[(&str, Option<&str>)]) -> String {
+    // libtest names a test by its module path inside the binary: `parity::{test}`
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::{test}");
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--ignored", "--nocapture"]);
+    cmd.args([&name, "--exact", "--ignored", "--nocapture"]);
     for (key, value) in env {
         match value {
             Some(v) => cmd.env(key, v),
@@ -248,7 +251,9 @@ fn run_child(test: &str, env: &[(&str, Option<&str>)]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{test} with {env:?}:\n{text}");
+    assert!(out.status.success(), "{name} with {env:?}:\n{text}");
+    // a filter that matches nothing passes too
+    assert!(text.contains(" 1 passed;"), "{name} did not run:\n{text}");
     text
 }
 

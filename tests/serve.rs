@@ -2,13 +2,13 @@
 //! order, the three answer forms, the OpenAI endpoint, errors, limits, auth,
 //! cancellation, graceful shutdown and 20 concurrent requests.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::server::{
+use crate::common::server::{
     get, get_with, post, post_json, post_raw, read_sse, seed_text, sse_events, Server,
 };
 use serde_json::{json, Value};

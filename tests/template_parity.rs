@@ -2,7 +2,7 @@
 //! model, rendered by abridge, must give byte for byte the prompt the reference engine
 //! produced for the same messages (`tests/fixtures/greedy-*.json`).
 
-mod common;
+use crate::common;
 
 use abridge::model::chat_tokens;
 use abridge::model::template::{ChatTemplate, PromptFormat};

@@ -3,7 +3,7 @@
 //! Fixtures come from llama.cpp (llama-cpp-python): `tokenize-*.json` with add_bos=false and
 //! special tokens not parsed; `greedy-*.json` prompts with special tokens parsed.
 
-mod common;
+use crate::common;
 
 use abridge::model::tokenizer::{TextTokenizer, TokenStream};
 use candle_core::quantized::gguf_file;
