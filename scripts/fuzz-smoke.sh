@@ -49,6 +49,10 @@ bin_dir="$target_dir/$build/$triple/release"
 
 failed=()
 summary=()
+# The gguf target writes its inputs to a folder of its own under the temporary
+# one, which libFuzzer's exit leaves behind: keep those in the target folder.
+export TMPDIR="$target_dir/fuzz-tmp"
+mkdir -p "$TMPDIR"
 for t in "${targets[@]}"; do
     # New inputs go to a scratch corpus, so the committed seeds stay small.
     work="$target_dir/fuzz-corpus/$t"
@@ -75,6 +79,7 @@ for t in "${targets[@]}"; do
         "$t" "$status" "${runs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$took")")
 done
 
+rm -rf "$TMPDIR"
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz-smoke: crashed: ${failed[*]} (inputs in $target_dir/fuzz-artifacts/; logs beside them)" >&2
