@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use abridge::brief::eval::{precision_recall, Labelled};
 use abridge::brief::{group, Fingerprint};
 
+use crate::common;
+
 fn labelled() -> Labelled {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/brief");
     Labelled::read(std::path::Path::new(dir)).unwrap()
@@ -65,8 +67,6 @@ fn duplicates_and_stories_match_the_hand_labels() {
         "stories: {sp:.3} {sr:.3} ARI {ari:.3}"
     );
 }
-
-use crate::common;
 
 /// A digest of two stories of two articles each and one more article (the fast
 /// model), then its brief (the default model: the fast one copies the first
