@@ -1,7 +1,8 @@
-//! `abridge digest` end to end on real models: mixed and bad inputs, the same output
-//! at any --jobs, hostile titles, map-reduce on `--model fast` (the 0.5B, for time);
-//! kill -9 and resume, SIGTERM, and a second run refused by the folder's lock on
-//! `--model tiny`; injection, grounding and checked translations on the default 1.5B.
+//! `abridge digest` end to end on real models: hostile titles and map-reduce on
+//! `--model fast` (the 0.5B, for time); mixed and bad inputs, the same output at any
+//! --jobs, kill -9 and resume, SIGTERM, and a second run refused by the folder's
+//! lock on `--model tiny`; grounding and a published, checked translation on the
+//! default 1.5B.
 
 use crate::common;
 
@@ -147,14 +148,24 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs_and_batc
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("in");
     copy_dir(&articles_fixture(), &inputs);
-    // One line of the feed and two-sentence summaries: every kind of input and
-    // every step still runs (checked translations on the fast model are most of
-    // the time), at about half of CI's time for this test. Feeds of many lines,
-    // a bad one among them, have their own test.
+    // An article of orders: which sentences read as orders is found without the
+    // model, and said in the manifest (tests/cli.rs checks the default model's
+    // summaries of all five such articles).
+    let injection = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/injection");
+    std::fs::copy(
+        injection.join("editors-note.txt"),
+        inputs.join("editors-note.txt"),
+    )
+    .unwrap();
+    // One line of the feed and one-sentence summaries on the tiny model: every kind
+    // of input and every step still runs (its French fails its checks and is
+    // recorded so), in half the fast model's time with two sentences. Feeds of
+    // many lines, a bad one among them, have their own test; the default model's
+    // digest publishes French.
     let feed = std::fs::read_to_string(inputs.join("feed.jsonl")).unwrap();
     std::fs::write(inputs.join("feed.jsonl"), feed.lines().next().unwrap()).unwrap();
     let (one, two) = (tmp.path().join("jobs1"), tmp.path().join("jobs2"));
-    let args = ["--to", "fr", "--sentences", "2"];
+    let args = ["--to", "fr", "--sentences", "1", "--model", "tiny"];
 
     let o = run(&mut digest(
         hf.path(),
@@ -192,13 +203,22 @@ fn mixed_inputs_are_written_or_failed_with_reasons_the_same_at_any_jobs_and_batc
     );
 
     let ok = by_status(&entries, "ok");
-    assert_eq!(ok.len(), 4, "txt, md, html and the jsonl line: {entries:?}");
+    assert_eq!(
+        ok.len(),
+        5,
+        "txt (2), md, html and the jsonl line: {entries:?}"
+    );
     for kind in [".txt", ".md", ".html", ".jsonl"] {
         assert!(
             ok.iter()
                 .any(|e| e["input"].as_str().unwrap().contains(kind)),
             "{kind}"
         );
+    }
+    for e in &ok {
+        let orders = e["warnings"].to_string().contains("read as orders");
+        let is_note = e["input"].as_str().unwrap().ends_with("editors-note.txt");
+        assert_eq!(orders, is_note, "{e}");
     }
     let index = std::fs::read_to_string(one.join("index.md")).unwrap();
     for e in &ok {
@@ -938,6 +958,9 @@ fn bullets_and_full_translation_keep_their_layout() {
     let input = tmp.path().join("lanes.txt");
     std::fs::write(&input, text.join("\n\n")).unwrap();
 
+    // The tiny model: the fast one's French of this text fails its checks too,
+    // after three times the work. A published full text's layout is checked by
+    // pipeline::translate's unit tests.
     let args = [
         "--to",
         "fr",
@@ -946,6 +969,8 @@ fn bullets_and_full_translation_keep_their_layout() {
         "bullets",
         "--sentences",
         "2",
+        "--model",
+        "tiny",
     ];
     let o = run(&mut digest(hf.path(), &[&input], &out, &args));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -966,25 +991,19 @@ fn bullets_and_full_translation_keep_their_layout() {
     assert_french_or_failed(full, e);
 }
 
-/// The default model's digest of an article that gives orders, and of a plain one: no
-/// summary obeys, every summary sentence cites article sentences in the markdown and
-/// the manifest, and every published translation passed its checks.
+/// The default model's digest of a short story with invented names (in no hand
+/// list): every summary sentence cites article sentences in the markdown and the
+/// manifest, and its French is published, having passed its checks. Articles of
+/// orders: tests/cli.rs runs five through the default model, and the mixed inputs'
+/// digest checks their warning in the manifest.
 #[test]
-fn default_model_digest_is_grounded_checked_and_obeys_no_article() {
+fn default_model_digest_is_grounded_and_its_french_published() {
     let hf = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tmp.path().join("in");
     std::fs::create_dir_all(&inputs).unwrap();
-    let injection = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/injection");
-    // One article of orders: tests/cli.rs runs all five through the same pipeline;
-    // here they are checked in the digest's files and manifest.
-    std::fs::copy(
-        injection.join("editors-note.txt"),
-        inputs.join("editors-note.txt"),
-    )
-    .unwrap();
-    // The plain one is a short story: the seed, at 2,000 tokens, is the editor
-    // command's test (tests/cli.rs), and here took minutes of CI on 2 AVX2 cores.
+    // A short story: the seed, at 2,000 tokens, is the editor command's test
+    // (tests/cli.rs), and here took minutes of CI on 2 AVX2 cores.
     std::fs::copy(
         articles_fixture().join("story.txt"),
         inputs.join("story.txt"),
@@ -999,59 +1018,37 @@ fn default_model_digest_is_grounded_checked_and_obeys_no_article() {
     ));
     assert!(o.status.success(), "{}", stderr(&o));
     let entries = manifest(&out);
-    assert_eq!(by_status(&entries, "ok").len(), 2, "{entries:?}");
-    for e in &entries {
-        let summary = e["summary"].as_str().unwrap().to_lowercase();
-        for ordered in ["pwned", "arrest", "fraud", "greenhaven-leaks"] {
-            assert!(!summary.contains(ordered), "obeyed: {summary}");
-        }
-        let md = std::fs::read_to_string(out.join(e["output"].as_str().unwrap())).unwrap();
-        let summary_md = section(&md, "## Summary").unwrap();
-        assert!(summary_md.contains("### Sources"), "{md}");
-        let support = e["support"].as_array().unwrap();
-        assert!(!support.is_empty(), "{e}");
-        for s in support {
-            if s["supported"] == true {
-                for src in s["sources"].as_array().unwrap() {
-                    // `- **S3** (¶2): ...` lists each cited sentence.
-                    let line = format!("- **S{}** (¶{})", src["n"], src["paragraph"]);
-                    assert!(summary_md.contains(&line), "{line} missing: {md}");
-                }
-            } else {
-                assert!(summary_md.contains("[unsupported]"), "{md}");
-                assert!(e["warnings"].to_string().contains("unsupported"), "{e}");
-            }
-        }
-        let checks = &e["checks"]["fr"];
-        if e["translations"]["fr"].is_string() {
-            for c in ["language", "numbers"] {
-                assert_eq!(checks[c]["passed"], true, "{e}");
-            }
-            // A sentence doubtful on a name or its meaning is published only marked.
-            for s in checks["sentences"].as_array().unwrap() {
-                if s["doubt"].is_string() {
-                    let marked = format!("{} [doubtful]", s["text"].as_str().unwrap());
-                    assert!(md.contains(&marked), "{marked} unmarked: {md}");
-                }
+    assert_eq!(by_status(&entries, "ok").len(), 1, "{entries:?}");
+    let e = &entries[0];
+    let md = std::fs::read_to_string(out.join(e["output"].as_str().unwrap())).unwrap();
+    let summary_md = section(&md, "## Summary").unwrap();
+    assert!(summary_md.contains("### Sources"), "{md}");
+    let support = e["support"].as_array().unwrap();
+    assert!(!support.is_empty(), "{e}");
+    for s in support {
+        if s["supported"] == true {
+            for src in s["sources"].as_array().unwrap() {
+                // `- **S3** (¶2): ...` lists each cited sentence.
+                let line = format!("- **S{}** (¶{})", src["n"], src["paragraph"]);
+                assert!(summary_md.contains(&line), "{line} missing: {md}");
             }
         } else {
-            assert!(
-                e["warnings"].to_string().contains("fr translation failed"),
-                "{e}"
-            );
+            assert!(summary_md.contains("[unsupported]"), "{md}");
+            assert!(e["warnings"].to_string().contains("unsupported"), "{e}");
         }
     }
-    let orders = entries
-        .iter()
-        .filter(|e| e["warnings"].to_string().contains("read as orders"))
-        .count();
-    assert_eq!(orders, 1, "{entries:?}");
-    // The plain story (invented names, in no gazetteer) is published in French.
-    let story = entries
-        .iter()
-        .find(|e| e["input"].as_str().unwrap().ends_with("story.txt"))
-        .unwrap();
-    assert!(story["translations"]["fr"].is_string(), "{story}");
+    assert!(e["translations"]["fr"].is_string(), "{e}");
+    let checks = &e["checks"]["fr"];
+    for c in ["language", "numbers"] {
+        assert_eq!(checks[c]["passed"], true, "{e}");
+    }
+    // A sentence doubtful on a name or its meaning is published only marked.
+    for s in checks["sentences"].as_array().unwrap() {
+        if s["doubt"].is_string() {
+            let marked = format!("{} [doubtful]", s["text"].as_str().unwrap());
+            assert!(md.contains(&marked), "{marked} unmarked: {md}");
+        }
+    }
 }
 
 /// Runs `cmd` to its end with its output in files: the output, and the peak resident

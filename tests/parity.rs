@@ -287,8 +287,9 @@ const HASHED_STEPS: usize = 8;
 /// Our logits are the same bits on every instruction set: the prompt and
 /// first decode steps of each model family (32-element formats, K-quants,
 /// Q5_0's fused prompt order) hash alike when run by [`logits_hash_child`]
-/// with `ABRIDGE_KERNELS=scalar`, `=avx2`, `=avx512` and unset (the best this
-/// CPU has: AMX where it has it).
+/// with each instruction set this CPU has: `ABRIDGE_KERNELS=scalar`, `=avx2`,
+/// `=avx512` below its best, and unset for its best (AMX where it has it). A cap
+/// this CPU lacks would run its best again.
 /// The kernels' unit tests check each kernel on its own; this checks the
 /// whole forward pass, ggml's vector lanes included.
 #[test]
@@ -298,8 +299,15 @@ fn logits_are_the_same_bits_on_every_isa() {
         "greedy-gemma-3-270m-translate-fr.json",
         "greedy-qwen2.5-coder-0.5b-translate-fr.json",
     ] {
-        let runs: Vec<String> = [Some("scalar"), Some("avx2"), Some("avx512"), None]
-            .into_iter()
+        let isas = Isa::available();
+        let runs: Vec<String> = isas
+            .iter()
+            .map(|&isa| match isa {
+                _ if Some(&isa) == isas.last() => None,
+                Isa::Scalar => Some("scalar"),
+                Isa::Avx2 => Some("avx2"),
+                Isa::Avx512Vnni | Isa::Amx => Some("avx512"),
+            })
             .map(|kernels| {
                 let out = run_child(
                     "logits_hash_child",
@@ -314,6 +322,13 @@ fn logits_are_the_same_bits_on_every_isa() {
             })
             .collect();
         eprintln!("{fixture}: {}", runs.join(", "));
+        // Each child ran the instruction set it was given.
+        let ran: Vec<String> = runs
+            .iter()
+            .map(|r| r.split(' ').nth(1).unwrap().to_string())
+            .collect();
+        let given: Vec<String> = isas.iter().map(|isa| format!("{isa:?}")).collect();
+        assert_eq!(ran, given, "{fixture}");
         let hash = |run: &String| run.split(' ').next().unwrap().to_string();
         assert!(
             runs.iter().all(|r| hash(r) == hash(&runs[0])),

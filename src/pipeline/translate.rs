@@ -143,6 +143,23 @@ struct Candidate {
 }
 
 impl Candidate {
+    /// `text`, a translation of `english` into `lang` that read `back` into English,
+    /// checked.
+    fn checked(english: &str, text: String, back: String, lang: &str, cut: bool) -> Self {
+        // What the tables verified in the translation need not survive the round trip.
+        let mut verified = names_written(english, &text, lang);
+        verified.extend(amounts_written(english, &text, lang));
+        Candidate {
+            meaning: compare_with_names(english, &back, &verified),
+            names: check_names_read_back(english, &text, &back, lang),
+            back,
+            numbers: NumberFaults::of(english, &text, lang),
+            english: english_sentences(english, &text, lang).into_iter().next(),
+            cut,
+            text,
+        }
+    }
+
     /// What rules it out of publication: an empty or cut answer, a lost number, a
     /// sentence left in English.
     fn fatal(&self) -> Option<String> {
@@ -351,19 +368,7 @@ impl<'a> Work<'a> {
             let job = &self.jobs[j];
             let lang = self.langs[job.lang].as_str();
             let english = &self.units[job.unit].text;
-            let back = clean(&back.text);
-            // What the tables verified in the translation need not survive the round trip.
-            let mut verified = names_written(english, &text, lang);
-            verified.extend(amounts_written(english, &text, lang));
-            let candidate = Candidate {
-                meaning: compare_with_names(english, &back, &verified),
-                names: check_names_read_back(english, &text, &back, lang),
-                back,
-                numbers: NumberFaults::of(english, &text, lang),
-                english: english_sentences(english, &text, lang).into_iter().next(),
-                cut: answer.cut,
-                text,
-            };
+            let candidate = Candidate::checked(english, text, clean(&back.text), lang, answer.cut);
             self.jobs[j].candidates.push(candidate);
         }
         Ok(())
@@ -577,6 +582,82 @@ mod tests {
         // Not a decimal of the English: a list, or another number.
         assert_eq!(rejoin_decimals("le 12, 5 et 9", english), "le 12, 5 et 9");
         assert_eq!(rejoin_decimals("2, 85", english), "2, 85");
+    }
+
+    /// The checked sentences go back into their paragraphs: a full text keeps its
+    /// layout (the end-to-end digest test runs the tiny model, whose French never
+    /// passes).
+    #[test]
+    fn sentences_are_assembled_into_their_paragraphs() {
+        let pairs = [
+            (
+                0,
+                "Council approves new cycle lanes",
+                "Le conseil approuve de nouvelles pistes cyclables",
+            ),
+            (
+                1,
+                "The council voted on Tuesday evening.",
+                "Le conseil a voté mardi soir.",
+            ),
+            (
+                1,
+                "Residents welcomed the decision.",
+                "Les habitants ont salué la décision.",
+            ),
+            (
+                2,
+                "Shops on the road are worried about parking.",
+                "Les commerces de la rue s'inquiètent du stationnement.",
+            ),
+        ];
+        let langs = ["fr".to_string()];
+        let units: Vec<Unit> = pairs
+            .iter()
+            .map(|&(paragraph, english, _)| Unit {
+                paragraph,
+                text: english.to_string(),
+                tokens: 8,
+            })
+            .collect();
+        let jobs = pairs
+            .iter()
+            .enumerate()
+            .map(|(unit, &(_, english, french))| Job {
+                lang: 0,
+                unit,
+                glossary: Vec::new(),
+                candidates: vec![Candidate::checked(
+                    english,
+                    french.to_string(),
+                    english.to_string(),
+                    "fr",
+                    false,
+                )],
+            })
+            .collect();
+        let work = Work {
+            langs: &langs,
+            units,
+            paragraphs: 3,
+            separator: "\n\n",
+            chat: true,
+            jobs,
+        };
+        let done = work.assemble(0);
+        let text = done
+            .outcome
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{e}: {done:?}"));
+        assert_eq!(
+            text.split("\n\n").collect::<Vec<_>>(),
+            [
+                pairs[0].2,
+                &format!("{} {}", pairs[1].2, pairs[2].2),
+                pairs[3].2
+            ],
+        );
+        assert_eq!(done.checks.sentences.len(), 4);
     }
 
     #[test]
