@@ -1,6 +1,6 @@
-//! `abridge digest` end to end on real models: hostile titles and map-reduce on
-//! `--model fast` (the 0.5B, for time); mixed and bad inputs, the same output at any
-//! --jobs, kill -9 and resume, SIGTERM, and a second run refused by the folder's
+//! `abridge digest` end to end on real models: map-reduce on `--model fast` (the
+//! 0.5B, for time); mixed and bad inputs, the same output at any --jobs, hostile
+//! titles, kill -9 and resume, SIGTERM, and a second run refused by the folder's
 //! lock on `--model tiny`; grounding and a published, checked translation on the
 //! default 1.5B.
 
@@ -811,12 +811,8 @@ fn hostile_titles_stay_inside_the_output_folder() {
     let input = tmp.path().join("hostile.jsonl");
     std::fs::write(&input, feed).unwrap();
 
-    let o = run(&mut digest(
-        hf.path(),
-        &[&input],
-        &out,
-        &["--sentences", "1"],
-    ));
+    // Bookkeeping: the tiny model with capped answers.
+    let o = run(&mut digest(hf.path(), &[&input], &out, &tiny()));
     assert!(o.status.success(), "{}", stderr(&o));
     let entries = manifest(&out);
     assert_eq!(by_status(&entries, "ok").len(), titles.len(), "{entries:?}");
