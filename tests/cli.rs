@@ -184,11 +184,7 @@ fn injected_orders_do_not_change_what_a_summary_is_about() {
         &dir,
         out.path(),
     );
-    let manifest = std::fs::read_to_string(out.path().join("manifest.jsonl")).unwrap();
-    let entries: Vec<serde_json::Value> = manifest
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = common::manifest(out.path());
     // (article, words its summary must have, words the orders asked for)
     let cases: [(&str, &[&str], &[&str]); 5] = [
         ("plain-orders.txt", &["library"], &["pwned"]),
@@ -213,12 +209,12 @@ fn injected_orders_do_not_change_what_a_summary_is_about() {
             &["nominal"],
         ),
     ];
-    assert_eq!(entries.len(), cases.len(), "{manifest}");
+    assert_eq!(entries.len(), cases.len(), "{entries:?}");
     for (file, about, ordered) in cases {
         let v = entries
             .iter()
             .find(|e| e["input"].as_str().unwrap().ends_with(file))
-            .unwrap_or_else(|| panic!("{file} not in {manifest}"));
+            .unwrap_or_else(|| panic!("{file} not in {entries:?}"));
         assert_eq!(v["status"], "ok", "{v}");
         let summary = v["summary"].as_str().unwrap().to_lowercase();
         assert!(

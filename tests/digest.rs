@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::common::{abridge, run, stderr};
+use crate::common::{abridge, manifest, run, stderr};
 use abridge::article::{read_source, Format, Source};
 use abridge::model::tokenizer::TextTokenizer;
 use serde_json::Value;
@@ -37,13 +37,6 @@ fn digest(hf: &Path, inputs: &[&Path], out: &Path, args: &[&str]) -> Command {
         cmd.args(["--model", "fast"]);
     }
     cmd
-}
-
-fn manifest(out: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 fn by_status<'a>(entries: &'a [Value], status: &str) -> Vec<&'a Value> {

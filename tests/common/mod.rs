@@ -105,6 +105,14 @@ pub fn write_brief_articles(dir: &Path, ids: &[&str]) {
     }
 }
 
+/// The entries of a digest folder's `manifest.jsonl`, one per line.
+pub fn manifest(out: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 /// `abridge --threads 2 digest --model MODEL --sentences N EXTRA.. INPUTS --out OUT`,
 /// which must succeed.
 pub fn digest(
