@@ -4,14 +4,13 @@
 # executions and coverage per target. Fails if any target crashes, hangs (an input
 # over 30 s) or runs out of memory; the input is left in target/fuzz-artifacts/.
 #
-# It builds as `cargo fuzz build -s none -a --codegen-units 4` does (the same rustc
-# flags, below), without needing cargo-fuzz installed: a fresh CI machine saves
-# its 90-second install. `cargo fuzz run <target>` works on the same targets.
-# No sanitizer: the code is Rust, and the build keeps debug assertions and overflow
-# checks on. Four codegen units instead of cargo-fuzz's one let the crates the
-# build waits on (candle-core, abridge) use both cores. Uses the nightly toolchain
-# when rustup has one (unless FUZZ_TOOLCHAIN=stable), else the default toolchain
-# with RUSTC_BOOTSTRAP=1 (fuzz/Cargo.toml uses profile-rustflags).
+# It builds the targets with cargo-fuzz's `-s none -a` flags (libFuzzer's coverage
+# instrumentation, no sanitizer: the code is Rust) through cargo itself, without
+# needing cargo-fuzz installed: a fresh CI machine saves its 90-second install.
+# `cargo fuzz run <target>` works on the same targets. scripts/fuzz-rustc adds the
+# flags to our own crates only, with debug assertions and overflow checks on; the
+# dependencies are the release build's, so after `cargo test --release` they are
+# already built. Stable toolchain: no nightly feature is needed.
 # The chunk and tokenizer targets use the models from scripts/fetch-models.sh, and
 # return at once when they are absent.
 #
@@ -21,31 +20,15 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift $(($# > 0 ? 1 : 0))
-toolchain=()
-build=fuzz
-if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    toolchain=(+nightly)
-else
-    export RUSTC_BOOTSTRAP=1
-    build=fuzz-stable # its own folder: switching toolchains would rebuild everything
-fi
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
-triple=$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')
-# cargo-fuzz 0.13's flags for `-s none -a` (libFuzzer's coverage instrumentation)
-export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
--Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
--Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
--Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth \
--Cdebug-assertions -Ccodegen-units=4"
-
 cd fuzz
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(basename -s .rs fuzz_targets/*.rs)
 fi
-# --target: the flags then skip build scripts and proc macros, as cargo-fuzz's do
-cargo "${toolchain[@]}" build --release --bins --target "$triple" --target-dir "$target_dir/$build"
-bin_dir="$target_dir/$build/$triple/release"
+RUSTC_WORKSPACE_WRAPPER="$PWD/../scripts/fuzz-rustc" \
+    cargo build --release -p abridge-fuzz --bins --target-dir "$target_dir"
+bin_dir="$target_dir/release"
 
 failed=()
 summary=()
