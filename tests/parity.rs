@@ -205,8 +205,10 @@ fn qwen_translate_fr() {
 
 #[test]
 fn qwen15_summarize() {
+    // Our order only: the 1.5B's exact run in llama.cpp's order is its translate
+    // fixture's (the decode steps, which the tolerance below cannot judge), and a long
+    // prompt's kernels in that order are the 0.5B's, run exactly on its 692 tokens.
     let fixture = "greedy-qwen2.5-coder-1.5b-summarize.json";
-    check_in_llamacpp_order(fixture);
     // our prompt order, measured: worst 0.700, mean 0.093, argmax 94/96
     check(
         fixture,
@@ -284,6 +286,10 @@ fn exact_child() {
 /// the one-row kernels after the prompt's.
 const HASHED_STEPS: usize = 8;
 
+/// The prompt tokens [`logits_hash_child`] runs: five 8-row groups of the prompt
+/// kernels and a remainder (the scalar children's time is mostly the prompt).
+const HASHED_PROMPT: usize = 45;
+
 /// Our logits are the same bits on every instruction set: the prompt and
 /// first decode steps of each model family (32-element formats, K-quants,
 /// Q5_0's fused prompt order) hash alike when run by [`logits_hash_child`]
@@ -338,7 +344,8 @@ fn logits_are_the_same_bits_on_every_isa() {
 }
 
 /// Run by [`logits_are_the_same_bits_on_every_isa`]: prints the hash of the
-/// logits' bits (prompt, then [`HASHED_STEPS`] decode steps) and the ISA.
+/// logits' bits (the prompt's first [`HASHED_PROMPT`] tokens, then [`HASHED_STEPS`] decode
+/// steps) and the ISA.
 #[test]
 #[ignore = "a child of logits_are_the_same_bits_on_every_isa"]
 fn logits_hash_child() {
@@ -348,7 +355,7 @@ fn logits_hash_child() {
     let fx = common::fixture(&fixture);
     let file = fx["model_file"].as_str().unwrap();
     let model = Model::load_path(file.into(), common::model_path(file)).unwrap();
-    let prompt = ids(&fx["prompt_ids"]);
+    let prompt = &ids(&fx["prompt_ids"])[..HASHED_PROMPT];
     let generated = ids(&fx["generated_ids"]);
     let mut cache = model
         .weights
@@ -360,7 +367,7 @@ fn logits_hash_child() {
             hash.write_u32(x.to_bits());
         }
     };
-    add(model.weights.forward(&prompt, &mut cache).unwrap());
+    add(model.weights.forward(prompt, &mut cache).unwrap());
     for &token in &generated[..HASHED_STEPS] {
         add(model.weights.forward(&[token], &mut cache).unwrap());
     }

@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 1 << 20)]
     pub body_limit: usize,
+    /// Seconds a client may take to send a request's body (408 beyond), or to take
+    /// any of an answer (its connection closed beyond). 1 MB in 30 s is a 35 KB/s link.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub client_timeout: u64,
     /// Requests admitted at once, running or waiting (429 with Retry-After beyond).
     #[arg(long, default_value_t = 32)]
     pub queue: usize,

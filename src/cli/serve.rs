@@ -14,6 +14,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         port,
         api_key_file,
         body_limit,
+        client_timeout,
         queue,
         batch,
         kv_budget,
@@ -29,6 +30,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     anyhow::ensure!(queue > 0, "--queue must be at least 1");
     anyhow::ensure!(kv_budget > 0, "--kv-budget must be at least 1 (MB)");
     anyhow::ensure!(body_limit > 0, "--body-limit must be at least 1 (byte)");
+    anyhow::ensure!(
+        client_timeout > 0,
+        "--client-timeout must be at least 1 (second)"
+    );
     let api_key = api_key_file
         .as_deref()
         .map(abridge::serve::read_api_key)
@@ -39,6 +44,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         model: model.model,
         api_key,
         body_limit,
+        client_timeout: std::time::Duration::from_secs(client_timeout),
         queue,
         scheduler: scheduler(batch, kv_budget),
         max_article_tokens,

@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,19 +36,16 @@ const MAX_CONNECTIONS: usize = 256;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line and headers).
 const MAX_HEAD_BYTES: usize = 64 << 10;
-/// A client has this long to send a whole request body (1 MB in 30 s is a
-/// 35 KB/s link).
-pub(super) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// A client that takes nothing of an answer for this long has gone (or is holding
-/// the connection on purpose): the connection is closed, cancelling its work.
-const WRITE_STALL: Duration = Duration::from_secs(30);
 
 /// Serves HTTP/1 connections until `stop`, then waits for those in flight to
 /// finish their requests. Unlike `axum::serve`, connections are bounded in number
-/// and in how long a client may stall them.
+/// and in how long a client may stall them: a client that takes nothing of an
+/// answer for `write_stall` has gone (or holds the connection on purpose), and its
+/// connection is closed, cancelling its work.
 pub(super) async fn accept(
     listener: tokio::net::TcpListener,
     app: Router,
+    write_stall: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -81,7 +78,7 @@ pub(super) async fn accept(
         let _ = stream.set_nodelay(true);
         let entry = places.enter();
         let io = Lingering::new(stream, place);
-        let io = TokioIo::new(ParseErrors::new(WriteDeadline::new(io, WRITE_STALL)));
+        let io = TokioIo::new(ParseErrors::new(WriteDeadline::new(io, write_stall)));
         let service = tracked(app.clone(), entry.conn.clone());
         let conn = http.serve_connection(io, service);
         let mut stop = stop.clone();
@@ -128,12 +125,16 @@ fn tracked(
     })
 }
 
-/// Middleware: the request's whole body read within [`BODY_TIMEOUT`] (408
-/// otherwise), before any handler waits on it. Inside the body limit, whose error
-/// it passes on as a 413.
-pub(super) async fn body_in_time(request: Request, next: Next) -> Response {
+/// Middleware: the request's whole body read within `timeout` (408 otherwise),
+/// before any handler waits on it. Inside the body limit, whose error it passes on
+/// as a 413.
+pub(super) async fn body_in_time(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, usize::MAX)).await {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, usize::MAX)).await {
         Ok(Ok(bytes)) => next.run(Request::from_parts(parts, bytes.into())).await,
         Ok(Err(e)) if is_length_limit(&e) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
         Ok(Err(e)) => ApiError::new(
@@ -145,7 +146,7 @@ pub(super) async fn body_in_time(request: Request, next: Next) -> Response {
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "the request body did not arrive within {} s; send it whole at once",
-                BODY_TIMEOUT.as_secs()
+                timeout.as_secs()
             ),
         )
         .into_response(),

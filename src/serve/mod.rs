@@ -52,6 +52,9 @@ pub struct ServeOptions {
     pub api_key: Option<String>,
     /// Largest request body, in bytes (413 beyond).
     pub body_limit: usize,
+    /// How long a client may take to send a request's body (408 beyond), or to take
+    /// any of an answer (its connection closed beyond).
+    pub client_timeout: Duration,
     /// Requests admitted at once, running or waiting (429 beyond).
     pub queue: usize,
     pub scheduler: SchedulerOptions,
@@ -147,7 +150,12 @@ async fn serve(opts: ServeOptions, on_listening: impl FnOnce(SocketAddr)) -> Res
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut failure = None;
-    let server = tokio::spawn(conn::accept(listener, app, stop_rx));
+    let server = tokio::spawn(conn::accept(
+        listener,
+        app,
+        state.opts.client_timeout,
+        stop_rx,
+    ));
     tokio::select! {
         signal = shutdown_signal() => {
             tracing::info!("{signal}: finishing the requests in flight, then stopping");
@@ -213,7 +221,10 @@ fn router(state: Shared) -> Router {
         .fallback(api::not_found)
         // tower-http's limit also covers bodies without a Content-Length; axum's own
         // (2 MB) is lifted so that this one is the limit.
-        .layer(axum::middleware::from_fn(conn::body_in_time))
+        .layer(axum::middleware::from_fn_with_state(
+            state.opts.client_timeout,
+            conn::body_in_time,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
