@@ -22,10 +22,11 @@ impl Sentence {
 
 /// Words that end with a period without ending the sentence, compared without the
 /// period and ignoring ASCII case. Dotted initials (`U.S.`, `J.`) are recognized apart;
-/// `No.` only before a number (`No. 10`).
+/// `No.` only before a number (`No. 10`). `v` is the lowercase one of case names
+/// ("Roe v. Wade"), which the initials rule does not take.
 const ABBREVIATIONS: &[&str] = &[
     "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Jr", "Sr", "Inc", "Ltd", "Co", "Corp", "e.g", "i.e",
-    "etc", "vs", "Gen", "Gov", "Sen", "Rep", "Lt", "Col", "Capt", "Sgt", "Rev", "Jan", "Feb",
+    "etc", "vs", "v", "Gen", "Gov", "Sen", "Rep", "Lt", "Col", "Capt", "Sgt", "Rev", "Jan", "Feb",
     "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
 ];
 
@@ -116,7 +117,7 @@ pub(crate) mod tests {
         let text = "Mr. Smith met Dr. Jones and Prof. Lee at St. Mary's. Acme Inc. and \
                     Foo Ltd. sued Bar Co. and Baz Corp. in the U.S. and the U.K. on Jan. 5. \
                     Gen. Ray, Gov. Poe, Sen. Kay and Rep. Day came, e.g. Them. Fruit, etc. \
-                    Are fine. It was Smith vs. Jones. He lives at No. 10 now. He said no. Then left.";
+                    Are fine. It was Smith vs. Jones. Roe v. Wade stands. He lives at No. 10 now. He said no. Then left.";
         assert_eq!(
             split(text),
             [
@@ -126,6 +127,7 @@ pub(crate) mod tests {
                 "Gen. Ray, Gov. Poe, Sen. Kay and Rep. Day came, e.g. Them.",
                 "Fruit, etc. Are fine.",
                 "It was Smith vs. Jones.",
+                "Roe v. Wade stands.",
                 "He lives at No. 10 now.",
                 "He said no.",
                 "Then left.",
