@@ -113,8 +113,8 @@ fn translate_seed_paragraph_to_french_with_checks() {
 /// News the checks' data was not tuned on (BBC, 19 Nov 2019, in Scrapinghub's
 /// article-extraction-benchmark), with names no hand list holds (Assange,
 /// Wikileaks, Ecuadorean): the default model's French and Spanish are published,
-/// sentence by sentence, each with its round trip and meaning score, and keep the
-/// names and numbers.
+/// sentence by sentence, each with its round trip, meaning score and surprisal, and
+/// keep the names and numbers.
 #[test]
 fn held_out_news_with_unlisted_names_is_published_in_french_and_spanish() {
     let hf = tempfile::tempdir().unwrap();
@@ -138,6 +138,8 @@ fn held_out_news_with_unlisted_names_is_published_in_french_and_spanish() {
             assert!(text.contains(s["text"].as_str().unwrap()), "{v}");
             assert!(!s["back"].as_str().unwrap().is_empty(), "{s}");
             assert!(s["meaning"].as_f64().unwrap() > 0.0, "{s}");
+            // the English was scored as its translation back
+            assert!(s["surprisal"].as_f64().unwrap() > 0.0, "{s}");
         }
     }
 }

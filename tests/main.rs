@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod digest;
 mod grounding;
+mod meaning;
 mod parity;
 mod serve;
 mod template_parity;

@@ -90,6 +90,11 @@ pub struct SentenceCheck {
     pub back: String,
     /// Its round trip's meaning score.
     pub meaning: f32,
+    /// The model's surprisal at the English as its translation back, in nats
+    /// ([`crate::check::meaning::Meaning::surprisal`]); over
+    /// [`crate::check::meaning::SURPRISAL_THRESHOLD`] it is doubtful.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surprisal: Option<f32>,
     /// Candidates it was chosen from (1: the greedy one passed).
     pub candidates: u32,
     /// Why it is published marked as doubtful; `None` when it passed every check.

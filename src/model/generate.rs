@@ -33,6 +33,11 @@ pub struct GenerateOptions {
     pub max_sentences: Option<usize>,
     /// End earlier, after fewer sentences, where they are good enough.
     pub enough: Option<Enough>,
+    /// The prompt's last this many tokens are a text to score, not to go on
+    /// from: each one's log-probability given what comes before it goes into
+    /// [`Generation::logprobs`], and nothing is generated. The model is taught
+    /// the text (read as prompt rows) rather than asked to write it.
+    pub score: usize,
 }
 
 /// An earlier end by sentences: once `sentences` are written and another begins,
@@ -64,6 +69,7 @@ impl Default for GenerateOptions {
             deadline: None,
             max_sentences: None,
             enough: None,
+            score: 0,
         }
     }
 }
@@ -93,6 +99,8 @@ pub struct Generation {
     pub prompt_seconds: f64,
     pub generate_seconds: f64,
     pub stop: StopReason,
+    /// Natural log-probabilities of the scored tokens ([`GenerateOptions::score`]).
+    pub logprobs: Vec<f32>,
 }
 
 impl Generation {
@@ -123,12 +131,17 @@ impl Model {
             let logits = match seq.prefill_chunk() {
                 Some(chunk) => {
                     let chunk = chunk.to_vec();
-                    let logits = self.weights.forward(&chunk, &mut seq.cache)?;
-                    seq.prefilled(chunk.len());
-                    if seq.is_prefilling() {
+                    let first = seq.first_logit_row(chunk.len());
+                    let rows = self.weights.forward_prompt_rows(
+                        &[&chunk],
+                        &mut [&mut seq.cache],
+                        &[first],
+                    )?;
+                    seq.prefilled_rows(chunk.len(), &rows)?;
+                    if seq.is_prefilling() || seq.is_done() {
                         continue;
                     }
-                    logits
+                    rows.get(rows.dim(0)? - 1)?
                 }
                 None => self.weights.forward(&[seq.last_token()], &mut seq.cache)?,
             };
@@ -165,6 +178,8 @@ pub struct Sequence<'m> {
     prompt_seconds: f64,
     /// A checked draft computes each row exactly as a decode step would.
     drafts_exact: bool,
+    /// Log-probabilities of the scored prompt tokens so far.
+    logprobs: Vec<f32>,
 }
 
 impl<'m> Sequence<'m> {
@@ -179,6 +194,14 @@ impl<'m> Sequence<'m> {
         if prompt.is_empty() {
             return Err(Error::Context("the prompt is empty".into()));
         }
+        if opts.score >= prompt.len() {
+            return Err(Error::Context(format!(
+                "cannot score {} tokens of a {}-token prompt: the first token has nothing \
+                 before it",
+                opts.score,
+                prompt.len()
+            )));
+        }
         if prompt.len() >= ctx {
             return Err(Error::Context(format!(
                 "the prompt is {} tokens but {} has a context of {ctx} tokens; \
@@ -187,8 +210,12 @@ impl<'m> Sequence<'m> {
                 model.name
             )));
         }
-        let max_new = opts.max_tokens.min(ctx - prompt.len());
-        if max_new < opts.max_tokens {
+        // A scored text ends the sequence: nothing is generated after it.
+        let max_new = match opts.score {
+            0 => opts.max_tokens.min(ctx - prompt.len()),
+            _ => 0,
+        };
+        if max_new < opts.max_tokens && opts.score == 0 {
             tracing::warn!(
                 "only {max_new} tokens of output fit in the context after a {}-token prompt",
                 prompt.len()
@@ -208,7 +235,10 @@ impl<'m> Sequence<'m> {
             }
         };
         let mut cache_points = cache_points;
-        cache_points.retain(|&p| p > 0 && p < prompt.len());
+        // The row before a scored text is computed, never resumed past: its
+        // logits score the text's first token.
+        let end = prompt.len() - opts.score;
+        cache_points.retain(|&p| p > 0 && p < end);
         cache_points.sort_unstable();
         cache_points.dedup();
         Ok(Self {
@@ -228,6 +258,7 @@ impl<'m> Sequence<'m> {
             started: Instant::now(),
             prompt_seconds: 0.0,
             drafts_exact: model.weights.rows_independent(),
+            logprobs: Vec::new(),
         })
     }
 
@@ -288,6 +319,43 @@ impl<'m> Sequence<'m> {
         if !self.is_prefilling() {
             self.prompt_seconds = self.started.elapsed().as_secs_f64();
         }
+    }
+
+    /// The first row of a prefill chunk of `len` tokens whose logits this
+    /// sequence needs: the last (its next token is picked from it), or every
+    /// row from the one before the first scored token.
+    pub fn first_logit_row(&self, len: usize) -> usize {
+        let last = len - 1;
+        match self.opts.score {
+            0 => last,
+            n => (self.prompt.len() - n - 1)
+                .saturating_sub(self.done_prompt)
+                .min(last),
+        }
+    }
+
+    /// [`Self::prefilled`], given the logits of the chunk's rows from
+    /// [`Self::first_logit_row`] on: the scored tokens among the next rows'
+    /// get their log-probabilities, and a scored sequence ends with its prompt.
+    pub fn prefilled_rows(&mut self, n: usize, rows: &Tensor) -> Result<()> {
+        if self.opts.score > 0 {
+            let first = self.first_logit_row(n);
+            let scored_from = self.prompt.len() - self.opts.score;
+            let rows: Vec<Vec<f32>> = rows.to_vec2()?;
+            for (r, logits) in rows.iter().enumerate() {
+                // row `first + r` of the chunk predicts the token after it
+                let next = self.done_prompt + first + r + 1;
+                if next >= scored_from && next < self.prompt.len() {
+                    self.logprobs
+                        .push(log_softmax_at(logits, self.prompt[next]));
+                }
+            }
+        }
+        self.prefilled(n);
+        if self.opts.score > 0 && !self.is_prefilling() {
+            self.stop = Some(StopReason::EndOfGeneration);
+        }
+        Ok(())
     }
 
     /// Whether the cache now ends at one of the prompt's cache points.
@@ -422,9 +490,17 @@ impl<'m> Sequence<'m> {
             prompt_seconds: self.prompt_seconds,
             generate_seconds: self.started.elapsed().as_secs_f64() - self.prompt_seconds,
             stop,
+            logprobs: self.logprobs,
         };
         (rest, generation)
     }
+}
+
+/// The natural log-probability of token `id` under `logits` (computed in f64).
+fn log_softmax_at(logits: &[f32], id: u32) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&x| f64::from(x - max).exp()).sum();
+    (f64::from(logits[id as usize] - max) - sum.ln()) as f32
 }
 
 /// Generated text with stop strings: text is passed on as soon as it cannot be

@@ -470,17 +470,26 @@ impl<'m> Worker<'m> {
             self.stats.prefill_passes.fetch_add(1, Ordering::Relaxed);
             (self.stats.prefill_chunks).fetch_add(chunks.len() as u64, Ordering::Relaxed);
             let started = Instant::now();
+            // Each prompt's last row, or every row of a text it scores.
+            let first: Vec<usize> = batch
+                .iter()
+                .zip(&chunks)
+                .map(|(a, c)| a.seq.first_logit_row(c.len()))
+                .collect();
             let logits = {
                 let chunks: Vec<&[u32]> = chunks.iter().map(Vec::as_slice).collect();
                 let mut caches: Vec<&mut super::transformer::KvCache> =
                     batch.iter_mut().map(|a| &mut a.seq.cache).collect();
-                weights.forward_prompts(&chunks, &mut caches)
+                weights.forward_prompt_rows(&chunks, &mut caches, &first)
             };
             self.stats.add_time(&self.stats.prefill_micros, started);
             match logits {
                 Ok(logits) => {
-                    for (b, (a, chunk)) in batch.into_iter().zip(&chunks).enumerate() {
-                        a.seq.prefilled(chunk.len());
+                    let mut row = 0;
+                    for ((a, chunk), first) in batch.into_iter().zip(&chunks).zip(first) {
+                        let rows = logits.narrow(0, row, chunk.len() - first)?;
+                        row += chunk.len() - first;
+                        a.seq.prefilled_rows(chunk.len(), &rows)?;
                         if a.seq.at_cache_point() {
                             let len = a.seq.cache.len();
                             prefixes.insert(&a.seq.prompt()[..len], &a.seq.cache);
@@ -489,8 +498,8 @@ impl<'m> Worker<'m> {
                                 store.save(&a.seq.prompt()[..len], &a.seq.cache);
                             }
                         }
-                        if !a.seq.is_prefilling() {
-                            self.accept(a, &logits.get(b)?);
+                        if !a.seq.is_prefilling() && !a.seq.is_done() {
+                            self.accept(a, &rows.get(rows.dim(0)? - 1)?);
                         }
                     }
                 }
@@ -782,6 +791,74 @@ mod tests {
                 assert!(chunks > passes, "{chunks} chunks in {passes} passes");
             }
         }
+    }
+
+    /// A scored text gets each token's log-probability given everything before
+    /// it, as one-at-a-time reading gives it, alone or beside generations it
+    /// does not change, and wherever the prompt's chunks end.
+    #[test]
+    fn scored_texts_get_their_tokens_log_probabilities() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model(&dir);
+        let prompt: Vec<u32> = (0..30u32).map(|j| 3 + (j * 7) % 25).collect();
+        let n = 6;
+        let want: Vec<f32> = (prompt.len() - n..prompt.len())
+            .map(|i| {
+                let mut cache = m.weights.new_cache(i).unwrap();
+                let logits: Vec<f32> = m
+                    .weights
+                    .forward(&prompt[..i], &mut cache)
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                let max = logits.iter().copied().fold(f32::MIN, f32::max);
+                let sum: f32 = logits.iter().map(|x| (x - max).exp()).sum();
+                logits[prompt[i] as usize] - max - sum.ln()
+            })
+            .collect();
+        let scored = GenerateOptions {
+            score: n,
+            ..Default::default()
+        };
+        let alone = m.generate(&prompt, &scored, &mut |_| {}).unwrap();
+        assert!(alone.ids.is_empty() && alone.text.is_empty());
+        assert_eq!(alone.logprobs.len(), n);
+        for (got, want) in alone.logprobs.iter().zip(&want) {
+            assert!(
+                (got - want).abs() < 1e-3,
+                "{:?} against {want:?}",
+                alone.logprobs
+            );
+        }
+        let generations: Vec<Vec<u32>> = prompts()
+            .iter()
+            .map(|p| m.generate(p, &opts(10), &mut |_| {}).unwrap().ids)
+            .collect();
+        // chunks that end just before the row the first score needs, and at it
+        let end = prompt.len() - n;
+        for points in [vec![], vec![end - 3], vec![end - 1], vec![end, end + 2]] {
+            let s = Scheduler::start(m.clone(), SchedulerOptions::default()).unwrap();
+            let others: Vec<Pending> = prompts()
+                .into_iter()
+                .map(|p| s.submit(p, vec![], opts(10)).unwrap())
+                .collect();
+            let got = s
+                .submit(prompt.clone(), points.clone(), scored.clone())
+                .unwrap()
+                .wait(&mut |_| {})
+                .unwrap();
+            assert_eq!(got.logprobs, alone.logprobs, "cache points {points:?}");
+            let others: Vec<Vec<u32>> = others
+                .into_iter()
+                .map(|p| p.wait(&mut |_| {}).unwrap().ids)
+                .collect();
+            assert_eq!(others, generations);
+        }
+        let whole = GenerateOptions {
+            score: prompt.len(),
+            ..Default::default()
+        };
+        assert!(m.generate(&prompt, &whole, &mut |_| {}).is_err());
     }
 
     /// Drafts checked in one pass give the tokens of one-at-a-time decoding,

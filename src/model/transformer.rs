@@ -388,9 +388,37 @@ impl Transformer {
                 caches.len()
             )));
         }
+        let last: Vec<usize> = chunks.iter().map(|c| c.len() - 1).collect();
+        self.forward_prompt_rows(chunks, caches, &last)
+    }
+
+    /// [`Self::forward_prompts`], returning the logits of rows `from[b]..` of
+    /// each chunk b, one sequence's rows after another's (rows, vocab): the
+    /// log-probabilities of a prompt's own tokens, for scoring a text the model
+    /// is taught rather than asked to write. The rows are computed as in
+    /// `forward_prompts`; only the output projection runs for more of them.
+    pub fn forward_prompt_rows(
+        &self,
+        chunks: &[&[u32]],
+        caches: &mut [&mut KvCache],
+        from: &[usize],
+    ) -> Result<Tensor> {
+        if chunks.is_empty()
+            || chunks.len() != caches.len()
+            || chunks.len() != from.len()
+            || chunks.iter().zip(from).any(|(c, f)| *f >= c.len())
+        {
+            return Err(Error::Context(format!(
+                "a prefill step needs a non-empty chunk per sequence and a row of it to \
+                 start the logits at ({} chunks, {} sequences, {} starts)",
+                chunks.len(),
+                caches.len(),
+                from.len()
+            )));
+        }
         let ids: Vec<u32> = chunks.concat();
         let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
-        self.run(&ids, &lens, caches, Pass::Prompt)
+        self.run_rows(&ids, &lens, caches, Pass::Prompt, Some(from))
     }
 
     /// Runs `ids` at positions `cache.len()..` of one sequence, each row
@@ -449,6 +477,19 @@ impl Transformer {
         lens: &[usize],
         caches: &mut [&mut KvCache],
         pass: Pass,
+    ) -> Result<Tensor> {
+        self.run_rows(ids, lens, caches, pass, None)
+    }
+
+    /// [`Self::run`], with the logits of rows `from[b]..` of each sequence b
+    /// where `from` is given.
+    fn run_rows(
+        &self,
+        ids: &[u32],
+        lens: &[usize],
+        caches: &mut [&mut KvCache],
+        pass: Pass,
+        from: Option<&[usize]>,
     ) -> Result<Tensor> {
         let c = &self.config;
         // The matmuls' f32 order for these rows: see `Config::prompt_order`.
@@ -521,9 +562,14 @@ impl Transformer {
         if pass == Pass::Hidden {
             return self.output_norm.forward(&x.squeeze(0)?);
         }
-        let last: Vec<u32> = match pass {
-            Pass::Verify | Pass::Hidden => (0..ids.len() as u32).collect(),
-            Pass::Prompt | Pass::Decode => spans
+        let last: Vec<u32> = match (pass, from) {
+            (Pass::Verify | Pass::Hidden, _) => (0..ids.len() as u32).collect(),
+            (Pass::Prompt | Pass::Decode, Some(from)) => spans
+                .iter()
+                .zip(from)
+                .flat_map(|(&(r0, t, _), &f)| (r0 + f) as u32..(r0 + t) as u32)
+                .collect(),
+            (Pass::Prompt | Pass::Decode, None) => spans
                 .iter()
                 .map(|&(r0, t, _)| (r0 + t - 1) as u32)
                 .collect(),

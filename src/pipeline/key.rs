@@ -165,12 +165,16 @@ const RECIPE: Recipe = Recipe {
     // magnitude or with none fails ("12,9 billones" for $12.9bn); the glossary
     // gives billions their target word; the round trip no longer judges amounts.
     // 8: an amount written in another currency fails ("$8.8 billion" as "8,8
-    // milliards d'euros").
-    checks: 8,
+    // milliards d'euros"). 9: where the model scored a translation, its
+    // meaning is doubtful over a surprisal of 32.5 nats, or over half that with a
+    // low term score (the term score alone no longer decides).
+    checks: 9,
     // 2: a summary whose sentences up to the count are all grounded ends there
     // (was: one spare sentence more, then dropped; an ungrounded spare asked
     // again); a translation's decimals spaced after their comma are rejoined.
-    steps: 2,
+    // 3: each candidate translation is scored (the English taught as its
+    // translation back), and the least surprising is chosen.
+    steps: 3,
     layout: 1,
 };
 

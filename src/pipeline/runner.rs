@@ -59,6 +59,11 @@ pub struct Ask {
     pub max_sentences: Option<usize>,
     /// End earlier where fewer sentences are enough ([`GenerateOptions::enough`]).
     pub enough: Option<Enough>,
+    /// An answer to score rather than one to write: the model is taught this
+    /// text as its answer and [`Answer::logprobs`] says how likely it found
+    /// each token ([`GenerateOptions::score`]). Read as prompt rows, it costs
+    /// a fraction of generating as much.
+    pub taught: Option<String>,
     pub writes: Writes,
 }
 
@@ -71,7 +76,17 @@ impl Ask {
             sample: None,
             max_sentences: None,
             enough: None,
+            taught: None,
             writes,
+        }
+    }
+
+    /// `answer` to `prompt`, scored: how likely the model finds it, end of the
+    /// answer included.
+    pub fn taught(prompt: Prompt, answer: &str, writes: Writes) -> Self {
+        Self {
+            taught: Some(answer.to_string()),
+            ..Self::new(prompt, 0, writes)
         }
     }
 
@@ -117,10 +132,20 @@ pub struct Sample {
 }
 
 /// One answer, and whether the token limit stopped it (it may then be cut short).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub text: String,
     pub cut: bool,
+    /// A taught answer's tokens' natural log-probabilities ([`Ask::taught`]).
+    pub logprobs: Vec<f32>,
+}
+
+impl Answer {
+    /// How surprised the model was by a taught answer: the sum of its tokens'
+    /// negative log-probabilities, in nats.
+    pub fn surprisal(&self) -> f32 {
+        -self.logprobs.iter().sum::<f32>()
+    }
 }
 
 impl<'m> Runner<'m> {
@@ -197,7 +222,11 @@ impl<'m> Runner<'m> {
         let mut ready = Vec::with_capacity(asks.len());
         for ask in asks {
             let max_tokens = self.limit(ask.max_tokens);
-            let (ids, cache_points) = self.model.prompt_ids(&ask.prompt)?;
+            let (mut ids, cache_points) = self.model.prompt_ids(&ask.prompt)?;
+            let score = match &ask.taught {
+                Some(answer) => self.append_answer(&mut ids, &ask.prompt, answer)?,
+                None => 0,
+            };
             if ids.len() + max_tokens > self.window {
                 // Budgets are computed so that this does not happen; say so if it does.
                 return Err(Error::Context(format!(
@@ -220,6 +249,7 @@ impl<'m> Runner<'m> {
                 deadline: self.deadline.map(|(at, _)| at),
                 max_sentences: ask.max_sentences,
                 enough: ask.enough.clone(),
+                score,
                 ..Default::default()
             };
             self.log_request(&ids, max_tokens, &opts.stop);
@@ -253,9 +283,28 @@ impl<'m> Runner<'m> {
             answers.push(Answer {
                 text: g.text.trim().to_string(),
                 cut: g.stop.is_cut(),
+                logprobs: g.logprobs,
             });
         }
         Ok(answers)
+    }
+
+    /// Appends `answer` and the end of the answer (the end-of-turn token of a
+    /// chat, the stop string of a completion) to a prompt's `ids`; returns how
+    /// many tokens that added.
+    fn append_answer(&self, ids: &mut Vec<u32>, prompt: &Prompt, answer: &str) -> Result<usize> {
+        let tokenizer = &self.model.tokenizer;
+        let before = ids.len();
+        ids.extend(tokenizer.encode(answer, false)?);
+        match prompt {
+            Prompt::Chat(_) => ids.extend(tokenizer.eos_id()),
+            Prompt::Completion { stop, .. } => {
+                if let Some(stop) = stop.first() {
+                    ids.extend(tokenizer.encode(stop, false)?);
+                }
+            }
+        }
+        Ok(ids.len() - before)
     }
 
     /// Queues one generation (refused at once if the watcher went away).

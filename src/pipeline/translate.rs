@@ -145,12 +145,24 @@ struct Candidate {
 impl Candidate {
     /// `text`, a translation of `english` into `lang` that read `back` into English,
     /// checked.
-    fn checked(english: &str, text: String, back: String, lang: &str, cut: bool) -> Self {
+    /// `surprisal` is the model's at `english` as the translation back of `text`
+    /// ([`Meaning::surprisal`]), where it was scored.
+    fn checked(
+        english: &str,
+        text: String,
+        back: String,
+        lang: &str,
+        cut: bool,
+        surprisal: Option<f32>,
+    ) -> Self {
         // What the tables verified in the translation need not survive the round trip.
         let mut verified = names_written(english, &text, lang);
         verified.extend(amounts_written(english, &text, lang));
         Candidate {
-            meaning: compare_with_names(english, &back, &verified),
+            meaning: match surprisal {
+                Some(s) => compare_with_names(english, &back, &verified).with_surprisal(s),
+                None => compare_with_names(english, &back, &verified),
+            },
             names: check_names_read_back(english, &text, &back, lang),
             back,
             numbers: NumberFaults::of(english, &text, lang),
@@ -188,14 +200,19 @@ impl Candidate {
         (!why.is_empty()).then(|| why.join("; "))
     }
 
-    /// Best first: nothing fatal, then no doubt, then the higher meaning score; the
-    /// earlier candidate (greedy first) on a tie.
-    fn rank(&self) -> (bool, bool, bool, std::cmp::Reverse<u32>) {
+    /// Best first: nothing fatal, then no doubt, then the lower surprisal (the
+    /// higher meaning score where there is none); the earlier candidate (greedy
+    /// first) on a tie.
+    fn rank(&self) -> (bool, bool, bool, u32) {
+        let unlikely = match self.meaning.surprisal {
+            Some(s) => (s.max(0.0) * 100.0) as u32,
+            None => ((1.0 - self.meaning.score) * 1000.0) as u32,
+        };
         (
             self.fatal().is_some(),
             !self.names.passed,
             self.meaning.doubtful(),
-            std::cmp::Reverse((self.meaning.score * 1000.0) as u32),
+            unlikely,
         )
     }
 }
@@ -352,23 +369,40 @@ impl<'a> Work<'a> {
             .zip(&answers)
             .map(|(&j, a)| rejoin_decimals(&clean(&a.text), &self.units[self.jobs[j].unit].text))
             .collect();
+        // Each translated back (for the terms, names and numbers the round trip
+        // keeps) and its English scored as the answer to the same prompt (the
+        // surprisal), all in one batch.
         let mut back_asks = Vec::new();
+        let mut taught = Vec::new();
         for (&j, text) in jobs.iter().zip(&texts) {
             let tokens = runner.count(text)?;
             let lang = &self.langs[self.jobs[j].lang];
             let prompt = Prompt::back_translation(text, lang, self.chat);
-            back_asks.push(Ask::new(
-                prompt,
-                answer_tokens(tokens),
-                Writes::RoundTrip(lang.clone()),
-            ));
+            let english = &self.units[self.jobs[j].unit].text;
+            let writes = Writes::RoundTrip(lang.clone());
+            taught.push(Ask::taught(prompt.clone(), english, writes.clone()));
+            back_asks.push(Ask::new(prompt, answer_tokens(tokens), writes));
         }
-        let backs = runner.answer_all(&back_asks)?;
-        for ((&j, (answer, text)), back) in jobs.iter().zip(answers.iter().zip(texts)).zip(backs) {
+        back_asks.extend(taught);
+        let mut backs = runner.answer_all(&back_asks)?;
+        let scores = backs.split_off(jobs.len());
+        let done = jobs
+            .iter()
+            .zip(answers.iter().zip(texts))
+            .zip(backs.iter().zip(&scores));
+        for ((&j, (answer, text)), (back, score)) in done {
             let job = &self.jobs[j];
             let lang = self.langs[job.lang].as_str();
             let english = &self.units[job.unit].text;
-            let candidate = Candidate::checked(english, text, clean(&back.text), lang, answer.cut);
+            let surprisal = Some(score.surprisal());
+            let candidate = Candidate::checked(
+                english,
+                text,
+                clean(&back.text),
+                lang,
+                answer.cut,
+                surprisal,
+            );
             self.jobs[j].candidates.push(candidate);
         }
         Ok(())
@@ -398,6 +432,7 @@ impl<'a> Work<'a> {
                 source: self.units[job.unit].text.clone(),
                 back: best.back.clone(),
                 meaning: best.meaning.score,
+                surprisal: best.meaning.surprisal.map(|s| (s * 10.0).round() / 10.0),
                 candidates: job.candidates.len() as u32,
                 doubt: best.doubt(),
                 failed,
@@ -633,6 +668,7 @@ mod tests {
                     english.to_string(),
                     "fr",
                     false,
+                    None,
                 )],
             })
             .collect();

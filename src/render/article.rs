@@ -443,6 +443,7 @@ mod tests {
             source: String::new(),
             back: String::new(),
             meaning: 0.5,
+            surprisal: None,
             candidates: 3,
             doubt: doubt.map(str::to_string),
             failed: None,
