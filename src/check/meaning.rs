@@ -449,15 +449,16 @@ mod tests {
             .collect()
     }
 
-    /// (flagged wrong, wrong, flagged) when a sentence is doubtful at `threshold`.
-    fn counts(set: &[Labelled], threshold: f32) -> (usize, usize, usize) {
+    /// (flagged wrong, wrong, flagged) when a sentence is doubtful as `doubtful`
+    /// says of its comparison (with the stored surprisal), or has a problem.
+    fn tally(set: &[Labelled], doubtful: impl Fn(&Meaning) -> bool) -> (usize, usize, usize) {
         let (mut hit, mut wrong, mut flagged) = (0, 0, 0);
         for l in set {
             // As the translations are checked: with the names the tables verified.
             let written =
                 super::super::translation::names_written(&l.source, &l.translation, &l.lang);
-            let m = compare_with_names(&l.source, &l.back, &written);
-            let doubtful = m.score < threshold || !m.problems.is_empty();
+            let m = compare_with_names(&l.source, &l.back, &written).with_surprisal(l.surprisal);
+            let doubtful = doubtful(&m) || !m.problems.is_empty();
             let is_wrong = l.label == "wrong";
             hit += (doubtful && is_wrong) as usize;
             wrong += is_wrong as usize;
@@ -466,21 +467,14 @@ mod tests {
         (hit, wrong, flagged)
     }
 
-    /// (flagged wrong, wrong, flagged) when a sentence is doubtful at surprisal
-    /// `threshold`, with the problems.
+    /// [`tally`] by the term score at `threshold`.
+    fn counts(set: &[Labelled], threshold: f32) -> (usize, usize, usize) {
+        tally(set, |m| m.score < threshold)
+    }
+
+    /// [`tally`] by the surprisal at `threshold`.
     fn surprisal_counts(set: &[Labelled], threshold: f32) -> (usize, usize, usize) {
-        let (mut hit, mut wrong, mut flagged) = (0, 0, 0);
-        for l in set {
-            let written =
-                super::super::translation::names_written(&l.source, &l.translation, &l.lang);
-            let m = compare_with_names(&l.source, &l.back, &written).with_surprisal(l.surprisal);
-            let doubtful = m.unlikely_at(threshold) || !m.problems.is_empty();
-            let is_wrong = l.label == "wrong";
-            hit += (doubtful && is_wrong) as usize;
-            wrong += is_wrong as usize;
-            flagged += doubtful as usize;
-        }
-        (hit, wrong, flagged)
+        tally(set, |m| m.unlikely_at(threshold))
     }
 
     /// The surprisal threshold is set as [`THRESHOLD`] is (the sweep's most
